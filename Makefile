@@ -1,0 +1,42 @@
+# Every target that needs the package first makes sure .venv is installed.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+SYNTH  ?= noisemaker
+PARAM  ?= cutoff
+JOBS   ?= 2
+
+.PHONY: install test sensitivity bench bench-render bench-generate predictability tune match-eval clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# torch first and pinned: 2.13.0 is the CPU wheel on this disk; a bare "torch" would pull CUDA builds
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	@touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+sensitivity: $(STAMP)
+	$(VENV)/bin/synth-probe sensitivity $(SYNTH) --jobs $(JOBS) --out reports/
+
+bench: bench-render bench-generate
+
+bench-render: $(STAMP)
+	$(PY) -m synth_probe.bench.render
+
+bench-generate: $(STAMP)
+	$(PY) -m synth_probe.bench.generate
+
+predictability: $(STAMP)
+	$(VENV)/bin/synth-probe predictability $(SYNTH) --jobs $(JOBS) --out reports/
+
+tune: $(STAMP)
+	$(VENV)/bin/synth-probe tune $(SYNTH) --param $(PARAM) --out reports/
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,56 @@
+"""The ``synth-probe`` command line.
+
+Each subcommand lives in a module of :mod:`synth_probe.commands` that defines
+``register(subparsers)``; this file only discovers and dispatches them, so a
+command's code stays beside the feature it drives.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from synth_probe.errors import SynthProbeError
+
+# the order in `synth-probe --help`; modules not listed come after, alphabetically
+ORDER = ["synths", "params", "render", "doctor", "generate", "sensitivity", "train", "evaluate",
+         "predictability", "tune", "match"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import synth_probe.commands as commands
+    from synth_probe import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="synth-probe",
+        description="Which synthesizer parameters show up in the sound, and how well can they be recovered?",
+    )
+    parser.add_argument("--version", action="version", version=f"synth-probe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    for name in names:
+        module = importlib.import_module(f"synth_probe.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except SynthProbeError as e:
+        print(f"synth-probe {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"synth-probe {args.command}: interrupted; work already written is kept", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

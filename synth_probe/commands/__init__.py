@@ -1,0 +1,1 @@
+"""Subcommands of ``synth-probe``: one module each, each with ``register(subparsers)``."""

@@ -1,0 +1,96 @@
+"""One exception tree for synth_probe.
+
+Every error the toolkit raises on purpose derives from :class:`SynthProbeError`.
+Where callers would naturally catch a built-in type (``ValueError`` for bad
+values, ``KeyError`` for unknown names, ``FileNotFoundError`` for missing
+files) the class derives from that type as well, so both ``except`` styles work.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "SynthProbeError",
+    "UnknownParameterError",
+    "ParameterValueError",
+    "PatchFileError",
+    "AudioError",
+    "RenderError",
+    "PluginError",
+    "UnknownSynthError",
+    "DatasetError",
+    "closest_names",
+]
+
+
+class SynthProbeError(Exception):
+    """Base class of every error synth_probe raises on purpose."""
+
+
+def closest_names(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
+    """Return up to ``n`` valid names closest to ``name`` (difflib ratio)."""
+    valid = list(valid)
+    hits = difflib.get_close_matches(name, valid, n=n, cutoff=0.5)
+    if not hits:
+        lowered = name.lower()
+        hits = [v for v in valid if lowered in v.lower() or v.lower() in lowered][:n]
+    return hits
+
+
+class UnknownParameterError(SynthProbeError, KeyError):
+    """A parameter name that the synth does not have.
+
+    The message lists the closest valid names and, at the end, all of them.
+    """
+
+    def __init__(self, name: str, valid: Iterable[str], synth: str = "synth") -> None:
+        valid = list(valid)
+        self.name = name
+        self.valid = valid
+        self.suggestions = closest_names(name, valid)
+        hint = (
+            f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?"
+            if self.suggestions
+            else ""
+        )
+        self.message = (
+            f"unknown parameter {name!r} for {synth}.{hint} "
+            f"Valid names: {', '.join(valid)}"
+        )
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would repr() the message otherwise
+        return self.message
+
+
+class ParameterValueError(SynthProbeError, ValueError):
+    """A parameter value outside [0, 1], NaN, or not a number."""
+
+
+class PatchFileError(SynthProbeError, ValueError):
+    """A patch file that cannot be read or does not hold a patch."""
+
+
+class AudioError(SynthProbeError, ValueError):
+    """Audio that is not usable: non-finite, wrong shape, wrong rate, empty."""
+
+
+class RenderError(SynthProbeError, RuntimeError):
+    """A render that failed; carries the patch that caused it."""
+
+    def __init__(self, message: str, patch: dict | None = None) -> None:
+        self.patch = patch
+        super().__init__(message)
+
+
+class PluginError(SynthProbeError, RuntimeError):
+    """A plugin that cannot be loaded or that died while rendering."""
+
+
+class UnknownSynthError(SynthProbeError, ValueError):
+    """A synth name that is neither built in nor a plugin path."""
+
+
+class DatasetError(SynthProbeError, RuntimeError):
+    """A dataset folder that is missing, corrupt or made with other settings."""

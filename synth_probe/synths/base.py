@@ -1,0 +1,364 @@
+"""The synth interface: parameter specs, patches and the ``Synth`` base class.
+
+A *patch* is a mapping of parameter names to unit values in [0, 1] — the
+normalized values a plugin host sees. Everything in synth_probe works in that
+unit space; physical units (Hz, seconds, semitones) appear only for display,
+through :meth:`ParamSpec.to_physical` and :meth:`ParamSpec.display`.
+"""
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth_probe.errors import (
+    ParameterValueError,
+    PatchFileError,
+    UnknownParameterError,
+)
+
+__all__ = ["ParamSpec", "RenderSettings", "Synth", "read_patch_file", "parse_assignments"]
+
+CONTINUOUS = "continuous"
+DISCRETE = "discrete"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One synth parameter, as data.
+
+    Parameters
+    ----------
+    index : int
+        Host index (the plugin's parameter order).
+    name : str
+        Canonical name, unique within the synth.
+    kind : {"continuous", "discrete"}
+        Discrete parameters select one of ``choices``.
+    default : float
+        Unit value of the synth's startup program.
+    group : str
+        Section of the synth, e.g. ``"filter"``, ``"amp-env"``, ``"lfo1"``, ``"fx-reverb"``.
+    choices : tuple of str
+        Labels of a discrete parameter's items, in order.
+    choice_values : tuple of float
+        The unit value that selects each choice (what a GUI writes).
+    rounding : {"round", "trunc", "gt0"}
+        How the synth turns a unit value into a choice: nearest item
+        (``round``), the synth's own truncation formula (``trunc``), or
+        on for any value above 0 (``gt0``).
+    unit : str
+        Physical unit for display ("Hz", "s", "dB", "st", "%" or "").
+    physical : callable or None
+        Unit value -> physical value (a float), for continuous parameters.
+    inert : bool
+        True when the parameter has no audio function on one held note.
+    note : str
+        One line on what the parameter does or why it is inert.
+    gate : mapping of str to float
+        Other parameters to set so that this one is audible ("open its gate"):
+        e.g. an LFO's rate needs its amount away from neutral and a destination.
+    """
+
+    index: int
+    name: str
+    kind: str
+    default: float
+    group: str
+    choices: tuple[str, ...] = ()
+    choice_values: tuple[float, ...] = ()
+    rounding: str = "round"
+    unit: str = ""
+    physical: Callable[[float], float] | None = field(default=None, compare=False, repr=False)
+    inert: bool = False
+    note: str = ""
+    gate: Mapping[str, float] = field(default_factory=dict, compare=False)
+    chooser: Callable[[float], int] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.kind == DISCRETE
+
+    @property
+    def n_choices(self) -> int:
+        return len(self.choices)
+
+    def choice_index(self, value: float) -> int:
+        """Return the choice that unit ``value`` selects, as the synth decides it."""
+        if not self.is_discrete:
+            raise TypeError(f"{self.name} is continuous; it has no choices")
+        n = self.n_choices
+        if self.chooser is not None:
+            k = int(self.chooser(float(value)))
+        elif self.rounding == "gt0":
+            k = int(value > 0.0) if n == 2 else int(math.floor(value * (n - 1) + 0.5))
+        else:  # "round": nearest item, as TAL's combo boxes do
+            k = int(math.floor(value * (n - 1) + 0.5))
+        return min(max(k, 0), n - 1)
+
+    def quantize(self, value: float) -> float:
+        """Snap a unit value to the canonical unit value of its choice (identity if continuous)."""
+        if not self.is_discrete:
+            return float(value)
+        return float(self.choice_values[self.choice_index(value)])
+
+    def to_physical(self, value: float) -> float | str:
+        """Physical value of a unit value: a float in ``unit``, or a choice label."""
+        if self.is_discrete:
+            return self.choices[self.choice_index(value)]
+        if self.physical is None:
+            return float(value)
+        return float(self.physical(float(value)))
+
+    def display(self, value: float) -> str:
+        """Human-readable value, e.g. ``"1.5 kHz"``, ``"LP24"``, ``"-12 st"``."""
+        phys = self.to_physical(value)
+        if isinstance(phys, str):
+            return phys
+        return format_quantity(phys, self.unit)
+
+    def physical_range(self) -> str:
+        """A short description of the range: the choices or the physical end points."""
+        if self.is_discrete:
+            return " | ".join(self.choices)
+        return f"{self.display(0.0)} .. {self.display(1.0)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly description (mapping functions become their end points)."""
+        d = asdict(self)
+        d.pop("physical")
+        d.pop("chooser")
+        d["gate"] = dict(self.gate)
+        d["choices"] = list(self.choices)
+        d["choice_values"] = list(self.choice_values)
+        d["range"] = self.physical_range()
+        return d
+
+
+def format_quantity(x: float, unit: str) -> str:
+    """Format a physical value with an SI prefix where it reads better."""
+    if unit == "Hz":
+        if abs(x) >= 1000:
+            return f"{x / 1000:.3g} kHz"
+        return f"{x:.3g} Hz"
+    if unit == "s":
+        if abs(x) < 1:
+            return f"{x * 1000:.3g} ms"
+        return f"{x:.3g} s"
+    if unit == "dB":
+        if x == -math.inf:
+            return "-inf dB"
+        return f"{x:+.1f} dB"
+    if unit == "st":
+        return f"{x:+.2f} st" if x != round(x) else f"{int(round(x)):+d} st"
+    if unit == "%":
+        return f"{x:.0f} %"
+    if unit == "x":
+        return f"x{x:.3g}"
+    if unit:
+        return f"{x:.3g} {unit}"
+    return f"{x:.3f}"
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How a patch is played: one MIDI note, held for ``note_length`` seconds."""
+
+    note: int = 60
+    velocity: int = 100
+    note_length: float = 1.0
+    render_length: float = 1.5
+    sample_rate: int = 44100
+
+    def __post_init__(self) -> None:
+        if not (0 <= int(self.note) <= 127):
+            raise ParameterValueError(f"note must be a MIDI note 0..127, got {self.note}")
+        if not (1 <= int(self.velocity) <= 127):
+            raise ParameterValueError(f"velocity must be 1..127, got {self.velocity}")
+        if not (self.render_length > 0 and math.isfinite(self.render_length)):
+            raise ParameterValueError(f"render_length must be > 0 s, got {self.render_length}")
+        if not (0 <= self.note_length <= self.render_length):
+            raise ParameterValueError(
+                f"note_length must be within 0..render_length ({self.render_length} s), "
+                f"got {self.note_length}"
+            )
+        if not (8000 <= int(self.sample_rate) <= 192000):
+            raise ParameterValueError(f"sample_rate must be 8000..192000 Hz, got {self.sample_rate}")
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.render_length * self.sample_rate))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Synth(ABC):
+    """A synthesizer: a list of :class:`ParamSpec` plus a renderer.
+
+    Subclasses implement :meth:`_render_unit`, which receives a complete,
+    validated vector of unit values in host order.
+    """
+
+    #: short identifier, e.g. "noisemaker" or a plugin's file name
+    name: str = "synth"
+
+    @property
+    @abstractmethod
+    def specs(self) -> Sequence[ParamSpec]:
+        """The parameters, in host order."""
+
+    @property
+    def param_names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def spec(self, name: str) -> ParamSpec:
+        """The spec called ``name``; an unknown name lists the closest valid ones."""
+        by_name = self._spec_index()
+        if name not in by_name:
+            raise UnknownParameterError(name, self.param_names, synth=self.name)
+        return self.specs[by_name[name]]
+
+    def _spec_index(self) -> dict[str, int]:
+        cache = self.__dict__.get("_by_name")
+        if cache is None:
+            cache = {s.name: i for i, s in enumerate(self.specs)}
+            self.__dict__["_by_name"] = cache
+        return cache
+
+    def default_patch(self) -> dict[str, float]:
+        return {s.name: float(s.default) for s in self.specs}
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies this synth's sound: an id and a hash of its DSP or binary."""
+        return {"synth": self.name}
+
+    def patch_vector(self, patch: Mapping[str, float] | None = None) -> np.ndarray:
+        """Validate ``patch`` and return all unit values in host order (float64).
+
+        Missing names take their defaults. Raises
+        :class:`~synth_probe.errors.UnknownParameterError` for an unknown name and
+        :class:`~synth_probe.errors.ParameterValueError` for a value that is not a
+        number in [0, 1].
+        """
+        vec = np.array([s.default for s in self.specs], dtype=np.float64)
+        if patch is None:
+            return vec
+        if not isinstance(patch, Mapping):
+            raise PatchFileError(
+                f"a patch must be a mapping of parameter names to unit values, got {type(patch).__name__}"
+            )
+        index = self._spec_index()
+        for key, value in patch.items():
+            if key not in index:
+                raise UnknownParameterError(str(key), self.param_names, synth=self.name)
+            vec[index[key]] = check_unit_value(key, value)
+        return vec
+
+    def render(
+        self,
+        patch: Mapping[str, float] | None = None,
+        *,
+        note: int = 60,
+        velocity: int = 100,
+        note_length: float = 1.0,
+        render_length: float = 1.5,
+        sample_rate: int = 44100,
+        seed: int = 0,
+    ) -> np.ndarray:
+        """Render one note of ``patch``.
+
+        Returns
+        -------
+        audio : np.ndarray [shape=(n_samples,), dtype=float32]
+            Mono audio (the synth's stereo output averaged).
+        """
+        settings = RenderSettings(note, velocity, note_length, render_length, sample_rate)
+        vec = self.patch_vector(patch)
+        return self.render_vector(vec, settings, seed=seed)
+
+    def render_vector(self, vec: np.ndarray, settings: RenderSettings, seed: int = 0) -> np.ndarray:
+        """Render a validated unit vector (host order). For batch code that validated already."""
+        audio = self._render_unit(np.asarray(vec, dtype=np.float64), settings, int(seed))
+        return np.ascontiguousarray(audio, dtype=np.float32)
+
+    @abstractmethod
+    def _render_unit(self, vec: np.ndarray, settings: RenderSettings, seed: int) -> np.ndarray:
+        """Render a validated unit vector. Returns mono float audio of ``settings.n_samples``."""
+
+    def close(self) -> None:
+        """Release engines or child processes. Safe to call twice."""
+
+    def __enter__(self) -> Synth:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_unit_value(name: str, value: Any) -> float:
+    """Return ``value`` as a float in [0, 1], or raise naming the parameter."""
+    if isinstance(value, bool):
+        value = float(value)
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ParameterValueError(
+            f"parameter {name!r}: value {value!r} is not a number; unit values are numbers in [0, 1]"
+        ) from None
+    if math.isnan(x):
+        raise ParameterValueError(f"parameter {name!r}: value is NaN; unit values are numbers in [0, 1]")
+    if not (0.0 <= x <= 1.0):
+        raise ParameterValueError(
+            f"parameter {name!r}: value {x!r} is outside [0, 1]; patches hold normalized unit values"
+        )
+    return x
+
+
+def read_patch_file(path: str | Path) -> dict[str, float]:
+    """Read a patch from a JSON file: ``{"name": value, ...}`` or ``{"params": {...}}``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PatchFileError(f"patch file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PatchFileError(f"patch file {str(p)!r} cannot be read: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PatchFileError(
+            f"patch file {str(p)!r} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
+            'expected an object such as {"cutoff": 0.5, "resonance": 0.2}'
+        ) from None
+    if isinstance(data, dict) and isinstance(data.get("params"), dict):
+        data = data["params"]
+    if not isinstance(data, dict):
+        raise PatchFileError(
+            f"patch file {str(p)!r} holds a JSON {type(data).__name__}, expected an object of "
+            'parameter names to unit values such as {"cutoff": 0.5}'
+        )
+    return data
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, float]:
+    """Parse ``["cutoff=0.5", "resonance=0.2"]`` into a dict (values still unchecked)."""
+    out: dict[str, float] = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterValueError(f"expected NAME=VALUE, got {item!r}")
+        key, _, raw = item.partition("=")
+        key = key.strip()
+        try:
+            out[key] = float(raw)
+        except ValueError:
+            raise ParameterValueError(
+                f"parameter {key!r}: value {raw!r} is not a number; unit values are numbers in [0, 1]"
+            ) from None
+    return out
