@@ -20,6 +20,8 @@ __all__ = [
     "PluginError",
     "UnknownSynthError",
     "DatasetError",
+    "UnknownModelError",
+    "ModelFileError",
     "closest_names",
 ]
 
@@ -94,3 +96,23 @@ class UnknownSynthError(SynthProbeError, ValueError):
 
 class DatasetError(SynthProbeError, RuntimeError):
     """A dataset folder that is missing, corrupt or made with other settings."""
+
+
+class UnknownModelError(SynthProbeError, ValueError):
+    """A model name that is not one of the estimators (or cannot be imported here)."""
+
+    def __init__(self, name: str, valid: Iterable[str], reason: str | None = None) -> None:
+        valid = list(valid)
+        self.name = name
+        self.valid = valid
+        if reason:
+            msg = f"model {name!r} is not available: {reason}. Models: {', '.join(valid)}"
+        else:
+            hint = closest_names(name, valid)
+            extra = f" Did you mean {hint[0]!r}?" if hint else ""
+            msg = f"unknown model {name!r}.{extra} Models: {', '.join(valid)}"
+        super().__init__(msg)
+
+
+class ModelFileError(SynthProbeError, ValueError):
+    """A saved model that is missing, corrupt, or holds types that are not trusted."""
