@@ -20,6 +20,8 @@ __all__ = [
     "PluginError",
     "UnknownSynthError",
     "DatasetError",
+    "DatasetMismatchError",
+    "SamplerError",
     "UnknownModelError",
     "ModelFileError",
     "closest_names",
@@ -96,6 +98,21 @@ class UnknownSynthError(SynthProbeError, ValueError):
 
 class DatasetError(SynthProbeError, RuntimeError):
     """A dataset folder that is missing, corrupt or made with other settings."""
+
+
+class DatasetMismatchError(DatasetError):
+    """An output folder that holds a dataset made with another synth or other settings.
+
+    ``differences`` lists ``(field, existing, requested)`` for each setting that differs.
+    """
+
+    def __init__(self, message: str, differences: list | None = None) -> None:
+        self.differences = list(differences or [])
+        super().__init__(message)
+
+
+class SamplerError(SynthProbeError, ValueError):
+    """A sampler that does not exist, does not fit the synth, or is configured inconsistently."""
 
 
 class UnknownModelError(SynthProbeError, ValueError):
