@@ -1,0 +1,665 @@
+"""The one training loop of the torch estimators, and their shared base class.
+
+Every torch model of :mod:`synth_probe.models` (:class:`~synth_probe.models.cnn.SpectrogramCNN`,
+:class:`~synth_probe.models.autoencoder.AutoencoderMLP`,
+:class:`~synth_probe.models.ast.SpectrogramTransformer`) derives from
+:class:`TorchEstimator` and trains through :func:`fit_loop`. The conventions:
+
+* **Explicit hyperparameters.** Every knob is a keyword-only constructor
+  argument (no ``module__x`` routing), so ``get_params``/``set_params``,
+  ``clone`` and grid search see all of them.
+* **Seeded, local randomness.** ``random_state`` becomes one
+  :class:`torch.Generator` inside ``fit``; it draws the weight initialization
+  (:func:`init_parameters`), the validation split, the batch order and the
+  dropout masks (:class:`GenDropout`). Global torch/numpy seeds are never set,
+  so two fits with the same ``random_state`` give identical CPU predictions.
+* **Device.** ``device="auto"`` trains on CUDA when available, else on the CPU.
+  The fitted module is kept on the CPU between calls and pickles from there.
+* **Early stopping.** ``validation_fraction`` of the rows is held out; training
+  stops after ``patience`` epochs without a better validation loss and the best
+  epoch's weights are restored.
+* **Inputs.** ``X`` is 2-D: flattened spectrograms of ``input_shape=(n_mels,
+  n_frames)`` (row-major, as ``LogMelSpectrogram`` flattens them), or, with
+  ``input_shape=None``, any feature rows treated as ``(1, n_features)``
+  images. ``X`` is standardized inside ``fit`` per image row (mel band).
+* **Targets.** Continuous parameters are regressed in standardized units (each
+  column's training mean and standard deviation), which weights every
+  parameter equally in the loss; discrete parameters get one cross-entropy head
+  each. See :class:`TorchEstimator` for why the continuous head is linear.
+* **Measured speed.** ``train_samples_per_s_`` (training rows per second of
+  optimizer steps) and ``history_`` (per-epoch losses) are kept for reports.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from synth_probe.models.base import SynthEstimator
+
+__all__ = [
+    "GenDropout",
+    "TorchEstimator",
+    "TrainResult",
+    "fit_loop",
+    "init_parameters",
+    "resolve_device",
+    "split_indices",
+]
+
+
+# --------------------------------------------------------------------------- devices, threads
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; other strings as torch reads them.
+
+    Raises
+    ------
+    ValueError
+        For a device string torch does not know, or CUDA requested where there is none.
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    elif device == "auto":
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was requested but CUDA is not available here; use 'auto' or 'cpu'")
+    return dev
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` (None: leave it), then restore."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+# --------------------------------------------------------------------------- seeded init and dropout
+def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
+    """Re-initialize every parameter of ``module`` from ``generator`` (no global RNG).
+
+    Convolutions and linear layers get torch's default scheme (Kaiming-uniform
+    weights with ``a=sqrt(5)``, biases uniform in ``±1/sqrt(fan_in)``); norm
+    layers ones and zeros; attention projections Xavier-uniform; any other
+    parameter (positional embeddings, class tokens) a truncated normal with
+    standard deviation 0.02. A module may override the scheme for its own
+    parameters with a ``reset_parameters_with(generator)`` method.
+
+    Raises
+    ------
+    TypeError
+        If a parameter is left that no rule covers (a new layer type).
+    """
+    done: set[int] = set()
+    for mod in module.modules():
+        own = list(mod.parameters(recurse=False))
+        if not own:
+            continue
+        if hasattr(mod, "reset_parameters_with"):
+            mod.reset_parameters_with(generator)
+        elif isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.kaiming_uniform_(mod.weight, a=math.sqrt(5), generator=generator)
+            if mod.bias is not None:
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(mod.weight)
+                if isinstance(mod, nn.ConvTranspose2d):
+                    fan_in = mod.weight.shape[1] * mod.weight[0, 0].numel()
+                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                nn.init.uniform_(mod.bias, -bound, bound, generator=generator)
+        elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)):
+            if getattr(mod, "weight", None) is not None:
+                nn.init.ones_(mod.weight)
+            if getattr(mod, "bias", None) is not None:
+                nn.init.zeros_(mod.bias)
+        else:
+            for p in own:
+                with torch.no_grad():
+                    nn.init.trunc_normal_(p, std=0.02, generator=generator)
+        done.update(id(p) for p in own)
+    left = [n for n, p in module.named_parameters() if id(p) not in done]
+    if left:  # pragma: no cover - guards future layer types
+        raise TypeError(f"init_parameters has no rule for parameters {left}")
+
+
+class GenDropout(nn.Module):
+    """Dropout whose masks come from a :class:`torch.Generator` set by the training loop.
+
+    ``nn.Dropout`` draws from the global RNG, which would make two fits with the
+    same ``random_state`` differ; :func:`fit_loop` points ``generator`` at the
+    fit's own generator.
+
+    Parameters
+    ----------
+    p : float
+        Probability of zeroing an element, in [0, 1).
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p <= 0.0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * keep / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+# --------------------------------------------------------------------------- the loop
+@dataclass
+class TrainResult:
+    """What :func:`fit_loop` measured.
+
+    Attributes
+    ----------
+    history : list of dict
+        One entry per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (None
+        without a validation split), ``seconds``, ``samples_per_s``.
+    best_epoch : int
+        1-based epoch whose weights were kept.
+    stopped_early : bool
+    samples_per_s : float
+        Training rows per second of optimizer steps, over all epochs.
+    """
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+    samples_per_s: float = float("nan")
+
+
+def split_indices(
+    n: int, validation_fraction: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Shuffle ``range(n)`` with ``generator`` and hold out ``validation_fraction`` of it.
+
+    No split (``None``) when the fraction is 0 or when it would leave fewer than
+    2 rows on either side.
+
+    Returns
+    -------
+    train_idx : torch.Tensor [shape=(n_train,), dtype=int64]
+    valid_idx : torch.Tensor [shape=(n_valid,)] or None
+    """
+    n_valid = int(round(n * validation_fraction))
+    if validation_fraction <= 0.0 or n_valid < 2 or n - n_valid < 2:
+        return torch.arange(n), None
+    perm = torch.randperm(n, generator=generator)
+    return perm[n_valid:].sort().values, perm[:n_valid].sort().values
+
+
+def _batches(n: int, batch_size: int, perm: torch.Tensor) -> list[torch.Tensor]:
+    """Split a permutation into batches; a last batch of one row joins the one before.
+
+    (Batch norm cannot normalize a batch of one row.)
+    """
+    out = list(torch.split(perm, batch_size))
+    if len(out) > 1 and len(out[-1]) == 1:
+        out[-2] = torch.cat([out[-2], out.pop()])
+    return out
+
+
+def fit_loop(
+    module: nn.Module,
+    loss_fn: Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor],
+    train: Sequence[torch.Tensor],
+    valid: Sequence[torch.Tensor] | None,
+    *,
+    optimizer: str,
+    lr: float,
+    weight_decay: float,
+    batch_size: int,
+    max_epochs: int,
+    patience: int | None,
+    generator: torch.Generator,
+    device: torch.device,
+    verbose: int = 0,
+    desc: str = "train",
+    parameters: Sequence[nn.Parameter] | None = None,
+) -> TrainResult:
+    """Train ``module`` with mini-batches, early stopping and best-weight restore.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Already on ``device``.
+    loss_fn : callable
+        ``loss_fn(module, batch) -> scalar tensor``, the mean loss over the
+        batch; ``batch`` holds one slice of each tensor of ``train``.
+    train, valid : sequence of torch.Tensor
+        Tensors with the same first dimension (rows), on ``device``. ``valid``
+        may be None: then the training loss is monitored.
+    optimizer : {"adamw", "adam"}
+    lr, weight_decay : float
+    batch_size, max_epochs : int
+    patience : int or None
+        Epochs without improvement of the monitored loss before stopping;
+        None trains all ``max_epochs`` (the best epoch is still restored).
+    generator : torch.Generator
+        CPU generator for batch order and dropout masks.
+    device : torch.device
+    verbose : int, default=0
+        > 0 shows a tqdm bar over epochs with the losses.
+    desc : str
+        Label of the progress bar.
+    parameters : sequence of nn.Parameter, optional
+        What the optimizer updates (default: all parameters that require grad).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    FloatingPointError
+        When the training loss becomes NaN or infinite (lower ``lr``).
+    """
+    from tqdm.auto import tqdm
+
+    params = [p for p in (module.parameters() if parameters is None else parameters) if p.requires_grad]
+    if optimizer == "adamw":
+        opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    elif optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'adamw' or 'adam', got {optimizer!r}")
+
+    # dropout masks: drawn on the training device from a generator seeded from ours
+    if device.type == "cpu":
+        drop_gen = generator
+    else:
+        drop_gen = torch.Generator(device=device)
+        drop_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    for m in module.modules():
+        if isinstance(m, GenDropout):
+            m.generator = drop_gen
+
+    n = int(train[0].shape[0])
+    result = TrainResult()
+    best = math.inf
+    best_state = None
+    bad_epochs = 0
+    seen = 0
+    train_seconds = 0.0
+    bar = tqdm(range(1, max_epochs + 1), desc=desc, disable=verbose <= 0, leave=False)
+    for epoch in bar:
+        module.train()
+        perm = torch.randperm(n, generator=generator).to(device)
+        t0 = time.perf_counter()
+        total, count = 0.0, 0
+        for idx in _batches(n, batch_size, perm):
+            batch = [t[idx] for t in train]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(module, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{desc}: the training loss became {loss.item()} in epoch {epoch}; lower lr (now {lr})"
+                )
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        train_seconds += seconds
+        seen += count
+        train_loss = total / max(count, 1)
+        valid_loss = evaluate_loss(module, loss_fn, valid, batch_size) if valid is not None else None
+        monitored = valid_loss if valid_loss is not None else train_loss
+        result.history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "valid_loss": valid_loss,
+                "seconds": seconds,
+                "samples_per_s": count / seconds if seconds > 0 else float("nan"),
+            }
+        )
+        bar.set_postfix(train=f"{train_loss:.4f}", valid="-" if valid_loss is None else f"{valid_loss:.4f}")
+        if monitored < best:
+            best = monitored
+            result.best_epoch = epoch
+            best_state = copy.deepcopy(module.state_dict())
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+            if patience is not None and bad_epochs >= patience:
+                result.stopped_early = True
+                break
+    bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    for m in module.modules():
+        if isinstance(m, GenDropout):
+            m.generator = None  # generators do not pickle
+    result.samples_per_s = seen / train_seconds if train_seconds > 0 else float("nan")
+    return result
+
+
+@torch.no_grad()
+def evaluate_loss(
+    module: nn.Module,
+    loss_fn: Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor],
+    data: Sequence[torch.Tensor],
+    batch_size: int,
+) -> float:
+    """Row-weighted mean of ``loss_fn`` over ``data`` in eval mode."""
+    module.eval()
+    n = int(data[0].shape[0])
+    total = 0.0
+    for start in range(0, n, batch_size):
+        batch = [t[start : start + batch_size] for t in data]
+        total += float(loss_fn(module, batch)) * len(batch[0])
+    return total / max(n, 1)
+
+
+# --------------------------------------------------------------------------- heads
+class ParamHeads(nn.Module):
+    """Output layer: linear values for continuous targets, logits per discrete target.
+
+    Parameters
+    ----------
+    n_in : int
+        Width of the feature vector.
+    n_continuous : int
+    n_classes : sequence of int
+        Number of choices of each discrete target.
+
+    ``forward(h)`` returns ``(values (n, n_continuous), [logits (n, k_j), ...])``.
+    """
+
+    def __init__(self, n_in: int, n_continuous: int, n_classes: Sequence[int]) -> None:
+        super().__init__()
+        self.continuous = nn.Linear(n_in, n_continuous) if n_continuous else None
+        self.discrete = nn.ModuleList(nn.Linear(n_in, int(k)) for k in n_classes)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+        values = self.continuous(h) if self.continuous is not None else None
+        return values, [head(h) for head in self.discrete]
+
+
+# --------------------------------------------------------------------------- estimator base
+class TorchEstimator(SynthEstimator):
+    """Base of the torch estimators: input shaping, target coding, device, the loop.
+
+    Subclasses store their hyperparameters in ``__init__`` (all of this class's
+    as well) and implement :meth:`_build_module`, which returns an
+    ``nn.Module`` mapping a standardized batch ``(n, 1, n_mels, n_frames)`` to
+    :class:`ParamHeads` outputs. :meth:`_pretrain` is an optional hook run
+    before supervised training (the autoencoder uses it).
+
+    Why the continuous head is linear on standardized targets: the research
+    log's plain CNN collapsed to predicting 0.50 for every parameter. With MSE
+    on raw unit targets each parameter's gradient is proportional to its
+    variance, the initial output already sits at the mean, and a sigmoid would
+    add vanishing gradients near 0 and 1. Standardizing each continuous target
+    (z = (y - mean) / std) gives every parameter a loss of 1 at the mean
+    predictor, so a model that stays there is visibly not learning, and the
+    head has full gradient everywhere. Predictions are mapped back and clipped
+    to [0, 1] (by :class:`~synth_probe.models.base.ParamTargets`).
+
+    Attributes
+    ----------
+    module_ : nn.Module
+        The trained network, on the CPU.
+    input_shape_ : tuple of int
+        ``(n_mels, n_frames)`` used.
+    x_mean_, x_std_ : np.ndarray [shape=(n_mels,)]
+        Per-row (mel band) standardization of the input.
+    y_mean_, y_std_ : np.ndarray [shape=(n_continuous,)]
+        Standardization of the continuous targets.
+    history_ : list of dict
+        Per-epoch ``train_loss`` and ``valid_loss`` (see :class:`TrainResult`).
+    best_epoch_, n_epochs_ : int
+    train_samples_per_s_ : float
+        Training throughput measured during ``fit``.
+    device_ : str
+        Device the model was trained on.
+    """
+
+    _X_dtype = np.float32
+
+    # -- subclass hooks
+    def _build_module(
+        self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]
+    ) -> nn.Module:
+        raise NotImplementedError
+
+    def _pretrain(
+        self,
+        X_train: torch.Tensor,
+        X_valid: torch.Tensor | None,
+        input_shape: tuple[int, int],
+        generator: torch.Generator,
+        device: torch.device,
+    ) -> None:
+        """Optional unsupervised stage before :meth:`_build_module` (default: none)."""
+
+    def _trainable_parameters(self, module: nn.Module) -> list[nn.Parameter]:
+        return [p for p in module.parameters() if p.requires_grad]
+
+    # -- validation of the shared hyperparameters
+    def _check_params(self) -> None:
+        def positive_int(name: str) -> None:
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+
+        positive_int("batch_size")
+        positive_int("max_epochs")
+        if self.patience is not None:
+            positive_int("patience")
+        if self.num_threads is not None:
+            positive_int("num_threads")
+        if not (isinstance(self.lr, (float, int)) and self.lr > 0):
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if not (isinstance(self.weight_decay, (float, int)) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if not (isinstance(self.validation_fraction, (float, int)) and 0 <= self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if self.optimizer not in ("adamw", "adam"):
+            raise ValueError(f"optimizer must be 'adamw' or 'adam', got {self.optimizer!r}")
+        resolve_device(self.device)
+
+    def _input_shape(self, n_features: int) -> tuple[int, int]:
+        if self.input_shape is None:
+            return (1, int(n_features))
+        try:
+            shape = tuple(int(v) for v in self.input_shape)
+        except (TypeError, ValueError):
+            shape = ()
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(f"input_shape must be None or (n_mels, n_frames) of positive ints, got {self.input_shape!r}")
+        if shape[0] * shape[1] != n_features:
+            raise ValueError(
+                f"input_shape={shape} holds {shape[0] * shape[1]} values but X has {n_features} features; "
+                "X must be spectrograms of shape (n_mels, n_frames) flattened row-major"
+            )
+        return shape  # type: ignore[return-value]
+
+    def _images(self, X: np.ndarray) -> torch.Tensor:
+        """Standardized float32 tensor (n, 1, n_mels, n_frames) on the CPU."""
+        h, w = self.input_shape_
+        img = X.reshape(len(X), h, w)
+        img = (img - self.x_mean_[None, :, None]) / self.x_std_[None, :, None]
+        return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).unsqueeze(1)
+
+    # -- loss
+    def _loss(self, module: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        x, yc, yd = batch
+        values, logits = module(x)
+        # mean over targets of (per-column MSE in z units | cross-entropy): each parameter weighs the same
+        total = x.new_zeros(())
+        n_targets = len(logits)
+        if values is not None:
+            total = total + F.mse_loss(values, yc, reduction="none").mean(dim=0).sum()
+            n_targets += values.shape[1]
+        for k, lg in enumerate(logits):
+            total = total + F.cross_entropy(lg, yd[:, k])
+        return total / max(n_targets, 1)
+
+    # -- SynthEstimator hooks
+    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray) -> None:
+        self._check_params()
+        if len(X) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got n_samples={len(X)}")
+        self.input_shape_ = self._input_shape(X.shape[1])
+        h, w = self.input_shape_
+        rows = X.reshape(len(X), h, w).astype(np.float64)
+        self.x_mean_ = rows.mean(axis=(0, 2)).astype(np.float32)
+        std = rows.std(axis=(0, 2))
+        self.x_std_ = np.where(std > 1e-8 * max(1.0, float(np.abs(rows).max())), std, 1.0).astype(np.float32)
+        self.y_mean_ = Yc.mean(axis=0) if Yc.shape[1] else np.zeros(0)
+        ystd = Yc.std(axis=0) if Yc.shape[1] else np.zeros(0)
+        self.y_std_ = np.where(ystd > 1e-12, ystd, 1.0)
+
+        device = resolve_device(self.device)
+        self.device_ = str(device)
+        seed = int(self._check_random_state().integers(0, 2**62))
+        generator = torch.Generator().manual_seed(seed)
+
+        with _torch_threads(self.num_threads):
+            xt = self._images(X)
+            yc = torch.from_numpy(((Yc - self.y_mean_) / self.y_std_).astype(np.float32))
+            yd = torch.from_numpy(Yd.astype(np.int64))
+            train_idx, valid_idx = split_indices(len(X), float(self.validation_fraction), generator)
+            x_tr, x_va = xt[train_idx].to(device), (None if valid_idx is None else xt[valid_idx].to(device))
+            self._pretrain(x_tr, x_va, self.input_shape_, generator, device)
+            module = self._build_module(self.input_shape_, Yc.shape[1], list(self.targets_.n_classes))
+            init_parameters(module, generator)
+            self._after_init(module)
+            module = module.to(device)
+            if device.type in ("cpu", "cuda"):
+                module = module.to(memory_format=torch.channels_last)
+            train = (x_tr, yc[train_idx].to(device), yd[train_idx].to(device))
+            valid = None if valid_idx is None else (x_va, yc[valid_idx].to(device), yd[valid_idx].to(device))
+            result = fit_loop(
+                module,
+                self._loss,
+                train,
+                valid,
+                optimizer=self.optimizer,
+                lr=float(self.lr),
+                weight_decay=float(self.weight_decay),
+                batch_size=int(self.batch_size),
+                max_epochs=int(self.max_epochs),
+                patience=None if self.patience is None else int(self.patience),
+                generator=generator,
+                device=device,
+                verbose=int(self.verbose),
+                desc=type(self).__name__,
+                parameters=self._trainable_parameters(module),
+            )
+        self.module_ = module.to("cpu").eval()
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.n_epochs_ = len(result.history)
+        self.train_samples_per_s_ = result.samples_per_s
+
+    def _after_init(self, module: nn.Module) -> None:
+        """Hook after :func:`init_parameters` (the autoencoder loads its encoder here)."""
+
+    @torch.no_grad()
+    def _forward_all(self, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Run the module over ``X`` in batches; ``(z-scored values, [logits...])`` as numpy."""
+        device = resolve_device(self.device)
+        module = self.module_.to(device).eval()
+        values, logits = [], []
+        with _torch_threads(self.num_threads):
+            xt = self._images(X)
+            for start in range(0, len(xt), int(self.batch_size)):
+                v, lg = module(xt[start : start + int(self.batch_size)].to(device))
+                values.append(None if v is None else v.float().cpu().numpy())
+                logits.append([g.float().cpu().numpy() for g in lg])
+        self.module_ = module.to("cpu")
+        n_cont = len(self.y_mean_)
+        vals = np.concatenate(values) if n_cont else np.zeros((len(X), 0), dtype=np.float32)
+        lgs = [np.concatenate([b[k] for b in logits]) for k in range(len(self.targets_.n_classes))]
+        return vals, lgs
+
+    def _predict_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z, logits = self._forward_all(X)
+        Yc = z.astype(np.float64) * self.y_std_ + self.y_mean_
+        Yd = (
+            np.stack([lg.argmax(axis=1) for lg in logits], axis=1)
+            if logits
+            else np.zeros((len(X), 0), dtype=np.int64)
+        )
+        return Yc, Yd
+
+    def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
+        _, logits = self._forward_all(X)
+        out = []
+        for lg in logits:
+            lg = lg.astype(np.float64)
+            e = np.exp(lg - lg.max(axis=1, keepdims=True))
+            out.append(e / e.sum(axis=1, keepdims=True))
+        return out
+
+    # -- pickling: weights always from the CPU
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
+            state["module_"] = copy.deepcopy(module).to("cpu")
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.regressor_tags.poor_score = True  # few epochs on the checks' tiny tabular data
+        return tags
+
+
+#: numpydoc text of the constructor parameters every torch estimator shares
+LOOP_PARAMS_DOC = """\
+    synth : str or None, default=None
+        Synth whose specs say which target columns are discrete (columns named
+        by its parameters).
+    discrete : dict or None, default=None
+        Column -> number of choices (or the choices' unit values); overrides ``synth``.
+    batch_size : int, default=64
+    max_epochs : int, default={max_epochs}
+    lr : float, default={lr}
+        Learning rate.
+    weight_decay : float, default={weight_decay}
+    optimizer : {{"adamw", "adam"}}, default="adamw"
+    validation_fraction : float, default=0.1
+        Rows held out (seeded) for early stopping; 0 trains on all rows and
+        monitors the training loss.
+    patience : int or None, default={patience}
+        Epochs without a better validation loss before stopping; None runs all
+        ``max_epochs``. The best epoch's weights are kept either way.
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds the one ``torch.Generator`` of a fit (init, split, batches, dropout).
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    num_threads : int or None, default=None
+        ``torch.set_num_threads`` during fit and predict (restored after); None
+        leaves torch's setting.
+    verbose : int, default=0
+        1 shows a progress bar over epochs with train/valid losses."""
