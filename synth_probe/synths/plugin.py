@@ -1,0 +1,836 @@
+"""Any VST2 (``.so``) or VST3 (``.vst3``) synth behind the :class:`Synth` interface.
+
+A :class:`PluginSynth` reads the plugin's parameters once (names, defaults, value
+texts), caches that description on disk by the hash of the plugin binary, and
+renders through DawDreamer's plugin processor — by default in a persistent
+child process, so a plugin that segfaults or exits (a JUCE plugin without an X
+display does exactly that) raises :class:`~synth_probe.errors.PluginError`
+instead of ending the caller. A real TAL-NoiseMaker is recognised by its
+parameter names and exposes the emulation's 88 canonical names
+(:mod:`synth_probe.synths.tal_names`).
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth_probe.errors import PluginError, RenderError
+from synth_probe.synths.base import CONTINUOUS, DISCRETE, ParamSpec, RenderSettings, Synth
+
+__all__ = [
+    "PluginSynth",
+    "PluginFile",
+    "check_plugin_file",
+    "inspect_binary",
+    "missing_libraries",
+    "plugin_search_dirs",
+    "find_plugins",
+    "specs_from_description",
+    "cache_dir",
+]
+
+#: bump when the cached description's format changes
+CACHE_FORMAT = 1
+VST2_ENTRY = ("VSTPluginMain", "main", "main_plugin")
+VST3_ENTRY = ("GetPluginFactory",)
+ELF_MACHINES = {3: "x86 (32-bit)", 40: "ARM (32-bit)", 62: "x86_64", 183: "aarch64", 243: "RISC-V"}
+HOST_MACHINE = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183}.get(platform.machine().lower())
+MACHO_MAGICS = {
+    b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe",
+}
+XVFB_HINT = "DISPLAY is not set: if the plugin needs an X display, run under `xvfb-run -a synth-probe ...`"
+
+
+# --------------------------------------------------------------------------------------------
+# the plugin file
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PluginFile:
+    """A plugin on disk, checked.
+
+    Attributes
+    ----------
+    path : Path
+        What DawDreamer loads: the ``.so`` or the ``.vst3`` bundle.
+    binary : Path
+        The shared library itself (inside the bundle for VST3).
+    format : {"vst2", "vst3"}
+    """
+
+    path: Path
+    binary: Path
+    format: str
+
+
+@dataclass(frozen=True)
+class BinaryInfo:
+    """What a file's first bytes say it is.
+
+    ``kind`` is one of ``"elf"``, ``"pe"`` (Windows), ``"macho"`` (macOS), ``"text"``,
+    ``"empty"`` or ``"unknown"``. For ELF files ``bits``, ``machine`` (e_machine),
+    ``elf_type`` (3 = shared object) and the exported plugin entry points are filled in.
+    """
+
+    kind: str
+    bits: int = 0
+    machine: int = 0
+    elf_type: int = 0
+    entry_points: tuple[str, ...] = ()
+
+    @property
+    def machine_name(self) -> str:
+        return ELF_MACHINES.get(self.machine, f"machine {self.machine}")
+
+
+def inspect_binary(path: str | os.PathLike) -> BinaryInfo:
+    """Identify ``path`` by its magic bytes; for ELF, list its exported plugin entry points."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        return BinaryInfo("empty")
+    if head[:4] == b"\x7fELF":
+        bits = 64 if head[4] == 2 else 32
+        little = head[5] == 1
+        e = "<" if little else ">"
+        elf_type, machine = struct.unpack(e + "HH", head[16:20])
+        entries: tuple[str, ...] = ()
+        if bits == 64 and little:
+            try:
+                names = _elf_dynamic_symbols(path)
+                entries = tuple(s for s in VST2_ENTRY + VST3_ENTRY if s in names)
+            except (OSError, struct.error, ValueError):
+                entries = ()
+        return BinaryInfo("elf", bits, machine, elf_type, entries)
+    if head[:2] == b"MZ":
+        return BinaryInfo("pe")
+    if head[:4] in MACHO_MAGICS:
+        return BinaryInfo("macho")
+    try:
+        head.decode("utf-8")
+        return BinaryInfo("text")
+    except UnicodeDecodeError:
+        return BinaryInfo("unknown")
+
+
+def _elf_dynamic_symbols(path: str | os.PathLike) -> set[str]:
+    """Names of the defined dynamic symbols of a 64-bit little-endian ELF file."""
+    data = Path(path).read_bytes()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = []
+    for k in range(shnum):
+        off = shoff + k * shentsize
+        _name, sh_type, _flags, _addr, sh_offset, sh_size, sh_link, _info, _align, sh_entsize = struct.unpack_from(
+            "<IIQQQQIIQQ", data, off
+        )
+        sections.append((sh_type, sh_offset, sh_size, sh_link, sh_entsize))
+    out: set[str] = set()
+    for sh_type, off, size, link, entsize in sections:
+        if sh_type != 11 or not entsize:  # SHT_DYNSYM
+            continue
+        str_off = sections[link][1]
+        for k in range(size // entsize):
+            st_name, _info, _other, st_shndx = struct.unpack_from("<IBBH", data, off + k * entsize)
+            if st_shndx == 0 or st_name == 0:
+                continue  # undefined (imported) symbol
+            end = data.index(b"\0", str_off + st_name)
+            out.add(data[str_off + st_name : end].decode("utf-8", "replace"))
+    return out
+
+
+def _vst3_binary(bundle: Path) -> Path:
+    contents = bundle / "Contents"
+    arch = platform.machine().lower()
+    for sub in (f"{arch}-linux", "x86_64-linux", "aarch64-linux"):
+        d = contents / sub
+        if d.is_dir():
+            libs = sorted(d.glob("*.so"))
+            if libs:
+                return libs[0]
+    if (contents / "MacOS").is_dir():
+        raise PluginError(
+            f"{str(bundle)!r} is a macOS VST3 bundle (Contents/MacOS); on Linux only bundles "
+            "with Contents/x86_64-linux/*.so load"
+        )
+    if any(contents.glob("*-win")):
+        raise PluginError(
+            f"{str(bundle)!r} is a Windows VST3 bundle (Contents/*-win); on Linux only bundles "
+            "with Contents/x86_64-linux/*.so load"
+        )
+    raise PluginError(f"{str(bundle)!r} is a directory without a Linux binary in Contents/<arch>-linux/")
+
+
+def check_plugin_file(path: str | os.PathLike) -> PluginFile:
+    """Check that ``path`` is a plugin this machine can load, before DawDreamer sees it.
+
+    Raises
+    ------
+    PluginError
+        A missing path, a Windows (PE) or macOS (Mach-O) binary, a text file, an ELF
+        file for another architecture, or a library without a VST entry point — each
+        with what was found and what is allowed.
+    """
+    p = Path(os.path.expanduser(str(path)))
+    allowed = "a Linux VST2 plugin (.so exporting VSTPluginMain) or a VST3 bundle (.vst3)"
+    if not p.exists():
+        raise PluginError(f"plugin {str(p)!r} does not exist; give the path of {allowed}")
+    if p.is_dir():
+        if p.suffix.lower() == ".vst3":
+            binary, fmt = _vst3_binary(p), "vst3"
+        elif (p / "Contents" / "MacOS").is_dir():
+            raise PluginError(f"{str(p)!r} is a macOS plugin bundle; on Linux give {allowed}")
+        else:
+            raise PluginError(f"{str(p)!r} is a directory, not a plugin; give {allowed}")
+    else:
+        binary, fmt = p, "vst2"
+    if p.suffix.lower() == ".clap":
+        raise PluginError(f"{str(p)!r} is a CLAP plugin, which DawDreamer cannot host; give {allowed}")
+    info = inspect_binary(binary)
+    if info.kind == "pe":
+        raise PluginError(
+            f"{str(binary)!r} is a Windows binary (PE/DLL); it cannot load on Linux. Give {allowed}"
+        )
+    if info.kind == "macho":
+        raise PluginError(f"{str(binary)!r} is a macOS binary (Mach-O); it cannot load on Linux. Give {allowed}")
+    if info.kind in ("text", "empty", "unknown"):
+        what = {"text": "a text file", "empty": "an empty file", "unknown": "not a shared library"}[info.kind]
+        raise PluginError(f"{str(binary)!r} is {what}, not a plugin; give {allowed}")
+    if HOST_MACHINE is not None and info.machine != HOST_MACHINE:
+        raise PluginError(
+            f"{str(binary)!r} is built for {info.machine_name}, this machine runs {platform.machine()}; "
+            f"give {allowed} for this architecture"
+        )
+    if info.bits != 64:
+        raise PluginError(f"{str(binary)!r} is a 32-bit library; DawDreamer here is 64-bit")
+    if info.elf_type != 3:
+        raise PluginError(f"{str(binary)!r} is an ELF executable, not a shared library; give {allowed}")
+    if not info.entry_points:
+        raise PluginError(
+            f"{str(binary)!r} is a shared library without a plugin entry point "
+            "(VSTPluginMain/main for VST2, GetPluginFactory for VST3); it is not a plugin"
+        )
+    if fmt == "vst2" and "GetPluginFactory" in info.entry_points and not set(VST2_ENTRY) & set(info.entry_points):
+        raise PluginError(
+            f"{str(binary)!r} is the binary inside a VST3 bundle; give the bundle directory (…/Name.vst3)"
+        )
+    return PluginFile(p, binary, fmt)
+
+
+def missing_libraries(binary: str | os.PathLike) -> list[str]:
+    """Shared libraries that ``ldd`` reports as "not found" for ``binary`` (empty if none or no ldd)."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return []
+    try:
+        res = subprocess.run([ldd, str(binary)], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.split("=>")[0].strip() for line in res.stdout.splitlines() if "not found" in line]
+
+
+def linked_libraries(binary: str | os.PathLike) -> list[str]:
+    """Sonames ``ldd`` lists for ``binary`` (empty if ldd is missing)."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return []
+    try:
+        res = subprocess.run([ldd, str(binary)], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.split("=>")[0].strip() for line in res.stdout.splitlines() if line.strip()]
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# finding plugins
+# --------------------------------------------------------------------------------------------
+def plugin_search_dirs() -> list[Path]:
+    """The standard Linux plugin folders, then those in ``LXVST_PATH``, ``VST_PATH`` and ``VST3_PATH``."""
+    home = Path.home()
+    dirs = [home / ".vst", home / ".vst3", Path("/usr/lib/vst"), Path("/usr/lib/vst3"),
+            Path("/usr/local/lib/vst"), Path("/usr/local/lib/vst3")]
+    for var in ("LXVST_PATH", "VST_PATH", "VST3_PATH"):
+        for part in os.environ.get(var, "").split(os.pathsep):
+            if part:
+                dirs.append(Path(os.path.expanduser(part)))
+    seen: list[Path] = []
+    for d in dirs:
+        if d not in seen:
+            seen.append(d)
+    return seen
+
+
+def find_plugins(dirs: Sequence[Path] | None = None) -> list[tuple[str, Path]]:
+    """Plugins in ``dirs`` (default :func:`plugin_search_dirs`): ``[(format, path), ...]``.
+
+    VST2 plugins are ``*.so`` files (searched recursively), VST3 plugins ``*.vst3`` bundles.
+    """
+    out: list[tuple[str, Path]] = []
+    for d in dirs if dirs is not None else plugin_search_dirs():
+        if not d.is_dir():
+            continue
+        for root, subdirs, files in os.walk(d):
+            rp = Path(root)
+            for s in sorted(subdirs):
+                if s.lower().endswith(".vst3"):
+                    out.append(("vst3", rp / s))
+            subdirs[:] = sorted(s for s in subdirs if not s.lower().endswith(".vst3"))
+            for f in sorted(files):
+                if f.lower().endswith(".so"):
+                    out.append(("vst2", rp / f))
+                elif f.lower().endswith(".vst3"):
+                    out.append(("vst3", rp / f))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the description cache
+# --------------------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/synth_probe/plugins`` (default ``~/.cache/synth_probe/plugins``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "synth_probe" / "plugins"
+
+
+def _load_cached(sha: str) -> list[dict[str, Any]] | None:
+    path = cache_dir() / f"{sha}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("sha256") != sha:
+        return None
+    return data.get("params")
+
+
+def _save_cached(sha: str, plugin: Path, params: list[dict[str, Any]]) -> None:
+    d = cache_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{sha[:12]}-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"format": CACHE_FORMAT, "sha256": sha, "plugin": str(plugin), "params": params}, f)
+        os.replace(tmp, d / f"{sha}.json")
+    except OSError:
+        pass  # a read-only cache only costs a re-read next time
+
+
+# --------------------------------------------------------------------------------------------
+# specs from a description
+# --------------------------------------------------------------------------------------------
+_NUM_RE = re.compile(r"^\s*([-+]?(?:inf|\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))\s*([^\d\s].*)?$", re.I)
+# unit text -> (canonical unit, factor)
+_UNITS = {
+    "hz": ("Hz", 1.0), "khz": ("Hz", 1e3), "s": ("s", 1.0), "sec": ("s", 1.0), "ms": ("s", 1e-3),
+    "us": ("s", 1e-6), "µs": ("s", 1e-6), "db": ("dB", 1.0), "%": ("%", 1.0),
+    "st": ("st", 1.0), "semi": ("st", 1.0), "semitones": ("st", 1.0), "ct": ("ct", 1.0),
+    "cents": ("ct", 1.0), "x": ("x", 1.0),
+}
+
+
+def parse_value_text(text: str, label: str = "") -> tuple[float, str] | None:
+    """Parse a plugin's value text such as ``"1.5 kHz"`` into ``(1500.0, "Hz")``.
+
+    ``label`` is the unit the plugin reports separately (used when the text has none).
+    Returns ``None`` when the text is not a number.
+    """
+    m = _NUM_RE.match(str(text))
+    if not m:
+        return None
+    x = float(m.group(1))
+    unit_text = (m.group(2) or label or "").strip()
+    key = unit_text.lower()
+    if key in _UNITS:
+        unit, factor = _UNITS[key]
+        return x * factor, unit
+    return x, unit_text
+
+
+def sanitize_name(name: str) -> str:
+    """A plugin's parameter name as an identifier: ``"Filter Cutoff"`` -> ``"filter_cutoff"``."""
+    s = re.sub(r"[^0-9a-zA-Z]+", "_", str(name)).strip("_").lower()
+    if s and s[0].isdigit():
+        s = "p_" + s
+    return s
+
+
+def _unique_names(raw_names: Sequence[str]) -> list[str]:
+    out, seen = [], set()
+    for i, raw in enumerate(raw_names):
+        base = sanitize_name(raw) or f"param_{i}"
+        name, k = base, 2
+        while name in seen:
+            name, k = f"{base}_{k}", k + 1
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def _runs(texts: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for t in texts:
+        if not out or out[-1] != t:
+            out.append(t)
+    return out
+
+
+def _is_discrete(p: dict[str, Any]) -> list[str] | None:
+    """The choice labels of a discrete parameter, or ``None`` if it is continuous."""
+    texts = p["texts"]
+    runs = _runs(texts)
+    contiguous = len(runs) == len(set(runs)) and bool(p.get("boundaries")) or len(runs) == 1
+    steps = int(p.get("num_steps", 0))
+    if p.get("is_boolean"):
+        return runs if contiguous and len(runs) == 2 else ["off", "on"]
+    if 2 <= steps <= 4096 and steps != 0x7FFFFFFF:
+        if contiguous and len(runs) == steps:
+            return runs
+        if p.get("value_strings") and len(p["value_strings"]) == steps:
+            return list(p["value_strings"])
+        return [str(k) for k in range(steps)]
+    if len(runs) < 2 or len(runs) > 32 or not contiguous:
+        return None
+    parsed = [parse_value_text(t) for t in runs]
+    if all(x is not None for x in parsed):
+        # numbers with a fractional part and many values: a continuous knob shown coarsely
+        fractional = any(abs(x[0] - round(x[0])) > 1e-9 for x in parsed if math.isfinite(x[0]))
+        if fractional and len(runs) > 8:
+            return None
+    return runs
+
+
+def _chooser_from(bounds: Sequence[float]):
+    bounds = [float(b) for b in bounds]
+
+    def chooser(v: float) -> int:
+        return bisect.bisect_right(bounds, float(v))
+
+    return chooser
+
+
+def _interp(grid: np.ndarray, values: np.ndarray):
+    def physical(v: float) -> float:
+        return float(np.interp(float(v), grid, values))
+
+    return physical
+
+
+def _group(name: str) -> str:
+    head = re.split(r"[_\s]", name, maxsplit=1)[0]
+    return head if head and head != name else "main"
+
+
+def _generic_spec(i: int, name: str, p: dict[str, Any]) -> ParamSpec:
+    from synth_probe.synths._plugin_worker import PROBE_GRID
+
+    default = min(max(float(p["default"]), 0.0), 1.0)
+    group = _group(name)
+    label = p.get("label", "")
+    raw = p.get("name", "")
+    note = f"plugin name {raw!r}" if raw != name else ""
+    choices = _is_discrete(p)
+    if choices is not None:
+        n = len(choices)
+        bounds = list(p.get("boundaries") or [])
+        if len(bounds) == n - 1:
+            edges = [0.0] + bounds + [1.0]
+            values = [0.0] + [0.5 * (edges[k] + edges[k + 1]) for k in range(1, n - 1)] + [1.0]
+            round_bounds = [(k + 0.5) / (n - 1) for k in range(n - 1)]
+            if all(abs(a - b) < 1e-4 for a, b in zip(bounds, round_bounds)):
+                return ParamSpec(i, name, DISCRETE, default, group, tuple(choices),
+                                 tuple(k / (n - 1) for k in range(n)), "round", note=note)
+            rounding = "gt0" if n == 2 and bounds[0] < 1e-4 else "trunc"
+            return ParamSpec(i, name, DISCRETE, default, group, tuple(choices), tuple(values),
+                             rounding, note=note, chooser=_chooser_from(bounds))
+        return ParamSpec(i, name, DISCRETE, default, group, tuple(choices),
+                         tuple(k / (n - 1) for k in range(n)), "round", note=note)
+    parsed = [parse_value_text(t, label) for t in p["texts"]]
+    ok = [x for x in parsed if x is not None]
+    unit, physical = "", None
+    if len(ok) == len(parsed) and ok:
+        units = {u for _, u in ok}
+        if len(units) == 1:
+            unit = units.pop()
+            vals = np.array([x for x, _ in ok], dtype=np.float64)
+            if np.all(np.isfinite(vals)):
+                physical = _interp(np.asarray(PROBE_GRID, dtype=np.float64), vals)
+    return ParamSpec(i, name, CONTINUOUS, default, group, unit=unit, physical=physical, note=note)
+
+
+def specs_from_description(
+    params: Sequence[dict[str, Any]], name_map: str | None = "auto"
+) -> tuple[list[ParamSpec], list[int | None], dict[int, float], str]:
+    """Turn a plugin description (see :meth:`PluginHost.describe`) into specs.
+
+    Parameters
+    ----------
+    params : sequence of dict
+        The described parameters, host order.
+    name_map : {"auto", None}
+        ``"auto"`` maps a recognised TAL-NoiseMaker onto its 88 canonical names and
+        drops a VST3 "Bypass" parameter of any plugin (held at 0); ``None`` exposes
+        every parameter under its sanitised plugin name.
+
+    Returns
+    -------
+    specs : list of ParamSpec
+    host_slots : list of (int or None)
+        Plugin index written for each spec (``None``: not written).
+    fixed : dict of int to float
+        Plugin slots set to a fixed value before every render.
+    layout : str
+        ``"generic"`` or the TAL layout.
+    """
+    if name_map not in ("auto", None):
+        raise PluginError(f"name_map must be 'auto' or None, got {name_map!r}")
+    names = [p["name"] for p in params]
+    if name_map == "auto":
+        from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
+        from synth_probe.synths.tal_names import match_tal_layout
+
+        tal = match_tal_layout(names)
+        if tal is not None:
+            specs = []
+            for spec, slot in zip(NOISEMAKER_SPECS, tal.host_slots):
+                default = spec.default if slot is None else min(max(float(params[slot]["default"]), 0.0), 1.0)
+                specs.append(dataclasses.replace(spec, default=default))
+            return specs, list(tal.host_slots), dict(tal.fixed), tal.layout
+    fixed: dict[int, float] = {}
+    keep = []
+    for p in params:
+        if name_map == "auto" and str(p["name"]).strip().lower() == "bypass":
+            fixed[int(p["index"])] = 0.0
+        else:
+            keep.append(p)
+    unique = _unique_names([p["name"] for p in keep])
+    specs = [_generic_spec(int(p["index"]), nm, p) for nm, p in zip(unique, keep)]
+    return specs, [int(p["index"]) for p in keep], fixed, "generic"
+
+
+# --------------------------------------------------------------------------------------------
+# the child process
+# --------------------------------------------------------------------------------------------
+def _describe_death(rc: int | None, log_tail: list[str], doing: str, path: str) -> str:
+    if rc is None:
+        how = "stopped answering"
+    elif rc < 0:
+        try:
+            how = f"was killed by signal {signal.Signals(-rc).name}"
+        except ValueError:
+            how = f"was killed by signal {-rc}"
+    else:
+        how = f"exited with status {rc}"
+    msg = f"plugin {path!r} {how} while {doing}; synth-probe itself is unharmed"
+    if log_tail:
+        msg += ". Last output of the plugin process:\n    " + "\n    ".join(log_tail)
+    text = " ".join(log_tail).lower()
+    loading = doing in ("loading", "reading its parameters")
+    if not os.environ.get("DISPLAY") and ("x server" in text or "display" in text or loading):
+        msg += "\nHint: " + XVFB_HINT
+    msg += "\nThe plugin process is restarted on the next call. `synth-probe doctor PATH` diagnoses load problems."
+    return msg
+
+
+class _ChildHost:
+    """A :class:`PluginHost` in a child process, restarted after it dies."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path = path
+        self.timeout = float(timeout)
+        self.proc: subprocess.Popen | None = None
+        self.conn: Any = None
+        self.log_path: str | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def _start(self) -> None:
+        from multiprocessing.connection import Connection
+
+        parent_sock, child_sock = socket.socketpair()
+        fd, self.log_path = tempfile.mkstemp(prefix="synth_probe_plugin_", suffix=".log")
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        pkg_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "synth_probe.synths._plugin_worker", str(child_sock.fileno()), self.path],
+                stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT,
+                pass_fds=(child_sock.fileno(),), env=env, close_fds=True,
+            )
+        finally:
+            os.close(fd)
+            child_sock.close()
+        self.conn = Connection(parent_sock.detach())
+        self._finalizer = weakref.finalize(self, _kill, self.proc, self.conn, self.log_path)
+
+    def _tail(self, n: int = 8) -> list[str]:
+        if not self.log_path:
+            return []
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 8192))
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return []
+        return [ln for ln in lines if ln.strip()][-n:]
+
+    def call(self, method: str, *args: Any, doing: str = "rendering", timeout: float | None = None) -> Any:
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self._start()
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            self.conn.send((method, args))
+            deadline = time.monotonic() + timeout
+            while not self.conn.poll(0.5):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    break
+            if self.conn.poll(0):
+                reply = self.conn.recv()
+            else:
+                reply = None
+        except (EOFError, OSError, BrokenPipeError):
+            reply = None
+        if reply is None:
+            rc = None
+            try:
+                rc = self.proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            tail = self._tail()
+            if rc is None:
+                tail.append(f"(no answer after {timeout:.0f} s; the process was killed)")
+            self.close()
+            raise PluginError(_describe_death(rc, tail, doing, self.path))
+        if reply[0] == "err":
+            raise PluginError(f"plugin {self.path!r}: {reply[2]} (while {doing})")
+        return reply[1]
+
+    def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+            self._finalizer = None
+        self.proc = None
+        self.conn = None
+
+
+def _kill(proc: subprocess.Popen, conn: Any, log_path: str | None) -> None:
+    try:
+        if proc.poll() is None:
+            try:
+                conn.send(("close", ()))
+                if conn.poll(2.0):
+                    conn.recv()
+            except (OSError, EOFError, ValueError):
+                pass
+            try:
+                proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
+        if log_path:
+            try:
+                os.unlink(log_path)
+            except OSError:
+                pass
+
+
+class _LocalHost:
+    """A :class:`PluginHost` in this process (``isolate=False``)."""
+
+    def __init__(self, path: str) -> None:
+        from synth_probe.synths._plugin_worker import PluginHost
+
+        self.host = PluginHost(path)
+        self.path = path
+
+    def call(self, method: str, *args: Any, doing: str = "rendering", timeout: float | None = None) -> Any:
+        try:
+            return getattr(self.host, method)(*args)
+        except RuntimeError as e:
+            raise PluginError(f"plugin {self.path!r}: {e} (while {doing})") from None
+
+    def close(self) -> None:
+        self.host.engine = None
+        self.host.proc = None
+
+
+# --------------------------------------------------------------------------------------------
+# the synth
+# --------------------------------------------------------------------------------------------
+class PluginSynth(Synth):
+    """A VST2/VST3 synth loaded by DawDreamer, behind the :class:`Synth` interface.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A Linux VST2 plugin (``.so``) or VST3 bundle (``.vst3``).
+    isolate : bool, default=True
+        Load and render in a persistent child process, so that a plugin that crashes or
+        exits raises :class:`PluginError` instead of ending this process. The child is
+        restarted on the next call. ``False`` renders in this process (slightly faster,
+        no protection).
+    pre_roll : float, default=0.1
+        Seconds of silence rendered (and discarded) after the parameters are written and
+        before the note starts, so that the plugin's parameter smoothing settles.
+    name_map : {"auto", None}, default="auto"
+        ``"auto"``: a recognised TAL-NoiseMaker exposes the emulation's 88 canonical
+        names (:mod:`synth_probe.synths.tal_names`) and any plugin's VST3 "Bypass" is
+        held at 0 and hidden. ``None``: every parameter under its sanitised plugin name.
+    timeout : float, default=120
+        Seconds to wait for the child process on one call before it is killed.
+    use_cache : bool, default=True
+        Read the parameter description from the on-disk cache (:func:`cache_dir`, keyed
+        by the binary's sha256) when present.
+
+    Notes
+    -----
+    A plugin keeps its state between renders (free-running oscillator phases, effect
+    tails), so two renders of the same patch in one instance can differ; two instances
+    that render the same sequence of patches give the same audio. ``seed`` is ignored:
+    plugins cannot be seeded.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        isolate: bool = True,
+        pre_roll: float = 0.1,
+        name_map: str | None = "auto",
+        timeout: float = 120.0,
+        use_cache: bool = True,
+    ) -> None:
+        if not (0.0 <= float(pre_roll) <= 10.0):
+            raise PluginError(f"pre_roll must be 0..10 s, got {pre_roll}")
+        self.plugin = check_plugin_file(path)
+        self.isolate = bool(isolate)
+        self.pre_roll = float(pre_roll)
+        self.name_map = name_map
+        self.timeout = float(timeout)
+        self.use_cache = bool(use_cache)
+        self.name = self.plugin.path.name.rsplit(".", 1)[0] if self.plugin.path.suffix else self.plugin.path.name
+        self.sha256 = sha256_file(self.plugin.binary)
+        self._lock = threading.Lock()
+        self._host: _ChildHost | _LocalHost = (
+            _ChildHost(str(self.plugin.path), self.timeout) if self.isolate else _LocalHost(str(self.plugin.path))
+        )
+        params = _load_cached(self.sha256) if self.use_cache else None
+        if params is None:
+            params = self._call("describe", doing="reading its parameters")
+            _save_cached(self.sha256, self.plugin.path, params)
+        self.description = params
+        self._specs, slots, self._fixed, self.layout = specs_from_description(params, name_map)
+        self._write = [(k, s) for k, s in enumerate(slots) if s is not None]
+        self._n_host = self._call("load", 44100, doing="loading")
+        if self._n_host != len(params):
+            raise PluginError(
+                f"plugin {str(self.plugin.path)!r} now reports {self._n_host} parameters, its cached "
+                f"description {len(params)}; delete {cache_dir() / (self.sha256 + '.json')}"
+            )
+
+    def _call(self, method: str, *args: Any, doing: str) -> Any:
+        try:
+            return self._host.call(method, *args, doing=doing)
+        except PluginError as e:
+            if doing == "loading" or doing == "reading its parameters":
+                missing = missing_libraries(self.plugin.binary)
+                if missing:
+                    raise PluginError(f"{e}\nMissing shared libraries (ldd): {', '.join(missing)}") from None
+            raise
+
+    @property
+    def specs(self) -> Sequence[ParamSpec]:
+        return self._specs
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "synth": self.name,
+            "kind": "plugin",
+            "format": self.plugin.format,
+            "plugin": str(self.plugin.path.resolve()),
+            "sha256": self.sha256,
+            "layout": self.layout,
+            "n_params": len(self._specs),
+            "pre_roll": self.pre_roll,
+        }
+
+    def _render_unit(self, vec: np.ndarray, settings: RenderSettings, seed: int) -> np.ndarray:
+        slots = [s for _, s in self._write] + list(self._fixed)
+        values = [float(vec[k]) for k, _ in self._write] + list(self._fixed.values())
+        args = (slots, values, int(settings.note), int(settings.velocity), float(settings.note_length),
+                float(settings.render_length), int(settings.sample_rate), self.pre_roll)
+        with self._lock:
+            audio = self._call("render", *args, doing="rendering")
+            if not np.all(np.isfinite(audio)):
+                # a blow-up poisons the instance (reference §4): reload it and try once more
+                self._call("load", int(settings.sample_rate), doing="reloading after a non-finite render")
+                audio = self._call("render", *args, doing="rendering")
+                if not np.all(np.isfinite(audio)):
+                    patch = {s.name: float(v) for s, v in zip(self._specs, vec)}
+                    raise RenderError(
+                        f"plugin {self.name!r} rendered non-finite audio twice for this patch "
+                        "(a fresh instance did too)", patch=patch
+                    )
+        return audio
+
+    def check_applied(self, sample_rate: int = 44100) -> list[dict[str, Any]]:
+        """Run :meth:`PluginHost.check_applied` on this plugin (see ``synth-probe doctor``)."""
+        with self._lock:
+            return self._call("check_applied", int(sample_rate), doing="checking parameters")
+
+    def close(self) -> None:
+        host = self.__dict__.get("_host")
+        if host is not None:
+            host.close()
+
+    def __del__(self) -> None:  # the finalizer also covers interpreter exit
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a child process or engine does not pickle; the copy starts its own
+        return {"path": str(self.plugin.path), "isolate": self.isolate, "pre_roll": self.pre_roll,
+                "name_map": self.name_map, "timeout": self.timeout, "use_cache": self.use_cache}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        path = state.pop("path")
+        self.__init__(path, **state)
