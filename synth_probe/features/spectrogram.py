@@ -1,0 +1,274 @@
+"""Spectrogram features as a scikit-learn transformer: log-mel, log-STFT or MFCC."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, validate_data
+
+from synth_probe.errors import AudioError, ParameterValueError
+
+__all__ = ["LogMelSpectrogram", "check_audio_rows", "batched"]
+
+
+def check_audio_rows(X: Any, *, min_samples: int = 1, name: str = "X") -> np.ndarray:
+    """Validate a batch of mono audio rows; the one place features check their audio.
+
+    Parameters
+    ----------
+    X : array-like [shape=(n_clips, n_samples)]
+        Mono audio, one clip per row (a single 1-D clip is accepted as one row).
+    min_samples : int, default=1
+    name : str, default="X"
+        What to call the input in error messages.
+
+    Returns
+    -------
+    X : np.ndarray [shape=(n_clips, n_samples), dtype=float32]
+
+    Raises
+    ------
+    AudioError
+        Not 2-D, empty, too short, or holding NaN/inf.
+    """
+    arr = np.asarray(X)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise AudioError(
+            f"{name} must be 2-D audio rows (n_clips, n_samples), got shape {arr.shape}; "
+            "stereo or multichannel audio must be mixed to mono first"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] < min_samples:
+        raise AudioError(f"{name} has shape {arr.shape}; need at least 1 clip of {min_samples} samples")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise AudioError(f"{name} must be numeric audio, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        bad = int(np.argmax(~np.isfinite(arr).all(axis=1)))
+        raise AudioError(f"{name} row {bad} holds NaN or infinite samples; audio must be finite")
+    return arr
+
+
+def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.ndarray:
+    """Apply ``fn`` (rows -> feature rows) to ``X`` in batches, in parallel with joblib.
+
+    Each batch is independent, so the result does not depend on ``n_jobs``.
+    """
+    if len(X) <= batch_size or n_jobs in (None, 1):
+        parts = [fn(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
+    else:
+        from joblib import Parallel, delayed
+
+        parts = Parallel(n_jobs=n_jobs)(delayed(fn)(X[i : i + batch_size]) for i in range(0, len(X), batch_size))
+    return np.concatenate(parts, axis=0)
+
+
+def _cached(cache_dir: str | None, fn):
+    if cache_dir is None:
+        return fn
+    from joblib import Memory
+
+    return Memory(cache_dir, verbose=0).cache(fn)
+
+
+def _spectrogram_batch(
+    X: np.ndarray,
+    sample_rate: int,
+    n_fft: int,
+    hop_length: int,
+    n_mels: int,
+    kind: str,
+    n_mfcc: int,
+    fmin: float,
+    fmax: float | None,
+    top_db: float,
+) -> np.ndarray:
+    """(n, samples) -> (n, n_bins, n_frames) float32 log spectrogram (dB) or MFCC."""
+    import librosa
+
+    if X.shape[1] < n_fft:
+        X = np.pad(X, ((0, 0), (0, n_fft - X.shape[1])))
+    S = np.abs(librosa.stft(X, n_fft=n_fft, hop_length=hop_length, center=True)) ** 2
+    if kind == "stft":
+        out = librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None)
+    else:
+        fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+        M = np.einsum("mf,nft->nmt", fb, S)
+        out = librosa.power_to_db(M, ref=1.0, amin=1e-10, top_db=None)
+        if kind == "mfcc":
+            out = librosa.feature.mfcc(S=out, n_mfcc=n_mfcc)
+    if kind != "mfcc":
+        # absolute floor: audio is full-scale in [-1, 1], so 0 dB is a full-scale bin
+        out = np.maximum(out, -float(top_db))
+    return out.astype(np.float32)
+
+
+class LogMelSpectrogram(TransformerMixin, BaseEstimator):
+    """Log-mel (or log-STFT, or MFCC) spectrogram of audio rows.
+
+    Parameters
+    ----------
+    sample_rate : int, default=22050
+        Sample rate of the audio rows (Hz).
+    n_fft : int, default=1024
+    hop_length : int, default=256
+    n_mels : int, default=64
+        Mel bands (``kind="mel"``, and the mel basis of ``"mfcc"``).
+    kind : {"mel", "stft", "mfcc"}, default="mel"
+        Log-mel power in dB, log power of the linear STFT in dB (``n_fft // 2 + 1``
+        bins), or ``n_mfcc`` MFCCs of the log-mel spectrogram.
+    n_mfcc : int, default=20
+    fmin : float, default=0.0
+    fmax : float or None, default=None
+        Mel range; None means ``sample_rate / 2``.
+    top_db : float, default=80.0
+        Floor in dB below full scale (levels are absolute, not normalized per clip,
+        so loudness stays a feature).
+    time_pool : int or None, default=None
+        If set, average the frames into this many equal segments (a compact
+        time profile per band, for tree and neighbour models).
+    flatten : bool, default=True
+        Return 2-D rows ``(n, n_bins * n_frames)`` (bins-major, C order); False
+        returns ``(n, n_bins, n_frames)``.
+    n_jobs : int or None, default=None
+        joblib workers over batches of 64 clips.
+    cache_dir : str or None, default=None
+        Cache results on disk with ``joblib.Memory`` (keyed by the audio and the parameters).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Samples per audio row seen in :meth:`fit`.
+    output_shape_ : tuple of int
+        ``(n_bins, n_frames)`` of one clip, where ``n_frames = 1 + max(n_samples, n_fft) // hop_length``
+        (or ``time_pool``).
+
+    Notes
+    -----
+    ``fit`` learns nothing but the input width; ``transform`` works on any
+    number of clips of that width.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((2, 22050), dtype=np.float32)
+    >>> LogMelSpectrogram(n_mels=32).fit_transform(X).shape
+    (2, 2784)
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 22050,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        n_mels: int = 64,
+        kind: str = "mel",
+        n_mfcc: int = 20,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        top_db: float = 80.0,
+        time_pool: int | None = None,
+        flatten: bool = True,
+        n_jobs: int | None = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        self.kind = kind
+        self.n_mfcc = n_mfcc
+        self.fmin = fmin
+        self.fmax = fmax
+        self.top_db = top_db
+        self.time_pool = time_pool
+        self.flatten = flatten
+        self.n_jobs = n_jobs
+        self.cache_dir = cache_dir
+
+    def _check_params(self) -> None:
+        if self.kind not in ("mel", "stft", "mfcc"):
+            raise ParameterValueError(f"kind must be 'mel', 'stft' or 'mfcc', got {self.kind!r}")
+        for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "n_mfcc"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ParameterValueError(f"{name} must be a positive int, got {v!r}")
+        if self.time_pool is not None and (not isinstance(self.time_pool, (int, np.integer)) or self.time_pool < 1):
+            raise ParameterValueError(f"time_pool must be None or a positive int, got {self.time_pool!r}")
+
+    def n_bins(self) -> int:
+        """Rows of one spectrogram: mel bands, STFT bins or MFCCs."""
+        return {"mel": self.n_mels, "stft": self.n_fft // 2 + 1, "mfcc": self.n_mfcc}[self.kind]
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames of one clip of ``n_samples`` samples (``time_pool`` if set)."""
+        if self.time_pool is not None:
+            return int(self.time_pool)
+        return 1 + max(int(n_samples), self.n_fft) // self.hop_length
+
+    def fit(self, X: Any, y: Any = None) -> LogMelSpectrogram:
+        """Check the parameters and record the audio width; learns nothing else.
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_clips, n_samples)]
+        y : ignored
+        """
+        self._check_params()
+        X = validate_data(self, X, dtype=np.float32)
+        self.output_shape_ = (self.n_bins(), self.n_frames(X.shape[1]))
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Spectrograms of audio rows.
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_clips, n_samples)]
+
+        Returns
+        -------
+        S : np.ndarray [shape=(n_clips, n_bins * n_frames) or (n_clips, n_bins, n_frames), dtype=float32]
+            dB values (``kind`` "mel"/"stft") floored at ``-top_db``, or MFCCs.
+        """
+        self._check_params()
+        if hasattr(self, "n_features_in_"):
+            X = validate_data(self, X, reset=False, dtype=np.float32)
+        else:
+            X = check_array(X, dtype=np.float32)
+        X = check_audio_rows(X)
+        fn = _cached(self.cache_dir, _transform_all)
+        out = fn(
+            X, self.sample_rate, self.n_fft, self.hop_length, self.n_mels, self.kind, self.n_mfcc,
+            self.fmin, self.fmax, self.top_db, self.time_pool, self.n_jobs,
+        )
+        return out.reshape(len(out), -1) if self.flatten else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = True
+        return tags
+
+
+def _pool_time(S: np.ndarray, n: int) -> np.ndarray:
+    """Average (..., t) frames into ``n`` equal segments (segments repeat frames if t < n)."""
+    t = S.shape[-1]
+    edges = np.linspace(0, t, n + 1)
+    out = np.empty(S.shape[:-1] + (n,), dtype=np.float32)
+    for i in range(n):
+        a = int(np.floor(edges[i]))
+        b = max(int(np.ceil(edges[i + 1])), a + 1)
+        out[..., i] = S[..., a:b].mean(axis=-1)
+    return out
+
+
+def _transform_all(X, sample_rate, n_fft, hop_length, n_mels, kind, n_mfcc, fmin, fmax, top_db, time_pool, n_jobs):
+    def one(batch: np.ndarray) -> np.ndarray:
+        S = _spectrogram_batch(batch, sample_rate, n_fft, hop_length, n_mels, kind, n_mfcc, fmin, fmax, top_db)
+        return _pool_time(S, time_pool) if time_pool is not None else S
+
+    return batched(one, X, n_jobs)
