@@ -1,0 +1,274 @@
+"""Save and load fitted models in formats that do not execute code on load.
+
+A saved model is a folder::
+
+    model.json       header: format version, class, constructor parameters, synth,
+                     target columns, feature steps, library versions, free metadata
+    model.skops      scikit-learn / LightGBM models (the whole pipeline), skops format
+    features.skops   torch models only: the feature steps before the estimator (skops)
+    <weights>        torch models only: written by the estimator's ``_save_torch`` hook,
+                     loaded with ``torch.load(..., weights_only=True)``
+
+skops files are loaded with an explicit list of trusted types
+(:data:`TRUSTED_TYPES`); a file that holds any other type is refused with
+:class:`~synth_probe.errors.ModelFileError` instead of being loaded.
+
+Torch estimators plug in by implementing two methods::
+
+    def _save_torch(self, directory: pathlib.Path) -> None:
+        # write tensors / plain containers with torch.save (weights from the CPU)
+    def _load_torch(self, directory: pathlib.Path) -> None:
+        # read them back with torch.load(..., weights_only=True, map_location="cpu")
+        # and rebuild the fitted modules; called on a fresh instance whose
+        # constructor parameters and base fitted state (targets_, n_features_in_,
+        # param_names_, n_outputs_, and the JSON-able ``_torch_state()`` dict if the
+        # estimator defines one) are already restored
+
+The class of a torch model must be one of :data:`synth_probe.models.MODELS`;
+nothing else is imported by name from a header.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth_probe.errors import ModelFileError
+
+__all__ = ["save_model", "load_model", "read_header", "TRUSTED_TYPES", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+HEADER = "model.json"
+SKOPS_FILE = "model.skops"
+FEATURES_FILE = "features.skops"
+
+#: every non-default type a saved scikit-learn / LightGBM model may hold (skops' own
+#: defaults — numpy arrays, builtins, most sklearn estimators — are trusted by skops itself)
+TRUSTED_TYPES: tuple[str, ...] = (
+    "synth_probe.features.handcrafted.HandcraftedFeatures",
+    "synth_probe.features.spectrogram.LogMelSpectrogram",
+    "synth_probe.models.base.ParamTargets",
+    "synth_probe.models.baseline.MeanBaseline",
+    "synth_probe.models.knn.NearestNeighbours",
+    "synth_probe.models.gbm.GBMEstimator",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMRegressor",
+    "lightgbm.sklearn.LGBMClassifier",
+    "collections.OrderedDict",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+)
+
+_BASE_STATE = ("n_features_in_", "param_names_", "n_outputs_")
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("synth-probe", "numpy", "scikit-learn", "lightgbm", "skops", "torch"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)  # recorded for information; never evaluated
+
+
+def _split(model: Any) -> tuple[Any, list[tuple[str, Any]]]:
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        return model.steps[-1][1], list(model.steps[:-1])
+    return model, []
+
+
+def save_model(model: Any, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
+    """Save a fitted estimator, or a Pipeline ending in one, into folder ``path``.
+
+    Parameters
+    ----------
+    model : SynthEstimator or Pipeline
+        Fitted.
+    path : str or Path
+        Folder to write (created; files of an earlier save are replaced).
+    metadata : dict, optional
+        JSON-able facts to keep in the header (dataset, metrics, command line...).
+
+    Returns
+    -------
+    path : Path
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    est, pre = _split(model)
+    check_is_fitted(est)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    targets = getattr(est, "targets_", None)
+    header: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "class": f"{type(est).__module__}.{type(est).__qualname__}",
+        "class_name": type(est).__name__,
+        "params": _jsonable(est.get_params(deep=False)),
+        "synth": getattr(est, "synth", None),
+        "columns": list(getattr(est, "param_names_", [])),
+        "pipeline": [name for name, _ in pre] + ["estimator"] if pre else None,
+        "feature_steps": [
+            {"name": name, "class": type(step).__name__, "params": _jsonable(step.get_params(deep=False))}
+            for name, step in pre
+        ],
+        "versions": _versions(),
+        "metadata": _jsonable(metadata or {}),
+    }
+    if hasattr(est, "_save_torch"):
+        import skops.io as sio
+
+        header["backend"] = "torch"
+        header["estimator_step"] = None
+        if pre:
+            from sklearn.pipeline import Pipeline
+
+            header["estimator_step"] = model.steps[-1][0]
+            sio.dump(Pipeline(pre), path / FEATURES_FILE)
+        state = {k: _jsonable(getattr(est, k)) for k in _BASE_STATE if hasattr(est, k)}
+        if targets is not None:
+            state["targets_"] = _jsonable(targets.__getstate__())
+        if hasattr(est, "_torch_state"):
+            state["torch_state"] = _jsonable(est._torch_state())
+        header["fitted"] = state
+        est._save_torch(path)
+    else:
+        import skops.io as sio
+
+        header["backend"] = "skops"
+        sio.dump(model, path / SKOPS_FILE)
+    (path / HEADER).write_text(json.dumps(header, indent=2, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The JSON header of a saved model folder."""
+    p = Path(path)
+    file = p / HEADER if p.is_dir() else p
+    if not file.exists():
+        raise ModelFileError(
+            f"{str(p)!r} is not a saved model: {HEADER} is missing (save one with `synth-probe train`)"
+        )
+    try:
+        header = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"{str(file)!r} cannot be read as a model header: {e}") from None
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{str(file)!r} has model format version {header.get('format_version')!r}; "
+            f"this synth_probe reads version {FORMAT_VERSION}"
+        )
+    return header
+
+
+def _load_skops(file: Path) -> Any:
+    import skops.io as sio
+
+    if not file.exists():
+        raise ModelFileError(f"{str(file)!r} is missing")
+    try:
+        untrusted = sio.get_untrusted_types(file=file)
+    except Exception as e:  # corrupt zip or schema
+        raise ModelFileError(f"{str(file)!r} is not a readable skops file: {e}") from None
+    refused = [t for t in untrusted if t not in TRUSTED_TYPES]
+    if refused:
+        raise ModelFileError(
+            f"{str(file)!r} holds types that are not trusted and was not loaded: {', '.join(refused)}. "
+            f"Trusted types: {', '.join(TRUSTED_TYPES)}"
+        )
+    return sio.load(file, trusted=list(untrusted))
+
+
+def load_model(path: str | Path) -> Any:
+    """Load a model saved by :func:`save_model` (without executing code from the files).
+
+    Parameters
+    ----------
+    path : str or Path
+        The model folder.
+
+    Returns
+    -------
+    model : SynthEstimator or Pipeline
+        As it was saved; ``model_header_`` (on the estimator) holds the header.
+
+    Raises
+    ------
+    ModelFileError
+        Missing or corrupt files, another format version, untrusted types.
+    """
+    path = Path(path)
+    header = read_header(path)
+    backend = header.get("backend")
+    if backend == "skops":
+        model = _load_skops(path / SKOPS_FILE)
+    elif backend == "torch":
+        model = _load_torch_model(path, header)
+    else:
+        raise ModelFileError(f"{str(path)!r}: unknown backend {backend!r} in {HEADER}; expected 'skops' or 'torch'")
+    est, _ = _split(model)
+    est.model_header_ = header
+    return model
+
+
+def _load_torch_model(path: Path, header: dict[str, Any]) -> Any:
+    from synth_probe.errors import UnknownModelError
+    from synth_probe.models import model_class
+    from synth_probe.models.base import ParamTargets
+
+    try:
+        cls = model_class(header.get("class_name", ""))
+    except UnknownModelError as e:
+        raise ModelFileError(f"{str(path)!r}: {e}") from None
+    if f"{cls.__module__}.{cls.__qualname__}" != header.get("class"):
+        raise ModelFileError(f"{str(path)!r}: class {header.get('class')!r} is not a synth_probe model")
+    params = dict(header.get("params") or {})
+    try:
+        est = cls(**params)
+    except TypeError as e:
+        raise ModelFileError(f"{str(path)!r}: parameters do not fit {cls.__name__}: {e}") from None
+    fitted = header.get("fitted") or {}
+    for k in _BASE_STATE:
+        if k in fitted:
+            setattr(est, k, fitted[k])
+    if "targets_" in fitted:
+        t = ParamTargets.__new__(ParamTargets)
+        state = dict(fitted["targets_"])
+        state["choice_values"] = [tuple(v) for v in state.get("choice_values", [])]
+        if not state.get("named", True):
+            state["columns"] = [int(c) for c in state["columns"]]
+        t.__dict__.update(state)
+        est.targets_ = t
+    if "torch_state" in fitted and hasattr(est, "_set_torch_state"):
+        est._set_torch_state(fitted["torch_state"])
+    est._load_torch(path)
+    if header.get("pipeline"):
+        from sklearn.pipeline import Pipeline
+
+        pre = _load_skops(path / FEATURES_FILE)
+        return Pipeline(list(pre.steps) + [(header.get("estimator_step") or "estimator", est)])
+    return est
