@@ -1,0 +1,123 @@
+"""Render throughput: the built-in emulation beside plugins, in-process and in a child process.
+
+Run ``python -m synth_probe.bench.render`` (``make bench-render``). For each synth it
+renders batches of random patches — uniform unit values over the non-inert
+parameters, defaults elsewhere — of 1.5 s (a 1.0 s note) at 44.1 kHz in one
+process, and prints renders/s, times real time and, for plugins, the
+throughput of the child-process path relative to in-process rendering.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from synth_probe.synths.base import RenderSettings, Synth
+
+__all__ = ["random_patches", "time_renders", "main"]
+
+AMSYNTH = "/usr/lib/vst/amsynth_vst.so"
+
+
+def random_patches(synth: Synth, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` unit vectors: uniform over non-inert parameters, defaults for inert ones.
+
+    Returns
+    -------
+    vectors : np.ndarray [shape=(n, n_params)]
+    """
+    rng = np.random.default_rng(seed)
+    specs = list(synth.specs)
+    vecs = np.tile(np.array([s.default for s in specs], dtype=np.float64), (n, 1))
+    live = [k for k, s in enumerate(specs) if not s.inert]
+    vecs[:, live] = rng.uniform(0.0, 1.0, size=(n, len(live)))
+    return vecs
+
+
+def time_renders(synth: Synth, vectors: np.ndarray, settings: RenderSettings, warmup: int = 3) -> float:
+    """Seconds to render every row of ``vectors`` after ``warmup`` untimed renders."""
+    for k in range(min(warmup, len(vectors))):
+        synth.render_vector(vectors[k], settings)
+    t0 = time.perf_counter()
+    for v in vectors:
+        synth.render_vector(v, settings)
+    return time.perf_counter() - t0
+
+
+def _modes(name: str) -> list[tuple[str, dict[str, Any]]]:
+    from synth_probe.synths.registry import BUILTIN_SYNTHS
+
+    if name in BUILTIN_SYNTHS:
+        return [("in-process", {})]
+    return [("in-process", {"isolate": False}), ("child", {"isolate": True})]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from synth_probe.errors import SynthProbeError
+    from synth_probe.synths.registry import get_synth
+
+    ap = argparse.ArgumentParser(prog="python -m synth_probe.bench.render", description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100, help="renders per batch (default 100)")
+    ap.add_argument("--batches", type=int, default=1, help="batches per synth and mode (default 1)")
+    ap.add_argument("--synths", default=f"noisemaker,{AMSYNTH}",
+                    help=f"comma-separated synth names or plugin paths (default noisemaker,{AMSYNTH})")
+    ap.add_argument("--sample-rate", type=int, default=44100)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.n < 1 or args.batches < 1:
+        ap.error("--n and --batches must be at least 1")
+    settings = RenderSettings(note=60, velocity=100, note_length=1.0, render_length=1.5,
+                              sample_rate=args.sample_rate)
+    rows = []
+    print(f"render benchmark: {args.batches} batch(es) of {args.n} random patches, "
+          f"{settings.render_length} s renders ({settings.note_length} s note) at {settings.sample_rate} Hz, one process")
+    for name in [s.strip() for s in args.synths.split(",") if s.strip()]:
+        for mode, kwargs in _modes(name):
+            try:
+                synth = get_synth(name, **kwargs)
+            except SynthProbeError as e:
+                print(f"  {name} [{mode}]: skipped: {e}", file=sys.stderr)
+                rows.append((name, mode, None))
+                continue
+            except Exception as e:  # e.g. a Faust program that does not compile yet
+                print(f"  {name} [{mode}]: skipped: {type(e).__name__}: {e}", file=sys.stderr)
+                rows.append((name, mode, None))
+                continue
+            try:
+                rates = []
+                for b in range(args.batches):
+                    vecs = random_patches(synth, args.n, seed=args.seed + b)
+                    rates.append(args.n / time_renders(synth, vecs, settings))
+                rows.append((getattr(synth, "name", name), mode, rates))
+            except Exception as e:
+                print(f"  {name} [{mode}]: failed: {type(e).__name__}: {e}", file=sys.stderr)
+                rows.append((name, mode, None))
+            finally:
+                synth.close()
+    print()
+    print(f"{'synth':<16} {'mode':<11} {'renders/s':>10} {'x real time':>12} {'batches (renders/s)':>24}")
+    by_synth: dict[str, dict[str, float]] = {}
+    for name, mode, rates in rows:
+        if rates is None:
+            print(f"{name[:16]:<16} {mode:<11} {'-':>10} {'-':>12}   failed or skipped")
+            continue
+        mean = float(np.mean(rates))
+        by_synth.setdefault(name, {})[mode] = mean
+        detail = " ".join(f"{r:.1f}" for r in rates)
+        print(f"{name[:16]:<16} {mode:<11} {mean:>10.1f} {mean * settings.render_length:>11.0f}x {detail:>24}")
+    print()
+    for name, modes in by_synth.items():
+        if "child" in modes and "in-process" in modes:
+            ratio = modes["child"] / modes["in-process"]
+            verdict = "within" if ratio >= 0.9 else "OVER"
+            print(f"{name}: child / in-process throughput = {ratio:.3f} "
+                  f"(child path costs {100 * (1 - ratio):+.1f} %; target at most 10 %: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
