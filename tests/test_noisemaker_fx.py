@@ -182,9 +182,10 @@ def _first_echo(y: np.ndarray, x: np.ndarray, wet: float) -> int:
         ({"delaytime": 0.2}, 4.0 * (0.01 + 0.99 * _exp20(0.2))),  # free time, TAL's curve
         ({"delaytime": 0.0}, 0.04),  # shortest free time
         ({"delaytime": 0.0, "delaysync": 1.0}, 0.125),  # 1/16 of a 120 BPM bar
-        ({"delaytime": 1.0 / 17.0 + 1e-3, "delaysync": 1.0}, 0.25),  # 1/8
-        ({"delaytime": 7.0 / 17.0 + 1e-3, "delaysync": 1.0}, 0.25 * 2.0 / 3.0),  # 1/8 triplet
-        ({"delaytime": 13.0 / 17.0 + 1e-3, "delaysync": 1.0}, 0.25 * 1.5),  # 1/8 dotted
+        ({"delaytime": 1.0 / 17.0, "delaysync": 1.0}, 0.25),  # 1/8
+        ({"delaytime": 7.0 / 17.0, "delaysync": 1.0}, 0.25 * 2.0 / 3.0),  # 1/8 triplet
+        ({"delaytime": 13.0 / 17.0, "delaysync": 1.0}, 0.25 * 1.5),  # 1/8 dotted
+        ({"delaytime": 14.0 / 17.0 - 1e-3, "delaysync": 1.0}, 0.25 * 1.5),  # truncation, not rounding
     ],
 )
 def test_delay_time_mapping(rig: FxRig, params, seconds: float) -> None:
