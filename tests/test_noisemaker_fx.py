@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+import dawdreamer as daw
 import numpy as np
 import pytest
-
-daw = pytest.importorskip("dawdreamer") if __name__ != "__main__" else __import__("dawdreamer")
 
 FX_PATH = Path(__file__).resolve().parents[1] / "synth_probe" / "synths" / "noisemaker" / "fx.lib"
 SR = 22050
