@@ -674,7 +674,7 @@ def pitch_f0(
     vals = np.where(peak, window, -np.inf)
     top = vals.max(axis=-1)
     for i in range(flat.shape[0]):
-        if not ok[i] or not np.isfinite(top[i]):
+        if not ok[i] or not np.isfinite(top[i]) or top[i] <= 0.0:
             continue
         cand = np.flatnonzero(vals[i] >= 0.9 * top[i])
         k = int(cand[0])
@@ -698,6 +698,7 @@ def describe(
     *,
     envelope_points: int = 32,
     floor_db: float = -60.0,
+    power: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Descriptors of the five aspects of a sound that a parameter can move.
 
@@ -709,6 +710,8 @@ def describe(
         Length of the pooled envelope shape.
     floor_db : float
         Floor of the envelope shape, dB below its peak.
+    power : np.ndarray [shape=(..., 513, 1 + n_samples // 256)], optional
+        ``power_spectrogram(audio, 1024, 256)`` when the caller has it already.
 
     Returns
     -------
@@ -726,7 +729,15 @@ def describe(
     batch = x.shape[:-1]
     flat = x.reshape(-1, x.shape[-1])
     n_fft, hop = 1024, 256
-    power = power_spectrogram(flat, n_fft, hop)  # (b, f, t)
+    if power is None:
+        power = power_spectrogram(flat, n_fft, hop)  # (b, f, t)
+    else:
+        power = np.asarray(power).reshape((-1,) + np.shape(power)[-2:])
+        if power.shape != (flat.shape[0], n_fft // 2 + 1, 1 + flat.shape[-1] // hop):
+            raise AudioError(
+                f"power has shape {power.shape}; expected power_spectrogram(audio, 1024, 256) of shape "
+                f"{(flat.shape[0], n_fft // 2 + 1, 1 + flat.shape[-1] // hop)}"
+            )
     level = loudness_db(flat)
     bright = hz_to_semitones(_centroid(power.mean(axis=-1), sample_rate, n_fft))
     f0, _ = pitch_f0(flat, sample_rate)

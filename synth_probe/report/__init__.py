@@ -1,0 +1,196 @@
+"""Self-contained HTML reports, assembled from parts.
+
+A report such as ``reports/predictability.html`` is built from *parts*: HTML
+fragments that each study writes with :func:`write_part` under
+``reports/_parts/<report>/<key>.html``. :func:`assemble` joins the parts of a
+report in key order into one page (inline CSS/JS from ``templates/``), and
+:func:`write_index` links every report present from ``reports/index.html``.
+
+So the sensitivity study writes part ``10-sensitivity`` of the predictability
+report, and the estimator study can add ``20-measured`` (measured model
+scores) to the same page without touching the sensitivity code: write the part,
+then call ``assemble(reports_dir, "predictability")``. Each study also saves
+its numbers as JSON/CSV beside the page, so a part can be rebuilt from data.
+"""
+from __future__ import annotations
+
+from html import unescape as _unescape
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from synth_probe.report.html import Section, render_page
+
+__all__ = [
+    "REPORT_TITLES",
+    "Part",
+    "write_part",
+    "read_parts",
+    "assemble",
+    "write_index",
+    "parts_dir",
+]
+
+#: page titles and subtitles of the reports that are assembled from parts
+REPORT_TITLES: dict[str, tuple[str, str]] = {
+    "predictability": (
+        "Predictability report",
+        "Which synthesizer parameters show up in the sound — and how well they can be recovered.",
+    ),
+}
+
+_TITLE_RE = re.compile(r"^<!-- part-title: (.*?) -->\n", re.S)
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class Part:
+    """One fragment of a report: ``key`` orders the parts; ``title`` heads its section."""
+
+    key: str
+    title: str
+    html: str
+    path: Path
+
+
+def parts_dir(reports_dir: str | os.PathLike, report: str) -> Path:
+    """Where the parts of ``report`` live: ``<reports_dir>/_parts/<report>/``."""
+    return Path(reports_dir) / "_parts" / report
+
+
+def _check_key(kind: str, key: str) -> None:
+    if not _KEY_RE.match(key):
+        raise ValueError(f"{kind} {key!r} must be letters, digits, '_', '-' or '.', starting with a letter or digit")
+
+
+def write_part(reports_dir: str | os.PathLike, report: str, key: str, title: str, body: str) -> Path:
+    """Write (or replace) one part of a report.
+
+    Parameters
+    ----------
+    reports_dir : path
+    report : str
+        The report's name, e.g. ``"predictability"`` (the page is ``<report>.html``).
+    key : str
+        Sort key and anchor, e.g. ``"10-sensitivity"``.
+    title : str
+        Section heading.
+    body : str
+        The section's HTML (self-contained: data URIs, no external links).
+
+    Returns
+    -------
+    path : Path
+    """
+    _check_key("report", report)
+    _check_key("part key", key)
+    d = parts_dir(reports_dir, report)
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f"{key}.html"
+    tmp = p.with_suffix(".html.tmp")
+    tmp.write_text(f"<!-- part-title: {title.replace('--', '- -')} -->\n{body}", encoding="utf-8")
+    os.replace(tmp, p)
+    return p
+
+
+def read_parts(reports_dir: str | os.PathLike, report: str) -> list[Part]:
+    """The parts of ``report`` in key order."""
+    d = parts_dir(reports_dir, report)
+    out = []
+    for p in sorted(d.glob("*.html")) if d.is_dir() else []:
+        text = p.read_text(encoding="utf-8")
+        m = _TITLE_RE.match(text)
+        title, body = (m.group(1), text[m.end():]) if m else (p.stem, text)
+        out.append(Part(p.stem, title, body, p))
+    return out
+
+
+def assemble(reports_dir: str | os.PathLike, report: str, *, title: str | None = None,
+             subtitle: str | None = None) -> Path:
+    """Join the parts of ``report`` into ``<reports_dir>/<report>.html`` and update the index.
+
+    Returns
+    -------
+    path : Path
+        The page written.
+    """
+    reports_dir = Path(reports_dir)
+    parts = read_parts(reports_dir, report)
+    t, sub = REPORT_TITLES.get(report, (report.replace("-", " ").capitalize(), ""))
+    title = title or t
+    subtitle = subtitle if subtitle is not None else sub
+    if not parts:
+        sections = [Section("empty", "No results yet", "<p>No study has written a part of this report yet.</p>")]
+    else:
+        sections = [Section(re.sub(r"^\d+-", "", p.key), p.title, p.html) for p in parts]
+    page = render_page(title, sections, subtitle=subtitle, generated=time.strftime("%Y-%m-%d %H:%M"))
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    out = reports_dir / f"{report}.html"
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    write_index(reports_dir)
+    return out
+
+
+def _page_title(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        return path.stem
+    m = re.search(r"<title>(.*?)</title>", head, re.S | re.I)
+    return _unescape(m.group(1).strip()) if m else path.stem
+
+
+def write_index(reports_dir: str | os.PathLike) -> Path:
+    """Write ``<reports_dir>/index.html`` linking every report and data file present.
+
+    Reports are the ``*.html`` files of the folder (not the index itself); data
+    files are its ``*.csv`` and ``*.json``. Links are relative, so the folder
+    can be moved or zipped.
+
+    Returns
+    -------
+    path : Path
+    """
+    from synth_probe.report.html import Column, esc, table
+
+    d = Path(reports_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    pages = sorted(p for p in d.glob("*.html") if p.name != "index.html")
+    data = sorted(list(d.glob("*.csv")) + list(d.glob("*.json")))
+
+    def row(p: Path, kind: str) -> dict:
+        st = p.stat()
+        return {"name": p.name, "title": _page_title(p) if kind == "report" else p.suffix[1:].upper() + " data",
+                "modified": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime)),
+                "size": st.st_size, "kind": kind}
+
+    rows = [row(p, "report") for p in pages] + [row(p, "data") for p in data]
+    cols = [
+        Column("name", "File", fmt=lambda v: f'<a href="{esc(v)}">{esc(v)}</a>'),
+        Column("title", "Title"),
+        Column("kind", "Kind"),
+        Column("modified", "Modified"),
+        Column("size", "Size", fmt=_size, numeric=True),
+    ]
+    body = (table(cols, rows, id="reports") if rows
+            else "<p>No reports yet. Run <code>make sensitivity</code> to make the predictability report.</p>")
+    page = render_page("synth_probe reports", [Section("reports", "Reports in this folder", body)],
+                       subtitle=str(d.resolve()), generated=time.strftime("%Y-%m-%d %H:%M"), toc=False)
+    out = d / "index.html"
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def _size(n: int) -> str:
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f} MB"
+    if n >= 1 << 10:
+        return f"{n / (1 << 10):.0f} kB"
+    return f"{n} B"
