@@ -309,3 +309,21 @@ def test_find_plugins(tmp_path, fakes):
     found = find_plugins([tmp_path])
     assert ("vst2", tmp_path / "sub" / "a.so") in found and ("vst3", tmp_path / "B.vst3") in found
     assert len(found) == 2
+
+
+def _render_peak(synth, q):
+    q.put(float(np.abs(synth.render(**SHORT)).max()))
+
+
+def test_forked_worker_starts_its_own_child_process(amsynth):
+    """A forked copy (e.g. a dataset worker) must not talk over its parent's socket."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_render_peak, args=(amsynth, q))
+    p.start()
+    peak = q.get(timeout=60)
+    p.join(timeout=30)
+    assert p.exitcode == 0 and peak > 0.01
+    assert np.abs(amsynth.render(**SHORT)).max() > 0.01  # the parent's child process still answers

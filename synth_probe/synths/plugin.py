@@ -570,6 +570,7 @@ class _ChildHost:
         self.conn: Any = None
         self.log_path: str | None = None
         self._finalizer: weakref.finalize | None = None
+        self._pid = os.getpid()
 
     def _start(self) -> None:
         from multiprocessing.connection import Connection
@@ -590,7 +591,8 @@ class _ChildHost:
             os.close(fd)
             child_sock.close()
         self.conn = Connection(parent_sock.detach())
-        self._finalizer = weakref.finalize(self, _kill, self.proc, self.conn, self.log_path)
+        self._pid = os.getpid()
+        self._finalizer = weakref.finalize(self, _kill, self.proc, self.conn, self.log_path, self._pid)
 
     def _tail(self, n: int = 8) -> list[str]:
         if not self.log_path:
@@ -605,6 +607,11 @@ class _ChildHost:
         return [ln for ln in lines if ln.strip()][-n:]
 
     def call(self, method: str, *args: Any, doing: str = "rendering", timeout: float | None = None) -> Any:
+        if os.getpid() != self._pid:
+            # a forked copy: the child process and its socket belong to the parent; start our own
+            if self._finalizer is not None:
+                self._finalizer.detach()
+            self._finalizer, self.proc, self.conn, self._pid = None, None, None, os.getpid()
         if self.proc is None or self.proc.poll() is not None:
             self.close()
             self._start()
@@ -645,7 +652,9 @@ class _ChildHost:
         self.conn = None
 
 
-def _kill(proc: subprocess.Popen, conn: Any, log_path: str | None) -> None:
+def _kill(proc: subprocess.Popen, conn: Any, log_path: str | None, owner: int) -> None:
+    if os.getpid() != owner:  # a forked copy never touches its parent's child process
+        return
     try:
         if proc.poll() is None:
             try:
@@ -679,8 +688,12 @@ class _LocalHost:
 
         self.host = PluginHost(path)
         self.path = path
+        self._pid = os.getpid()
 
     def call(self, method: str, *args: Any, doing: str = "rendering", timeout: float | None = None) -> Any:
+        if os.getpid() != self._pid:  # engines are built in the process that uses them
+            self.host.engine = self.host.proc = None
+            self._pid = os.getpid()
         try:
             return getattr(self.host, method)(*args)
         except RuntimeError as e:
