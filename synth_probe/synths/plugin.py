@@ -407,7 +407,7 @@ def _is_discrete(p: dict[str, Any]) -> list[str] | None:
     """The choice labels of a discrete parameter, or ``None`` if it is continuous."""
     texts = p["texts"]
     runs = _runs(texts)
-    contiguous = len(runs) == len(set(runs)) and bool(p.get("boundaries")) or len(runs) == 1
+    contiguous = (len(runs) == len(set(runs)) and bool(p.get("boundaries"))) or len(runs) == 1
     steps = int(p.get("num_steps", 0))
     if p.get("is_boolean"):
         return runs if contiguous and len(runs) == 2 else ["off", "on"]
