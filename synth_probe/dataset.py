@@ -719,7 +719,7 @@ def _run_dask(synth: Synth, specs: list[dict], scheduler: str, timeout: float | 
         for s in specs:
             f = client.submit(_dask_shard, blob, s, timeout, pure=False, key=f"synth-probe-shard-{s['id']}-{s['identity_sha256'][:12]}-{time.time_ns()}")
             futures[f] = s
-        for f in as_completed(list(futures)):
+        for f in as_completed(list(futures), loop=client.loop):
             s = futures[f]
             try:
                 res = f.result()

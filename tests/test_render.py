@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from synth_probe.errors import RenderError
+from synth_probe.render import Task, TaskFailure, WorkerPool, render_many
+from synth_probe.sampling import make_plan
+from synth_probe.synths.base import RenderSettings
+
+SETTINGS = RenderSettings(render_length=0.25, note_length=0.2, sample_rate=16000)
+
+
+@pytest.fixture(scope="module")
+def patches(noisemaker):
+    return make_plan(noisemaker, "timbral").rows(11, 0, 8)
+
+
+def test_parallel_equals_serial(noisemaker, patches):
+    vec, seeds = patches
+    serial = render_many(noisemaker, vec, SETTINGS, seeds)
+    assert serial.shape == (8, SETTINGS.n_samples) and serial.dtype == np.float32
+    assert np.isfinite(serial).all() and np.abs(serial).max() > 0
+    parallel = render_many(noisemaker, vec, SETTINGS, seeds, jobs=2)
+    # workers may load the engine from the Faust bitcode cache, which rounds differently in the 7th digit
+    np.testing.assert_allclose(serial, parallel, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(parallel, render_many(noisemaker, vec[::-1], SETTINGS, seeds[::-1], jobs=2)[::-1])
+    with pytest.raises(RenderError, match="seeds"):
+        render_many(noisemaker, vec, SETTINGS, seeds[:3], jobs=2)
+
+
+def test_killed_worker_fails_only_its_task(noisemaker, patches):
+    vec, seeds = patches
+    with WorkerPool(noisemaker, 1) as pool:
+        tasks = [Task(k, "synth_probe.render:_render_chunk", (vec[a:a + 4], SETTINGS, seeds[a:a + 4], a))
+                 for k, a in enumerate((0, 4))]
+        killed = []
+
+        def kill_once(i):
+            if not killed:
+                killed.append(i)
+                os.kill(pool._workers[0].proc.pid, signal.SIGKILL)
+
+        results = dict(pool.run(tasks, on_done=kill_once))
+        assert isinstance(results[0], TaskFailure) and results[0].kind == "crash"
+        assert "SIGKILL" in results[0].message
+        assert results[0].patch_index in range(0, 4)
+        assert f"patch {results[0].patch_index}" in results[0].message
+        # a fresh worker took the other task and the pool goes on
+        np.testing.assert_allclose(results[1], render_many(noisemaker, vec[4:], SETTINGS, seeds[4:]), atol=1e-5)
+
+
+def test_per_render_timeout(noisemaker, patches):
+    vec, seeds = patches
+    with WorkerPool(noisemaker, 1, timeout=60) as pool:
+        first = dict(pool.run([Task(0, "synth_probe.render:_render_chunk", (vec[:1], SETTINGS, seeds[:1], 0))]))
+        assert not isinstance(first[0], TaskFailure)
+        pool.timeout = 1e-6  # shorter than any render: the next one overruns
+        out = dict(pool.run([Task(1, "synth_probe.render:_render_chunk", (vec[1:3], SETTINGS, seeds[1:3], 1))]))
+        assert isinstance(out[1], TaskFailure) and out[1].kind == "timeout"
+        assert out[1].patch_index == 1 and "timeout" in out[1].message

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synth_probe.errors import ParameterValueError, SamplerError, UnknownParameterError
+from synth_probe.sampling import (
+    INVERSYNTH_GRIDS,
+    TIMBRAL_HELD,
+    TIMBRAL_VARIED,
+    make_plan,
+    render_seeds,
+    sample_patches,
+)
+from synth_probe.synths.base import ParamSpec, Synth
+from synth_probe.synths.noisemaker import NoiseMaker
+
+
+@pytest.fixture(scope="module")
+def nm():
+    return NoiseMaker()  # specs only: nothing here renders
+
+
+class TwoKnobs(Synth):
+    """A synth with other parameter names (sampling never renders)."""
+
+    name = "twoknobs"
+    _specs = (
+        ParamSpec(0, "gain", "continuous", 0.5, "master"),
+        ParamSpec(1, "wave", "discrete", 0.0, "osc", choices=("a", "b", "c"), choice_values=(0.0, 0.5, 1.0)),
+    )
+
+    @property
+    def specs(self):
+        return self._specs
+
+    def _render_unit(self, vec, settings, seed):  # pragma: no cover - never called
+        raise NotImplementedError
+
+
+def test_row_depends_only_on_seed_and_index(nm):
+    a = sample_patches(nm, 10, seed=7)
+    b = sample_patches(nm, 4, seed=7, start=6)
+    assert list(b.index) == [6, 7, 8, 9]
+    np.testing.assert_array_equal(a.loc[6:9].to_numpy(), b.to_numpy())
+    c = sample_patches(nm, 10, seed=8)
+    assert not np.allclose(a.to_numpy(), c.to_numpy())
+    np.testing.assert_array_equal(render_seeds(7, 6, 4), render_seeds(7, 0, 10)[6:])
+    plan = make_plan(nm, "all")
+    _, seeds = plan.rows(7, 0, 10)
+    np.testing.assert_array_equal(seeds, render_seeds(7, 0, 10))
+    assert seeds.min() >= 0 and seeds.max() < 2**31 and len(set(seeds)) == 10
+
+
+def test_all_sampler_distributions(nm):
+    df = sample_patches(nm, 3000, seed=1)
+    assert list(df.columns) == nm.param_names
+    for s in nm.specs:
+        col = df[s.name].to_numpy()
+        if s.is_discrete:
+            assert set(np.unique(col)) <= set(s.choice_values), s.name
+            counts = np.array([(col == v).sum() for v in s.choice_values])
+            expect = 3000 / s.n_choices
+            assert np.all(np.abs(counts - expect) < 6 * np.sqrt(expect)), (s.name, counts)
+        else:
+            assert col.min() >= 0 and col.max() < 1
+            assert abs(col.mean() - 0.5) < 0.03, s.name
+            assert len(np.unique(col)) == 3000
+
+
+def test_timbral_varies_exactly_43(nm):
+    assert len(TIMBRAL_VARIED) == 43
+    assert set(TIMBRAL_VARIED) | set(TIMBRAL_HELD) == set(nm.param_names)
+    assert not set(TIMBRAL_VARIED) & set(TIMBRAL_HELD)
+    df = sample_patches(nm, 200, sampler="timbral", seed=2)
+    varied = [c for c in df.columns if df[c].nunique() > 1]
+    assert sorted(varied) == sorted(TIMBRAL_VARIED)
+    for name in TIMBRAL_HELD:
+        assert (df[name] == nm.spec(name).default).all(), name
+    # held at defaults means: effects off, bitcrusher off
+    assert (df["reverbwet"] == 0).all() and (df["delaywet"] == 0).all() and (df["oscbitcrusher"] == 1).all()
+
+
+def test_inversynth_grids(nm):
+    df = sample_patches(nm, 400, sampler="inversynth", seed=3)
+    assert sorted(c for c in df.columns if df[c].nunique() > 1) == sorted(INVERSYNTH_GRIDS)
+    assert (df["lfo1keytrigger"] == 1).all() and (df["lfo2keytrigger"] == 1).all()
+    assert set(np.round(df["cutoff"].unique(), 9)) == set(np.round(np.linspace(0.3, 1.0, 16), 9))
+    # discrete grid values snap to the canonical choice values (0.285 -> 2/7 = osc1)
+    assert set(df["lfo1destination"].unique()) == {0.0, 2 / 7, 3 / 7, 1.0}
+    assert set(df["osc2tune"].unique()) == {k / 8 for k in range(9)}
+    with pytest.raises(SamplerError, match="own value grids"):
+        make_plan(nm, "inversynth", grid=16)
+
+
+def test_grid_quantizes_continuous(nm):
+    df = sample_patches(nm, 300, seed=4, grid=5)
+    assert set(np.round(df["cutoff"].unique(), 12)) == {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert set(df["filtertype"].unique()) <= set(nm.spec("filtertype").choice_values)
+    with pytest.raises(SamplerError, match="at least 2"):
+        make_plan(nm, grid=1)
+
+
+def test_fix_and_vary(nm):
+    base = sample_patches(nm, 50, seed=5)
+    fixed = sample_patches(nm, 50, seed=5, fix={"cutoff": 0.25, "filtertype": 0.3})
+    assert (fixed["cutoff"] == 0.25).all()
+    assert (fixed["filtertype"] == nm.spec("filtertype").quantize(0.3)).all()
+    # holding parameters does not move the others
+    others = [c for c in nm.param_names if c not in ("cutoff", "filtertype")]
+    np.testing.assert_array_equal(base[others].to_numpy(), fixed[others].to_numpy())
+    only = sample_patches(nm, 50, seed=5, vary=["cutoff", "resonance"])
+    assert sorted(c for c in only.columns if only[c].nunique() > 1) == ["cutoff", "resonance"]
+    np.testing.assert_array_equal(only["cutoff"], base["cutoff"])
+    with pytest.raises(UnknownParameterError, match="cutoff"):
+        make_plan(nm, fix={"cutof": 0.5})
+    with pytest.raises(UnknownParameterError, match="resonance"):
+        make_plan(nm, vary=["resonanse"])
+    with pytest.raises(ParameterValueError, match="outside"):
+        make_plan(nm, fix={"cutoff": 1.5})
+    with pytest.raises(SamplerError, match="both fixed and varied"):
+        make_plan(nm, fix={"cutoff": 0.5}, vary=["cutoff"])
+    with pytest.raises(SamplerError, match="unknown sampler"):
+        make_plan(nm, "timbrel")
+
+
+def test_named_samplers_need_noisemaker_names():
+    synth = TwoKnobs()
+    df = sample_patches(synth, 20, seed=0)
+    assert list(df.columns) == ["gain", "wave"] and set(df["wave"]) <= {0.0, 0.5, 1.0}
+    for name in ("timbral", "inversynth"):
+        with pytest.raises(SamplerError, match="TAL-NoiseMaker"):
+            sample_patches(synth, 5, sampler=name)
