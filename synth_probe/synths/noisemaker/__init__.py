@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from pathlib import Path
 from collections.abc import Sequence
 from importlib import resources
 
@@ -19,7 +20,7 @@ from synth_probe.errors import RenderError
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
 
-__all__ = ["NoiseMaker", "dsp_source"]
+__all__ = ["NoiseMaker", "dsp_source", "param_header"]
 
 BLOCK_SIZE = 512
 # control sliders of the Faust program that are not synth parameters
@@ -30,9 +31,91 @@ def _read(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def dsp_source() -> str:
-    """The complete Faust program (fx.lib inlined), as compiled."""
-    return _read("noisemaker.dsp").replace('import("fx.lib");', _read("fx.lib"))
+def param_header(filter_family: int = 0, fx_on: bool = True) -> str:
+    """Faust declarations of the 88 parameters (``P_<name>`` sliders) and the render controls.
+
+    Generated from :data:`NOISEMAKER_SPECS`, so names and defaults have one source.
+    ``filter_family`` and ``fx_on`` become compile-time constants that select which
+    filter structure and whether the effects chain are compiled in (see :class:`NoiseMaker`).
+    """
+    lines = [
+        'import("stdfaust.lib");',
+        "BPM = 120;",
+        f"FILTERFAMILY = {int(filter_family)};",
+        f"FXON = {int(bool(fx_on))};",
+    ]
+    for s in NOISEMAKER_SPECS:
+        lines.append(f'P_{s.name} = hslider("{s.name}", {s.default!r}, 0, 1, 0.000001);')
+    lines += [
+        'NOTE = hslider("ctl_note", 60, 0, 127, 1);',
+        'VELOCITY = hslider("ctl_velocity", 100, 1, 127, 1);',
+        'NOTELEN = hslider("ctl_notelen", 1, 0, 3600, 0.000001);',
+        'SEED = hslider("ctl_seed", 0, 0, 1000000, 1);',
+        # every slider is kept in every program variant, used or not (see `attach` in noisemaker.dsp)
+        "KEEP = " + " + ".join(f"P_{s.name}" for s in NOISEMAKER_SPECS) + ";",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def dsp_source(filter_family: int = 0, fx_on: bool = True) -> str:
+    """The Faust program as compiled: parameter header, voice and master (noisemaker.dsp), fx.lib inlined."""
+    body = _read("noisemaker.dsp").replace('import("fx.lib");', _read("fx.lib"))
+    return param_header(filter_family, fx_on) + body
+
+
+# filter type (0..11, TAL's order) -> the family of structures compiled for it
+FILTER_FAMILY = (0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 3)
+FILTER_FAMILIES = ("ladder", "state-variable", "extra ladder", "off")
+FX_PARAMS = ("delaywet", "reverbwet", "chorus1enable", "chorus2enable")
+
+
+def program_variant(vec: np.ndarray) -> tuple[int, bool]:
+    """The (filter family, effects on) program that renders unit vector ``vec`` exactly."""
+    spec = NOISEMAKER_SPECS[2]
+    family = FILTER_FAMILY[spec.choice_index(float(vec[2]))]
+    idx = {s.name: s.index for s in NOISEMAKER_SPECS}
+    fx_on = bool(
+        vec[idx["delaywet"]] > 0.0
+        or vec[idx["reverbwet"]] > 0.0
+        or NOISEMAKER_SPECS[idx["chorus1enable"]].choice_index(vec[idx["chorus1enable"]])
+        or NOISEMAKER_SPECS[idx["chorus2enable"]].choice_index(vec[idx["chorus2enable"]])
+    )
+    return family, fx_on
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "synth_probe" / "faust"
+
+
+def _compile(proc, source: str) -> None:
+    """Compile ``source`` into ``proc``, through an on-disk cache of the LLVM bitcode.
+
+    Compiling the program takes seconds; restoring its bitcode takes a fraction of one.
+    The cache key covers the source and the DawDreamer version, so a change of either
+    recompiles. A damaged cache file is ignored and rewritten.
+    """
+    import dawdreamer as daw
+
+    key = hashlib.sha256((source + getattr(daw, "__version__", "?")).encode()).hexdigest()[:32]
+    path = _cache_dir() / f"{key}.bc"
+    if path.exists():
+        try:
+            if proc.compile_from_bitcode(path.read_text(encoding="ascii")):
+                return
+        except Exception:  # noqa: BLE001 - any failure means: compile from source
+            pass
+    proc.set_dsp_string(source)
+    if not proc.compile():  # pragma: no cover - the shipped program compiles
+        raise RenderError("the noisemaker Faust program failed to compile")
+    try:
+        bitcode = proc.__getstate__()["bitcode"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(bitcode, encoding="ascii")
+        os.replace(tmp, path)
+    except Exception:  # noqa: BLE001 - the cache is an optimisation only
+        pass
 
 
 class _Engine:
@@ -43,9 +126,7 @@ class _Engine:
 
         self.engine = daw.RenderEngine(int(sample_rate), BLOCK_SIZE)
         self.proc = self.engine.make_faust_processor("noisemaker")
-        self.proc.set_dsp_string(source)
-        if not self.proc.compile():  # pragma: no cover - the shipped program compiles
-            raise RenderError("the noisemaker Faust program failed to compile")
+        _compile(self.proc, source)
         by_label = {d["label"]: d["index"] for d in self.proc.get_parameters_description()}
         missing = [n for n in list(names) + list(CONTROLS) if n not in by_label]
         if missing:  # pragma: no cover - guarded by tests
@@ -58,6 +139,12 @@ class _Engine:
 class NoiseMaker(Synth):
     """TAL-NoiseMaker's 88 parameters and signal path, emulated in Faust.
 
+    Faust computes every branch of a program on every sample, so the emulation is compiled
+    into eight programs: one per filter family (ladder modes, state-variable modes, the extra
+    ladder, unfiltered) with and without the effects chain. A render uses the program that
+    the patch needs; the outputs are the same as one program with every branch would give.
+    Compiled programs are cached on disk as LLVM bitcode (``~/.cache/synth_probe/faust``).
+
     Parameters
     ----------
     stereo : bool, default=False
@@ -68,8 +155,7 @@ class NoiseMaker(Synth):
 
     def __init__(self, *, stereo: bool = False) -> None:
         self.stereo = stereo
-        self._source = dsp_source()
-        self._engines: dict[tuple[int, int], _Engine] = {}
+        self._engines: dict[tuple[int, int, int, bool], _Engine] = {}
         self._lock = threading.Lock()
 
     @property
@@ -80,23 +166,23 @@ class NoiseMaker(Synth):
         return {
             "synth": self.name,
             "kind": "builtin",
-            "dsp_sha256": hashlib.sha256(self._source.encode()).hexdigest(),
+            "dsp_sha256": hashlib.sha256(dsp_source().encode()).hexdigest(),
             "n_params": len(NOISEMAKER_SPECS),
         }
 
-    def _engine(self, sample_rate: int) -> _Engine:
-        # engines are per process (a forked child builds its own) and per sample rate
-        key = (os.getpid(), int(sample_rate))
+    def _engine(self, sample_rate: int, variant: tuple[int, bool]) -> _Engine:
+        # engines are per process (a forked child builds its own), sample rate and program variant
+        key = (os.getpid(), int(sample_rate), *variant)
         eng = self._engines.get(key)
         if eng is None:
-            eng = _Engine(sample_rate, self._source, self.param_names)
+            eng = _Engine(sample_rate, dsp_source(*variant), self.param_names)
             self._engines = {k: v for k, v in self._engines.items() if k[0] == key[0]}
             self._engines[key] = eng
         return eng
 
     def _render_unit(self, vec: np.ndarray, settings: RenderSettings, seed: int) -> np.ndarray:
         with self._lock:  # one engine is never shared by two threads at once
-            eng = self._engine(settings.sample_rate)
+            eng = self._engine(settings.sample_rate, program_variant(vec))
             proc = eng.proc
             for idx, value in zip(eng.param_index, vec):
                 proc.set_parameter(idx, float(value))
