@@ -14,21 +14,27 @@ Method (the report states it too; :data:`METHOD` is the text):
    its own render seed.
 4. **Distances.** Each render becomes log-mel spectrograms at three resolutions
    (512/1024/2048-sample frames, dB re full scale, floored at -80 dB). The
-   *spread* of a sweep is the mean frame-wise distance (mean |dB difference|,
-   averaged over resolutions) of its points from the sweep's mean spectrogram,
-   scaled by sqrt(n/(n-1)) so that sweeps of different lengths compare; the
-   *neighbour* distance is the mean distance between consecutive points.
+   *spread* of a sweep is the mean frame-wise distance (mean |dB difference|
+   over the cells where some render of the sweep sounds, averaged over
+   resolutions) of its points from the sweep's mean spectrogram, scaled by
+   sqrt(n/(n-1)) so that sweeps of different lengths compare; the *static*
+   spread is the same on the time-averaged spectra (which a phase shift does
+   not move); the *neighbour* distance is the mean distance between
+   consecutive points.
 5. **Noise floor.** The same patch (base with gate) rendered with R different
-   render seeds; its spread (same statistic) is the floor of that base. Detune,
-   vintage noise, random LFOs, reverb modulation and a plugin's carried-over
-   state make renders differ.
-6. **Score.** Per base, the excess spread over the floor (dB); the score is the
-   median over bases — one scale (dB of log-mel change) for every parameter,
-   whatever its number of values. A 90 % interval comes from a bootstrap over
-   the bases. A base counts as showing the parameter when its spread exceeds
-   both 1.5 times its floor and 0.1 dB; a parameter whose median margin over that
-   threshold is not positive is *inaudible*; one whose interval's lower end is
-   at least 1 dB is *strong*; the rest are *weak*.
+   render seeds; its spreads (same statistics) are the floors of that base.
+   Detune, vintage noise, noise oscillators, random LFOs, reverb modulation and
+   a plugin's carried-over state make renders differ; renders run in a shuffled
+   order so that every render follows an unrelated patch.
+6. **Score.** Per base, the excess of the spread over its floor, frame-wise or
+   static, whichever is larger (dB); the score is the median over bases — one
+   scale (dB of log-mel change) for every parameter, whatever its number of
+   values, normalized by subtracting the floor rather than dividing by it (a
+   deterministic synth has a floor of 0). A 90 % interval comes from a
+   bootstrap over the bases. A base shows the parameter when a spread exceeds
+   both 1.5 times its floor and 0.1 dB; a parameter whose median margin over
+   that threshold is not positive is *inaudible*; one with a score of at least
+   1 dB and an interval above 0 is *strong*; the rest are *weak*.
 7. **Also.** Monotonicity: |Spearman ρ| between the sweep position and the
    projection of its spectrograms on their first principal component (1-D
    embedding), median over the bases that show the parameter. Aspect: the
@@ -80,6 +86,8 @@ ASPECT_SCALES: dict[str, float] = {
 ASPECT_UNITS = {"loudness": "dB", "brightness": "st", "pitch": "st", "envelope": "dB", "modulation": "dB"}
 
 CLASSES = ("strong", "weak", "inaudible")
+#: floor of the log-mel spectrograms, dB re a full-scale sine
+FLOOR_DB = -80.0
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -416,15 +424,25 @@ def _analyse(audio: np.ndarray, sample_rate: int, *, media: bool = False, clip: 
     mel1024 = None
     for n_fft, hop in spectral.DEFAULT_RESOLUTIONS:
         p = spectral.power_spectrogram(x, n_fft, hop)
-        lm = spectral.log_mel_from_power(p, sample_rate)
-        mean = lm.mean(axis=0, keepdims=True)
-        fw_spread.append(scale * float(np.abs(lm - mean).mean()))
-        fw_neigh.append(float(np.abs(np.diff(lm, axis=0)).mean()) if n > 1 else 0.0)
+        lm = spectral.log_mel_from_power(p, sample_rate, floor_db=FLOOR_DB)
+        # only cells where some render of the group sounds: silence (the tail after the
+        # release, bands below the floor) does not dilute the change
+        active = lm.max(axis=0) > FLOOR_DB + 0.5
+        n_active = int(active.sum())
+        if n_active == 0:
+            fw_spread.append(0.0)
+            fw_neigh.append(0.0)
+        else:
+            dev = np.abs(lm - lm.mean(axis=0, keepdims=True))[:, active]
+            fw_spread.append(scale * float(dev.mean()))
+            fw_neigh.append(float(np.abs(np.diff(lm, axis=0))[:, active].mean()) if n > 1 else 0.0)
         if n_fft == 1024:
             p1024, mel1024 = p, lm
         if n_fft == 2048:
-            ta = spectral.log_mel_from_power(p.mean(axis=-1, keepdims=True), sample_rate)[..., 0]
-            static = scale * float(np.abs(ta - ta.mean(axis=0, keepdims=True)).mean())
+            ta = spectral.log_mel_from_power(p.mean(axis=-1, keepdims=True), sample_rate, floor_db=FLOOR_DB)[..., 0]
+            band = ta.max(axis=0) > FLOOR_DB + 0.5
+            static = (scale * float(np.abs(ta - ta.mean(axis=0, keepdims=True))[:, band].mean())
+                      if band.any() else 0.0)
     desc = spectral.describe(x, sample_rate, power=p1024)
     aspects: dict[str, float] = {}
     for a in spectral.ASPECTS:
@@ -503,20 +521,27 @@ def _summarise(
     vals = sweep_values(spec, config.steps, config.max_choices)
 
     def mode_stats(mode: str) -> dict[str, Any]:
-        d = np.array([sweeps[(mode, b)]["spread"] for b in range(k)])
-        f = np.array([floors[floor_keys[(mode, b)]]["spread"] for b in range(k)])
-        thr = np.maximum(config.floor_factor * f, config.audible_db)
-        margin = d - thr
-        excess = d - f
+        sw = [sweeps[(mode, b)] for b in range(k)]
+        fl = [floors[floor_keys[(mode, b)]] for b in range(k)]
+        d = np.array([x["spread"] for x in sw])
+        f = np.array([x["spread"] for x in fl])
+        ds = np.array([x["static"] for x in sw])
+        fs = np.array([x["static"] for x in fl])
+        # a base shows the parameter when the frame-wise spectrogram or the long-term
+        # (time-averaged, phase-robust) spectrum moves beyond its own noise floor
+        margin = np.maximum(d - np.maximum(config.floor_factor * f, config.audible_db),
+                            ds - np.maximum(config.floor_factor * fs, config.audible_db))
+        excess = np.maximum(d - f, ds - fs)
         score = float(np.median(excess))
         lo, hi = _bootstrap_median(excess, config.bootstrap, rng)
         if float(np.median(margin)) <= 0.0:
             cls = "inaudible"
-        elif lo >= config.strong_db:
+        elif score >= config.strong_db and lo > 0.0:
             cls = "strong"
         else:
             cls = "weak"
-        return {"d": d, "f": f, "excess": excess, "margin": margin, "score": score, "lo": lo, "hi": hi, "cls": cls}
+        return {"d": d, "f": f, "ds": ds, "fs": fs, "excess": excess, "margin": margin, "score": score,
+                "lo": lo, "hi": hi, "cls": cls}
 
     st = mode_stats("open")
     audible = st["margin"] > 0
@@ -542,9 +567,10 @@ def _summarise(
     f_med = float(np.median(st["f"]))
     snr = float(np.median(st["d"] / np.maximum(st["f"], config.audible_db / config.floor_factor)))
     per_base = [
-        {"spread": float(st["d"][b]), "floor": float(st["f"][b]), "excess": float(st["excess"][b]),
+        {"spread": float(st["d"][b]), "floor": float(st["f"][b]), "static": float(st["ds"][b]),
+         "static_floor": float(st["fs"][b]), "excess": float(st["excess"][b]),
          "audible": bool(audible[b]), "neighbour": sweeps[("open", b)]["neighbour"],
-         "static": sweeps[("open", b)]["static"], "monotonicity": sweeps[("open", b)]["monotonicity"]}
+         "monotonicity": sweeps[("open", b)]["monotonicity"]}
         for b in range(k)
     ]
     res = ParamResult(
@@ -556,7 +582,7 @@ def _summarise(
         score=st["score"], ci_low=st["lo"], ci_high=st["hi"], classification=st["cls"],
         spread=float(np.median(st["d"])), floor=f_med, snr=snr,
         neighbour=float(np.median([sweeps[("open", b)]["neighbour"] for b in range(k)])),
-        static_spread=float(np.median([sweeps[("open", b)]["static"] for b in range(k)])),
+        static_spread=float(np.median(st["ds"])),
         audible_fraction=float(np.mean(audible)), monotonicity=monotonicity,
         aspect=aspect, aspects=aspects, per_base=per_base,
     )
