@@ -50,6 +50,7 @@ __all__ = [
     "GenDropout",
     "TorchEstimator",
     "TrainResult",
+    "build_module",
     "fit_loop",
     "init_parameters",
     "resolve_device",
@@ -126,6 +127,8 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
                 bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
                 nn.init.uniform_(mod.bias, -bound, bound, generator=generator)
         elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)):
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                mod.reset_running_stats()
             if getattr(mod, "weight", None) is not None:
                 nn.init.ones_(mod.weight)
             if getattr(mod, "bias", None) is not None:
@@ -138,6 +141,25 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
     left = [n for n, p in module.named_parameters() if id(p) not in done]
     if left:  # pragma: no cover - guards future layer types
         raise TypeError(f"init_parameters has no rule for parameters {left}")
+
+
+def build_module(factory: Callable[[], nn.Module], generator: torch.Generator) -> nn.Module:
+    """Construct ``factory()`` without touching torch's global RNG, initialized from ``generator``.
+
+    Layers draw their default initialization from the global RNG in their
+    constructors; building on the ``meta`` device skips that, then the module
+    is materialized on the CPU and :func:`init_parameters` fills it.
+
+    Returns
+    -------
+    nn.Module
+        On the CPU, in training mode.
+    """
+    with torch.device("meta"):
+        module = factory()
+    module = module.to_empty(device="cpu")
+    init_parameters(module, generator)
+    return module
 
 
 class GenDropout(nn.Module):
@@ -550,8 +572,10 @@ class TorchEstimator(SynthEstimator):
             train_idx, valid_idx = split_indices(len(X), float(self.validation_fraction), generator)
             x_tr, x_va = xt[train_idx].to(device), (None if valid_idx is None else xt[valid_idx].to(device))
             self._pretrain(x_tr, x_va, self.input_shape_, generator, device)
-            module = self._build_module(self.input_shape_, Yc.shape[1], list(self.targets_.n_classes))
-            init_parameters(module, generator)
+            module = build_module(
+                lambda: self._build_module(self.input_shape_, Yc.shape[1], list(self.targets_.n_classes)),
+                generator,
+            )
             self._after_init(module)
             module = module.to(device)
             if device.type in ("cpu", "cuda"):

@@ -1,0 +1,318 @@
+"""AutoencoderMLP: a convolutional autoencoder's encoder feeding an MLP.
+
+The research log's second plan: "train a convolutional autoencoder, throw out
+the decoder, and train a simple MLP". ``fit`` does exactly that, in two stages
+of the one training loop (:func:`synth_probe.models._torch.fit_loop`):
+
+1. **Pretraining** — encoder and decoder learn to reconstruct the standardized
+   spectrogram (MSE), with early stopping on the same seeded validation rows
+   that the second stage uses.
+2. **Supervised** — the decoder is dropped; an MLP on the latent vector
+   predicts the parameters (linear z-scored values and cross-entropy heads, as
+   :class:`~synth_probe.models.cnn.SpectrogramCNN`). The encoder is fine-tuned
+   with it, or frozen (``freeze_encoder=True``: its weights and batch-norm
+   statistics stay as pretrained, so the latent is purely unsupervised).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from synth_probe.models._torch import (
+    LOOP_PARAMS_DOC,
+    GenDropout,
+    ParamHeads,
+    TorchEstimator,
+    build_module,
+    fit_loop,
+)
+from synth_probe.models.cnn import _conv_bn
+
+__all__ = ["AutoencoderMLP"]
+
+
+def _stage_sizes(input_shape: tuple[int, int], n_stages: int) -> list[tuple[int, int]]:
+    """Spatial size after each stride-2, padding-1, 3x3 convolution (input first)."""
+    sizes = [tuple(input_shape)]
+    for _ in range(n_stages):
+        h, w = sizes[-1]
+        sizes.append(((h + 1) // 2, (w + 1) // 2))
+    return sizes  # type: ignore[return-value]
+
+
+class _Encoder(nn.Module):
+    """Strided conv stages -> adaptive pool grid -> linear latent of ``latent_dim``."""
+
+    def __init__(self, channels: Sequence[int], pool: tuple[int, int], latent_dim: int) -> None:
+        super().__init__()
+        layers, c = [], 1
+        for c_out in channels:
+            layers.append(_conv_bn(c, c_out, 2))
+            c = c_out
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(pool)
+        self.latent = nn.Linear(c * pool[0] * pool[1], latent_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        return self.latent(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class _Decoder(nn.Module):
+    """Latent -> pool grid -> (upsample, conv) per stage, mirrored -> one-channel image of the input size.
+
+    Stage k (from the deepest) works at the size the encoder had after its
+    stage K-k; the output layer predicts 2x2 pixel blocks from the
+    half-resolution map (pixel shuffle) and crops to the input size.
+    """
+
+    def __init__(
+        self, channels: Sequence[int], pool: tuple[int, int], latent_dim: int, input_shape: tuple[int, int]
+    ) -> None:
+        super().__init__()
+        self.pool = tuple(pool)
+        self.c_last = int(channels[-1])
+        self.sizes = _stage_sizes(input_shape, len(channels))
+        self.expand = nn.Linear(latent_dim, self.c_last * pool[0] * pool[1])
+        rev = list(channels)[::-1]
+        self.stages = nn.ModuleList(_conv_bn(c_in, c_out, 1) for c_in, c_out in zip(rev, rev[1:] + [rev[-1]]))
+        # the last layer works at half resolution: 4 channels -> pixel shuffle -> one full-size channel
+        # (a 3x3 convolution to 1 channel at full resolution is the slowest layer on CPUs by far)
+        self.out = nn.Conv2d(rev[-1], 4, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.expand(z).view(len(z), self.c_last, *self.pool)
+        # stage k (from the deepest) works at the encoder's size after stage K-k
+        for stage, size in zip(self.stages, self.sizes[::-1][:-1]):
+            x = stage(F.interpolate(x, size=size, mode="nearest"))
+        h, w = self.sizes[0]
+        return F.pixel_shuffle(self.out(x), 2)[:, :, :h, :w]
+
+
+class _Autoencoder(nn.Module):
+    def __init__(self, encoder: _Encoder, decoder: _Decoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class _EncoderMLP(nn.Module):
+    """Pretrained encoder -> MLP -> :class:`ParamHeads`; a frozen encoder stays in eval mode."""
+
+    def __init__(
+        self,
+        encoder: _Encoder,
+        hidden: Sequence[int],
+        dropout: float,
+        n_continuous: int,
+        n_classes: Sequence[int],
+        freeze_encoder: bool,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.freeze_encoder = freeze_encoder
+        layers: list[nn.Module] = []
+        n = encoder.latent.out_features
+        for width in hidden:
+            layers += [nn.Linear(n, int(width)), nn.ReLU(inplace=True), GenDropout(dropout)]
+            n = int(width)
+        self.mlp = nn.Sequential(*layers)
+        self.heads = ParamHeads(n, n_continuous, n_classes)
+
+    def train(self, mode: bool = True) -> _EncoderMLP:
+        super().train(mode)
+        if self.freeze_encoder:
+            self.encoder.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+        return self.heads(self.mlp(self.encoder(x)))
+
+
+class AutoencoderMLP(TorchEstimator):
+    """Convolutional autoencoder pretrained on the spectrograms; an MLP on its latent predicts parameters.
+
+    Parameters
+    ----------
+    input_shape : tuple of (int, int) or None, default=None
+        ``(n_mels, n_frames)`` of the flattened spectrogram rows of ``X``; None
+        treats each row as a ``(1, n_features)`` image.
+    channels : tuple of int, default=(16, 32, 64, 128)
+        Encoder stages (stride 2 each); the decoder mirrors them.
+    pool : tuple of (int, int), default=(4, 4)
+        Pooling grid between the last encoder stage and the latent layer.
+    latent_dim : int, default=128
+        Size of the latent vector the MLP reads.
+    hidden : tuple of int, default=(256,)
+        Hidden layer widths of the MLP head (empty: heads directly on the latent).
+    dropout : float, default=0.1
+        Dropout in the MLP head.
+    pretrain_epochs : int, default=20
+        Maximum epochs of reconstruction training (early-stopped with ``patience``);
+        0 skips pretraining (the encoder then starts from random weights).
+    freeze_encoder : bool, default=False
+        Keep the pretrained encoder fixed and train only the MLP head.
+{loop}
+
+    Attributes
+    ----------
+    module_ : nn.Module
+        Encoder + MLP head (CPU); the decoder is dropped after pretraining.
+    pretrain_history_ : list of dict
+        Per-epoch reconstruction losses (MSE on standardized spectrograms).
+    pretrain_samples_per_s_ : float
+        Throughput of pretraining (nan without it).
+    history_, train_samples_per_s_, best_epoch_, n_epochs_ :
+        Of the supervised stage, as for :class:`~synth_probe.models.cnn.SpectrogramCNN`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 8 * 8)).astype("float32")
+    >>> y = rng.uniform(size=40)
+    >>> est = AutoencoderMLP(input_shape=(8, 8), channels=(4, 8), latent_dim=8, hidden=(16,),
+    ...                      pretrain_epochs=2, max_epochs=2, random_state=0).fit(X, y)
+    >>> len(est.pretrain_history_), est.predict(X[:3]).shape
+    (2, (3,))
+    """
+
+    def __init__(
+        self,
+        *,
+        input_shape: tuple[int, int] | None = None,
+        channels: tuple[int, ...] = (16, 32, 64, 128),
+        pool: tuple[int, int] = (4, 4),
+        latent_dim: int = 128,
+        hidden: tuple[int, ...] = (256,),
+        dropout: float = 0.1,
+        pretrain_epochs: int = 20,
+        freeze_encoder: bool = False,
+        synth: str | None = None,
+        discrete: Mapping[Any, Any] | None = None,
+        batch_size: int = 64,
+        max_epochs: int = 40,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        optimizer: str = "adamw",
+        validation_fraction: float = 0.1,
+        patience: int | None = 6,
+        random_state: Any = None,
+        device: str = "auto",
+        num_threads: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.input_shape = input_shape
+        self.channels = channels
+        self.pool = pool
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.dropout = dropout
+        self.pretrain_epochs = pretrain_epochs
+        self.freeze_encoder = freeze_encoder
+        self.synth = synth
+        self.discrete = discrete
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.num_threads = num_threads
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ pieces
+    def _arch(self) -> tuple[tuple[int, ...], tuple[int, int], int, tuple[int, ...]]:
+        channels = tuple(int(c) for c in self.channels)
+        if not channels or min(channels) < 1:
+            raise ValueError(f"channels must be a non-empty tuple of positive ints, got {self.channels!r}")
+        pool = tuple(int(p) for p in self.pool)
+        if len(pool) != 2 or min(pool) < 1:
+            raise ValueError(f"pool must be (n_freq, n_time) positive ints, got {self.pool!r}")
+        if int(self.latent_dim) < 1:
+            raise ValueError(f"latent_dim must be an int >= 1, got {self.latent_dim!r}")
+        hidden = tuple(int(h) for h in self.hidden)
+        if hidden and min(hidden) < 1:
+            raise ValueError(f"hidden must be a tuple of positive ints, got {self.hidden!r}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.pretrain_epochs, int) or isinstance(self.pretrain_epochs, bool) or self.pretrain_epochs < 0:
+            raise ValueError(f"pretrain_epochs must be an int >= 0, got {self.pretrain_epochs!r}")
+        return channels, pool, int(self.latent_dim), hidden  # type: ignore[return-value]
+
+    def _pretrain(
+        self,
+        X_train: torch.Tensor,
+        X_valid: torch.Tensor | None,
+        input_shape: tuple[int, int],
+        generator: torch.Generator,
+        device: torch.device,
+    ) -> None:
+        channels, pool, latent, _ = self._arch()
+        self.pretrain_history_: list[dict[str, Any]] = []
+        self.pretrain_samples_per_s_ = float("nan")
+        self._pretrained_encoder: dict[str, torch.Tensor] | None = None
+        if self.pretrain_epochs == 0:
+            return
+        ae = build_module(
+            lambda: _Autoencoder(_Encoder(channels, pool, latent), _Decoder(channels, pool, latent, input_shape)),
+            generator,
+        )
+        ae = ae.to(device).to(memory_format=torch.channels_last)
+
+        def recon_loss(module: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+            return F.mse_loss(module(batch[0]), batch[0])
+
+        result = fit_loop(
+            ae,
+            recon_loss,
+            (X_train,),
+            None if X_valid is None else (X_valid,),
+            optimizer=self.optimizer,
+            lr=float(self.lr),
+            weight_decay=float(self.weight_decay),
+            batch_size=int(self.batch_size),
+            max_epochs=int(self.pretrain_epochs),
+            patience=None if self.patience is None else int(self.patience),
+            generator=generator,
+            device=device,
+            verbose=int(self.verbose),
+            desc=f"{type(self).__name__} pretrain",
+        )
+        self.pretrain_history_ = result.history
+        self.pretrain_samples_per_s_ = result.samples_per_s
+        self._pretrained_encoder = {k: v.detach().clone() for k, v in ae.encoder.state_dict().items()}
+
+    def _build_module(self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]) -> nn.Module:
+        channels, pool, latent, hidden = self._arch()
+        return _EncoderMLP(
+            _Encoder(channels, pool, latent),
+            hidden,
+            float(self.dropout),
+            n_continuous,
+            n_classes,
+            bool(self.freeze_encoder),
+        )
+
+    def _after_init(self, module: nn.Module) -> None:
+        state = self.__dict__.pop("_pretrained_encoder", None)
+        if state is not None:
+            module.encoder.load_state_dict(state)
+        if self.freeze_encoder:
+            for p in module.encoder.parameters():
+                p.requires_grad_(False)
+
+
+AutoencoderMLP.__doc__ = AutoencoderMLP.__doc__.format(
+    loop=LOOP_PARAMS_DOC.format(max_epochs=40, lr=1e-3, weight_decay=1e-4, patience=6)
+)
