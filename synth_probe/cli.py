@@ -46,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SynthProbeError as e:
         print(f"synth-probe {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
     except KeyboardInterrupt:
         print(f"synth-probe {args.command}: interrupted; work already written is kept", file=sys.stderr)
         return 130
