@@ -173,7 +173,7 @@ def test_dask_backend(tmp_path, warm, ds_pair):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         r = generate(warm, tmp_path / "d", 24, backend="dask", scheduler=cluster.scheduler_address, **KW)
     assert r.ok and r.renders == 24
-    assert same_bytes(tmp_path / "d", ds_pair[1]) or same_bytes(tmp_path / "d", ds_pair[0])
+    assert same_bytes(tmp_path / "d", ds_pair[0])  # ds_pair[1] was extended to 28 by an earlier test
 
 
 def test_storage_codec_error():
