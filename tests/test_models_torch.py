@@ -242,6 +242,25 @@ def test_pickle_round_trip(data, name):
     pd.testing.assert_frame_equal(est.predict(Xt), back.predict(Xt))
 
 
+@pytest.mark.parametrize("name", list(_TINY))
+def test_save_and_load_with_models_io(data, name, tmp_path):
+    from synth_probe.models.io import load_model, save_model
+
+    X, Y, Xt, _ = data
+    est = tiny(name, input_shape=(H, W), discrete={"wave": 3}, max_epochs=1, random_state=0).fit(X[:60], Y[:60])
+    save_model(est, tmp_path / "m")
+    # the weights file holds only tensors: it loads with weights_only=True on its own
+    raw = torch.load(tmp_path / "m" / "weights.pt", weights_only=True)
+    assert set(raw) == {"module", "x_mean", "x_std", "y_mean", "y_std"}
+    back = load_model(tmp_path / "m")
+    assert type(back) is type(est) and back.input_shape_ == (H, W)
+    assert back.history_ == est.history_ and back.train_samples_per_s_ == est.train_samples_per_s_
+    pd.testing.assert_frame_equal(est.predict(Xt), back.predict(Xt))
+    np.testing.assert_array_equal(
+        est.predict_discrete_proba(Xt)["wave"], back.predict_discrete_proba(Xt)["wave"]
+    )
+
+
 def test_single_target_array_and_synth_discrete_columns(data):
     X, Y, Xt, _ = data
     est = tiny("cnn", input_shape=(H, W), max_epochs=1, random_state=0).fit(X, Y["cut"].to_numpy())

@@ -645,6 +645,82 @@ class TorchEstimator(SynthEstimator):
             out.append(e / e.sum(axis=1, keepdims=True))
         return out
 
+    # -- saving (synth_probe.models.io): JSON facts + a weights file loaded with weights_only=True
+    _WEIGHTS_FILE = "weights.pt"
+    _JSON_STATE = (
+        "input_shape_",
+        "history_",
+        "best_epoch_",
+        "n_epochs_",
+        "train_samples_per_s_",
+        "device_",
+        "pretrain_history_",
+        "pretrain_samples_per_s_",
+    )
+
+    def _torch_state(self) -> dict[str, Any]:
+        """JSON-able fitted facts (shapes, learning curves, speed) for the model header."""
+        return {k: getattr(self, k) for k in self._JSON_STATE if hasattr(self, k)}
+
+    def _set_torch_state(self, state: dict[str, Any]) -> None:
+        for k in self._JSON_STATE:
+            if k in state:
+                setattr(self, k, state[k])
+        self.input_shape_ = tuple(int(v) for v in self.input_shape_)
+
+    def _save_torch(self, directory: Any) -> None:
+        """Write the weights and the standardization arrays to ``directory / "weights.pt"``.
+
+        Only tensors (from the CPU) and plain containers are written, so
+        :meth:`_load_torch` reads them with ``torch.load(..., weights_only=True)``.
+        """
+        from pathlib import Path
+
+        state = {
+            "module": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
+            "x_mean": torch.from_numpy(np.asarray(self.x_mean_)),
+            "x_std": torch.from_numpy(np.asarray(self.x_std_)),
+            "y_mean": torch.from_numpy(np.asarray(self.y_mean_, dtype=np.float64)),
+            "y_std": torch.from_numpy(np.asarray(self.y_std_, dtype=np.float64)),
+        }
+        torch.save(state, Path(directory) / self._WEIGHTS_FILE)
+
+    def _load_torch(self, directory: Any) -> None:
+        """Rebuild ``module_`` from :meth:`_save_torch`'s file (``weights_only=True``, onto the CPU).
+
+        Expects ``targets_`` and :meth:`_set_torch_state`'s attributes to be restored first.
+        """
+        from pathlib import Path
+
+        state = torch.load(Path(directory) / self._WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        self.x_mean_ = state["x_mean"].numpy()
+        self.x_std_ = state["x_std"].numpy()
+        self.y_mean_ = state["y_mean"].numpy()
+        self.y_std_ = state["y_std"].numpy()
+        module = build_module(
+            lambda: self._build_module(
+                tuple(int(v) for v in self.input_shape_), len(self.y_mean_), list(self.targets_.n_classes)
+            ),
+            torch.Generator().manual_seed(0),  # overwritten by the saved weights just below
+        )
+        module.load_state_dict(state["module"], strict=True)
+        self._after_load(module)
+        self.module_ = module.eval()
+
+    def _after_load(self, module: nn.Module) -> None:
+        """Hook after :meth:`_load_torch` restored the weights (default: nothing)."""
+
+    def _expected_failed_checks(self) -> dict[str, str]:
+        """scikit-learn estimator checks expected to fail, with reasons: none.
+
+        With the tiny settings of ``tests/test_common.py`` every check passes,
+        ``check_fit_idempotent`` and the pickling checks included (one seeded
+        generator per fit, weights pickled from the CPU). ``poor_score`` is set
+        in the tags: a few epochs on the checks' tabular data are not meant to
+        reach the scores a regressor should reach there.
+        """
+        return {}
+
     # -- pickling: weights always from the CPU
     def __getstate__(self) -> dict:
         state = super().__getstate__()

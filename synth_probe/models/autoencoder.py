@@ -304,6 +304,11 @@ class AutoencoderMLP(TorchEstimator):
             bool(self.freeze_encoder),
         )
 
+    def _after_load(self, module: nn.Module) -> None:
+        if self.freeze_encoder:
+            for p in module.encoder.parameters():
+                p.requires_grad_(False)
+
     def _after_init(self, module: nn.Module) -> None:
         state = self.__dict__.pop("_pretrained_encoder", None)
         if state is not None:
