@@ -53,7 +53,6 @@ import platform
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -86,6 +85,8 @@ ASPECT_SCALES: dict[str, float] = {
 ASPECT_UNITS = {"loudness": "dB", "brightness": "st", "pitch": "st", "envelope": "dB", "modulation": "dB"}
 
 CLASSES = ("strong", "weak", "inaudible")
+#: seconds between progress lines
+PROGRESS_INTERVAL = 5.0
 #: floor of the log-mel spectrograms, dB re a full-scale sine
 FLOOR_DB = -80.0
 
@@ -124,7 +125,7 @@ class SensitivityConfig:
     bootstrap : int
         Bootstrap resamples of the bases.
     chunk : int
-        Renders per batch handed to :func:`synth_probe.render.render_many`.
+        Renders per task (a task renders and analyses whole sweeps in one worker).
     media_clip : float
         Seconds of audio kept for the report's players (16 kHz, 16-bit).
     """
@@ -146,7 +147,7 @@ class SensitivityConfig:
     audible_db: float = 0.1
     floor_factor: float = 1.5
     bootstrap: int = 2000
-    chunk: int = 384
+    chunk: int = 96
     media_clip: float = 1.0
 
     def __post_init__(self) -> None:
@@ -600,56 +601,126 @@ def _rank(params: list[ParamResult]) -> None:
 
 
 # ----------------------------------------------------------------------------- rendering
-def _batches(units: list[_Unit], size: int) -> list[list[_Unit]]:
+def _tasks(units: list[_Unit], size: int) -> list[list[_Unit]]:
+    """Group units into tasks of about ``size`` renders, never splitting a unit."""
     out: list[list[_Unit]] = []
     cur: list[_Unit] = []
     n = 0
     for u in units:
-        cur.append(u)
-        n += len(u.vectors)
-        if n >= size:
+        if cur and n + len(u.vectors) > size:
             out.append(cur)
             cur, n = [], 0
+        cur.append(u)
+        n += len(u.vectors)
     if cur:
         out.append(cur)
     return out
 
 
-def _render_batches(
-    synth: Synth, batches: list[list[_Unit]], settings: RenderSettings, jobs: int
-) -> Iterator[tuple[list[_Unit], np.ndarray, float]]:
-    """Yield ``(units, audio, seconds)`` per batch; with jobs > 1 the next batch renders while this one is analysed."""
-    from synth_probe.render import render_many
+class _LocalContext:
+    """The in-process stand-in for a worker's context (jobs=1)."""
 
-    def render(batch: list[_Unit]) -> tuple[np.ndarray, float]:
-        t0 = time.perf_counter()
-        vecs = np.concatenate([u.vectors for u in batch])
-        seeds = np.concatenate([u.seeds for u in batch])
-        # Render in a shuffled order: a plugin carries state from one render into the next
-        # (release tails, smoothing, free-running LFOs), so every render - of a sweep or of a
-        # floor measurement alike - should follow an unrelated patch.
-        order = np.random.default_rng(int(seeds.sum()) & 0x7FFFFFFF).permutation(len(vecs))
-        audio = np.empty((len(vecs), settings.n_samples), dtype=np.float32)
-        audio[order] = render_many(synth, vecs[order], settings, seeds[order], jobs=jobs)
-        return audio, time.perf_counter() - t0
+    def __init__(self, synth: Synth) -> None:
+        self.synth = synth
 
-    if jobs <= 1 or len(batches) <= 1:
-        for b in batches:
-            audio, dt = render(b)
-            yield b, audio, dt
+    def start(self, i: int) -> None:
+        pass
+
+    def done(self, i: int) -> None:
+        pass
+
+    def recreate(self) -> None:
+        pass
+
+
+def _render_and_analyse(
+    ctx: Any,
+    units: list[tuple[tuple, str, np.ndarray, np.ndarray, bool]],
+    settings: RenderSettings,
+    clip: float,
+    order_seed: int,
+) -> list[tuple[tuple, str, dict[str, Any]]]:
+    """Task body (in a worker process, or here for jobs=1): render a group of units, then analyse each.
+
+    Renders run in a shuffled order: a plugin carries state from one render into
+    the next (release tails, smoothing, free-running LFOs), so every render — of a
+    sweep or of a floor measurement alike — should follow an unrelated patch.
+    A render that is not finite gets a fresh synth instance and one retry.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from synth_probe.errors import RenderError
+
+    vecs = np.concatenate([u[2] for u in units])
+    seeds = np.concatenate([u[3] for u in units])
+    audio = np.empty((len(vecs), settings.n_samples), dtype=np.float32)
+    for j in np.random.default_rng(order_seed).permutation(len(vecs)):
+        ctx.start(int(j))
+        for attempt in range(2):
+            y = ctx.synth.render_vector(vecs[j], settings, seed=int(seeds[j]))
+            if np.all(np.isfinite(y)):
+                break
+            ctx.recreate()
+        else:
+            patch = dict(zip(ctx.synth.param_names, map(float, vecs[j])))
+            raise RenderError("the synth rendered non-finite audio twice for this patch (with a fresh instance "
+                              "the second time)", patch=patch)
+        audio[j] = y
+        ctx.done(int(j))
+    out = []
+    pos = 0
+    with threadpool_limits(limits=1):
+        for key, kind, v, _, media in units:
+            info = _analyse(audio[pos : pos + len(v)], settings.sample_rate, media=media, clip=clip)
+            pos += len(v)
+            out.append((key, kind, info))
+    return out
+
+
+def _run_tasks(
+    synth: Synth, tasks: list[list[_Unit]], settings: RenderSettings, config: SensitivityConfig,
+    on_renders: Callable[[int], None],
+) -> Iterator[list[tuple[tuple, str, dict[str, Any]]]]:
+    """Run the tasks here (jobs=1) or on the render module's worker pool; yield each task's results."""
+    payloads = [[(u.key, u.kind, u.vectors, u.seeds, u.media) for u in t] for t in tasks]
+    order_seeds = [_seed_of(int(config.seed), 4, i) for i in range(len(tasks))]
+    if int(config.jobs) <= 1:
+        ctx = _LocalContext(synth)
+        for p, o in zip(payloads, order_seeds):
+            res = _render_and_analyse(ctx, p, settings, config.media_clip, o)
+            on_renders(sum(len(u[2]) for u in p))
+            yield res
         return
-    # render_many with jobs > 1 drives worker processes (engines are built inside them,
-    # never in this thread); the thread only waits on their sockets.
-    ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sensitivity-render")
+    from synth_probe.errors import RenderError
+    from synth_probe.render import Task, TaskFailure, discard_pool, get_pool
+
+    pool = get_pool(synth, int(config.jobs))
+    func = "synth_probe.sensitivity:_render_and_analyse"
+    todo = {i: Task(key=(i, 0), func=func, args=(payloads[i], settings, config.media_clip, order_seeds[i]))
+            for i in range(len(payloads))}
+    finished = False
     try:
-        fut = ex.submit(render, batches[0])
-        for i, b in enumerate(batches):
-            audio, dt = fut.result()
-            if i + 1 < len(batches):
-                fut = ex.submit(render, batches[i + 1])
-            yield b, audio, dt
+        while todo:
+            retry = {}
+            for key, res in pool.run(list(todo.values()), jobs=int(config.jobs)):
+                i, attempt = key
+                if isinstance(res, TaskFailure):
+                    units = payloads[i]
+                    flat = np.concatenate([u[2] for u in units])
+                    idx = res.patch_index
+                    patch = (dict(zip(synth.param_names, map(float, flat[idx])))
+                             if idx is not None and 0 <= idx < len(flat) else None)
+                    if res.kind in ("crash", "timeout") and attempt == 0:
+                        retry[i] = Task(key=(i, 1), func=func, args=todo[i].args)
+                        continue
+                    raise RenderError(f"sensitivity task {i} failed ({res.kind}): {res.message}", patch=patch)
+                on_renders(sum(len(u[2]) for u in payloads[i]))
+                yield res
+            todo = retry
+        finished = True
     finally:
-        ex.shutdown(wait=True, cancel_futures=True)
+        if not finished:  # interrupted or failed: stop the workers mid-task
+            discard_pool(pool)
 
 
 def _versions() -> dict[str, str]:
@@ -716,47 +787,45 @@ def run_sensitivity(
     by_name = {s.name: s for s in specs}
     results: dict[str, ParamResult] = {}
     media: dict[str, Any] = {}
-    done = 0
-    render_s = 0.0
+    done = [0]
+    last_log = [0.0]
     complete = True
+
+    def summarise_ready() -> None:
+        for name in list(sweeps):
+            got = sweeps[name]
+            if len(got) == expected[name] and all(floor_keys[name][k] in floors for k in got):
+                results[name] = _summarise(by_name[name], synth, config, got, floors, floor_keys[name], rng)
+                del sweeps[name]
+
+    def on_renders(n: int) -> None:
+        done[0] += n
+
+    tasks = _tasks(units, int(config.chunk))
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
-        threadpool_limits = None
-    limiter = threadpool_limits(limits=1) if threadpool_limits else None
-    try:
-        for batch, audio, dt in _render_batches(synth, _batches(units, int(config.chunk)), settings,
-                                                int(config.jobs)):
-            render_s += dt
-            pos = 0
-            for u in batch:
-                a = audio[pos : pos + len(u.vectors)]
-                pos += len(u.vectors)
-                info = _analyse(a, settings.sample_rate, media=u.media, clip=config.media_clip)
-                if u.kind == "floor":
-                    floors[u.key] = info
+        for res in _run_tasks(synth, tasks, settings, config, on_renders):
+            for key, kind, info in res:
+                if kind == "floor":
+                    floors[key] = info
                     continue
-                name, mode, b, fkey = u.key
+                name, mode, b, fkey = key
+                if "strip" in info:
+                    media[name] = {"strip": info.pop("strip"), "clips": info.pop("clips")}
                 sweeps[name][(mode, b)] = info
                 floor_keys[name][(mode, b)] = fkey
-                if u.media:
-                    media[name] = {"strip": info.pop("strip"), "clips": info.pop("clips")}
-                if len(sweeps[name]) == expected[name]:
-                    results[name] = _summarise(by_name[name], synth, config, sweeps[name], floors,
-                                               floor_keys[name], rng)
-                    del sweeps[name]
-            done += len(audio)
-            if log:
-                el = time.perf_counter() - t_start
-                log(f"  {done}/{n_total} renders, {len(results)}/{len(specs)} parameters, "
-                    f"{el:.0f} s elapsed, ~{el / max(done, 1) * (n_total - done):.0f} s left")
+            summarise_ready()
+            el = time.perf_counter() - t_start
+            if log and (el - last_log[0] >= PROGRESS_INTERVAL or done[0] == n_total):
+                last_log[0] = el
+                log(f"  {done[0]}/{n_total} renders, {len(results)}/{len(specs)} parameters, "
+                    f"{el:.0f} s elapsed, ~{el / max(done[0], 1) * (n_total - done[0]):.0f} s left")
     except KeyboardInterrupt:
         complete = False
+        summarise_ready()
         if log:
             log(f"sensitivity: interrupted; keeping the {len(results)} parameters finished")
-    finally:
-        if limiter is not None:
-            limiter.restore_original_limits()
+    render_s = time.perf_counter() - t_start
+    done = done[0]
     params = [results[s.name] for s in specs if s.name in results]
     _rank(params)
     floor_all = np.array([f["spread"] for f in floors.values()]) if floors else np.zeros(1)

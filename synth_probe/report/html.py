@@ -211,7 +211,7 @@ def bar_chart(
     vmax = _nice_ceiling(vmax)
     tf = (lambda x: math.sqrt(max(x, 0.0))) if scale == "sqrt" else (lambda x: max(x, 0.0))
     plot_w = width - label_width - 20
-    top, axis_h = 26 if title else 8, 22
+    top, axis_h = (36 if title else 20), 34
 
     def px(x: float) -> float:
         return label_width + plot_w * tf(x) / tf(vmax)
@@ -222,14 +222,15 @@ def bar_chart(
         f'viewBox="0 0 {width} {h}" role="img" aria-label="{esc(title or "bar chart")}">'
     ]
     if title:
-        out.append(f'<text x="{label_width}" y="16" class="chart-title">{esc(title)}</text>')
+        out.append(f'<text x="{label_width}" y="14" class="chart-title">{esc(title)}</text>')
     ticks = _ticks(vmax, scale)
     for t in ticks:
         x = px(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 2}" y2="{top + n * row_height}" class="grid"/>')
         out.append(f'<text x="{x:.1f}" y="{top + n * row_height + 14}" class="tick">{_tick_label(t)}</text>')
     if unit:
-        out.append(f'<text x="{width - 4}" y="{top + n * row_height + 14}" class="tick unit">{esc(unit)}</text>')
+        out.append(f'<text x="{label_width + plot_w / 2:.1f}" y="{top + n * row_height + 29}" class="tick">'
+                   f"{esc(unit)}</text>")
     for i in range(n):
         y = top + i * row_height
         cls = esc(classes[i]) if classes else ""
@@ -257,8 +258,7 @@ def bar_chart(
         x = px(reference)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{top + n * row_height}" class="ref"/>')
         if reference_label:
-            out.append(f'<text x="{x + 3:.1f}" y="{top - 6 if title else top + 8}" class="tick ref-label">'
-                       f"{esc(reference_label)}</text>")
+            out.append(f'<text x="{x + 3:.1f}" y="{top - 6}" class="tick ref-label">{esc(reference_label)}</text>')
     out.append("</svg>")
     return "".join(out)
 

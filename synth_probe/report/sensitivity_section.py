@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,10 @@ def _method_html(data: dict[str, Any]) -> str:
         items.append(" ".join(cur))
 
     def md(s: str) -> str:
-        s = esc(s)
+        s = esc(s).replace("``", "")
         parts = s.split("**")
         out = "".join(f"<strong>{x}</strong>" if i % 2 else x for i, x in enumerate(parts))
-        return out.replace("``", "")
+        return re.sub(r"\*([^*\s][^*]*?)\*", r"<em>\1</em>", out)
 
     return "<ol>" + "".join(f"<li>{md(i)}</li>" for i in items) + "</ol>"
 
@@ -246,7 +247,7 @@ def sensitivity_html(data: dict[str, Any], media: dict[str, Any] | None = None, 
         ("bootstrap resamples", cfg["bootstrap"]),
         ("jobs", cfg["jobs"]),
         ("renders", data.get("n_renders")),
-        ("time", f"{fmt_num(data.get('seconds'), 1)} s (rendering {fmt_num(data.get('render_seconds'), 1)} s)"),
+        ("time", f"{fmt_num(data.get('seconds'), 1)} s (rendering and analysis {fmt_num(data.get('render_seconds'), 1)} s)"),
         ("noise floor over all measurements", f"median {fmt_num(data['floors'].get('median_db'), 3)} dB, "
                                               f"max {fmt_num(data['floors'].get('max_db'), 3)} dB"),
         ("created", data.get("created")),
