@@ -207,3 +207,22 @@ def test_cli_params_and_render(tmp_path, capsys):
     ref = get_synth("noisemaker").render({"cutoff": 0.4, "resonance": 0.5, "osc2volume": 0.7},
                                          note_length=0.3, render_length=0.5, sample_rate=22050)
     assert np.array_equal(audio, ref)
+
+
+def test_fresh_compile_and_bitcode_cache_render_identically(tmp_path):
+    """A process that compiles the program and one that restores the cached bitcode agree bit for bit."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np\n"
+        "from synth_probe.synths.noisemaker import NoiseMaker\n"
+        "a = NoiseMaker().render({'cutoff': 0.4, 'resonance': 0.6, 'filtertype': 8/11}, "
+        "render_length=0.3, sample_rate=16000)\n"
+        "np.save(sys.argv[1], a)\n"
+    )
+    env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for name in ("compiled.npy", "restored.npy"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], env=env, check=True)
+    assert list((tmp_path / "cache" / "synth_probe" / "faust").glob("*.bc"))
+    assert np.array_equal(np.load(tmp_path / "compiled.npy"), np.load(tmp_path / "restored.npy"))

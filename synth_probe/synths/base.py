@@ -183,11 +183,9 @@ class RenderSettings:
             raise ParameterValueError(f"velocity must be 1..127, got {self.velocity}")
         if not (self.render_length > 0 and math.isfinite(self.render_length)):
             raise ParameterValueError(f"render_length must be > 0 s, got {self.render_length}")
-        if not (0 <= self.note_length <= self.render_length):
-            raise ParameterValueError(
-                f"note_length must be within 0..render_length ({self.render_length} s), "
-                f"got {self.note_length}"
-            )
+        if not (0 <= self.note_length and math.isfinite(self.note_length)):
+            # a note_length beyond render_length is fine: the note is still held at the end
+            raise ParameterValueError(f"note_length must be >= 0 s, got {self.note_length}")
         if not (8000 <= int(self.sample_rate) <= 192000):
             raise ParameterValueError(f"sample_rate must be 8000..192000 Hz, got {self.sample_rate}")
 

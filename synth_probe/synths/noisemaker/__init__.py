@@ -88,34 +88,41 @@ def _cache_dir() -> Path:
     return Path(base) / "synth_probe" / "faust"
 
 
-def _compile(proc, source: str) -> None:
-    """Compile ``source`` into ``proc``, through an on-disk cache of the LLVM bitcode.
+def _compile(engine, source: str):
+    """A Faust processor in ``engine`` running ``source``, through an on-disk cache of its LLVM bitcode.
 
-    Compiling the program takes seconds; restoring its bitcode takes a fraction of one.
-    The cache key covers the source and the DawDreamer version, so a change of either
-    recompiles. A damaged cache file is ignored and rewritten.
+    Compiling the program takes seconds; restoring its bitcode takes a fraction of one. A
+    freshly compiled program and one restored from bitcode can differ in the last bits of
+    float arithmetic, so every processor is restored from bitcode — after compiling and caching
+    it where the cache has none — and all processes render identical audio. The cache key covers
+    the source and the DawDreamer version. A damaged cache file is ignored and rewritten.
     """
     import dawdreamer as daw
 
     key = hashlib.sha256((source + getattr(daw, "__version__", "?")).encode()).hexdigest()[:32]
     path = _cache_dir() / f"{key}.bc"
+    proc = engine.make_faust_processor("noisemaker")
     if path.exists():
         try:
             if proc.compile_from_bitcode(path.read_text(encoding="ascii")):
-                return
+                return proc
         except Exception:  # noqa: BLE001 - any failure means: compile from source
             pass
-    proc.set_dsp_string(source)
-    if not proc.compile():  # pragma: no cover - the shipped program compiles
+    scratch = engine.make_faust_processor("noisemaker_source")
+    scratch.set_dsp_string(source)
+    if not scratch.compile():  # pragma: no cover - the shipped program compiles
         raise RenderError("the noisemaker Faust program failed to compile")
+    bitcode = scratch.__getstate__()["bitcode"]
     try:
-        bitcode = proc.__getstate__()["bitcode"]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(bitcode, encoding="ascii")
         os.replace(tmp, path)
-    except Exception:  # noqa: BLE001 - the cache is an optimisation only
+    except OSError:  # a read-only cache only costs the next process a compile
         pass
+    if not proc.compile_from_bitcode(bitcode):  # pragma: no cover
+        raise RenderError("the noisemaker Faust program could not be restored from its bitcode")
+    return proc
 
 
 class _Engine:
@@ -125,8 +132,7 @@ class _Engine:
         import dawdreamer as daw
 
         self.engine = daw.RenderEngine(int(sample_rate), BLOCK_SIZE)
-        self.proc = self.engine.make_faust_processor("noisemaker")
-        _compile(self.proc, source)
+        self.proc = _compile(self.engine, source)
         by_label = {d["label"]: d["index"] for d in self.proc.get_parameters_description()}
         missing = [n for n in list(names) + list(CONTROLS) if n not in by_label]
         if missing:  # pragma: no cover - guarded by tests
