@@ -41,9 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="render only shards k with k %% N == I (e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
     p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="patches per shard")
-    p.add_argument("--backend", default="loky", choices=["loky", "process", "dask"],
-                   help="loky/process: supervised worker processes on this machine; dask: an existing "
-                        "dask.distributed cluster (its workers must see --out at the same path)")
+    p.add_argument("--backend", default="process", choices=["process", "loky", "dask"],
+                   help="process: synth_probe's supervised worker processes on this machine (a crashed or hung "
+                        "worker fails only its own shard; joblib's loky pool would fail every pending task, so "
+                        "'loky' is accepted as a synonym for this pool); dask: an existing dask.distributed "
+                        "cluster (its workers must see --out at the same path)")
     p.add_argument("--scheduler", default=None, metavar="ADDR", help="dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds one render may take (0: no limit)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
