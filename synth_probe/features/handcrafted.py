@@ -171,6 +171,7 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.requires_fit = False
         tags.input_tags.two_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # output is always float32
         return tags
 
 
@@ -179,6 +180,28 @@ def _handcrafted_all(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0, n
         return _handcrafted_batch(batch, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0)
 
     return batched(one, X, n_jobs)
+
+
+def _spectral_contrast(S: np.ndarray, freqs: np.ndarray, fmin: float = 100.0, quantile: float = 0.02) -> np.ndarray:
+    """Peak-to-valley level (dB) per octave band and frame: ``(n, bands + 1, t)``.
+
+    Band 0 is below ``fmin``, band ``k`` spans ``fmin·2^(k-1) .. fmin·2^k``, the
+    last band runs to Nyquist. Peak and valley are the means of the top and
+    bottom ``quantile`` of the band's magnitudes; a band without bins gives 0.
+    """
+    edges = [0.0] + [fmin * 2.0**k for k in range(_CONTRAST_BANDS)] + [np.inf]
+    n, _, t = S.shape
+    out = np.zeros((n, _CONTRAST_BANDS + 1, t))
+    for b in range(_CONTRAST_BANDS + 1):
+        sel = (freqs >= edges[b]) & (freqs < edges[b + 1])
+        if not sel.any():
+            continue
+        band = np.sort(S[:, sel, :], axis=1)
+        q = max(1, int(round(quantile * band.shape[1])))
+        peak = band[:, -q:, :].mean(axis=1)
+        valley = band[:, :q, :].mean(axis=1)
+        out[:, b, :] = 20.0 * (np.log10(peak + 1e-8) - np.log10(valley + 1e-8))
+    return out
 
 
 def _handcrafted_batch(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0) -> np.ndarray:
@@ -214,7 +237,7 @@ def _handcrafted_batch(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0)
     for x in (np.log2(centroid + 1.0), np.log2(bandwidth + 1.0), np.log2(rolloff + 1.0), flatness, zcr):
         m, s = wstats(x)
         cols += [m, s]
-    contrast = librosa.feature.spectral_contrast(S=S, sr=sr, n_fft=n_fft, n_bands=_CONTRAST_BANDS, fmin=100.0)
+    contrast = _spectral_contrast(S, freqs)
     cols += list(np.moveaxis((w[:, None, :] * contrast).sum(axis=2), 1, 0))
     mel = librosa.feature.melspectrogram(S=P, sr=sr, n_mels=64)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None), n_mfcc=n_mfcc)

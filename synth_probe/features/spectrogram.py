@@ -251,6 +251,7 @@ class LogMelSpectrogram(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.requires_fit = False
         tags.input_tags.two_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # output is always float32
         return tags
 
 

@@ -331,8 +331,11 @@ class ParamTargets:
         -------
         Y : np.ndarray [shape=(n_samples, n_params), dtype=float64]
         """
-        Yc = np.asarray(Yc, dtype=np.float64).reshape(-1, len(self.continuous_index))
-        Yd = np.asarray(Yd).reshape(len(Yc), len(self.discrete_index)).astype(np.int64)
+        Yc = np.asarray(Yc, dtype=np.float64)
+        Yd = np.asarray(Yd)
+        n = Yc.shape[0] if Yc.ndim and Yc.size else (Yd.shape[0] if Yd.ndim else 0)
+        Yc = Yc.reshape(n, len(self.continuous_index))
+        Yd = Yd.reshape(n, len(self.discrete_index)).astype(np.int64)
         out = np.empty((len(Yc), len(self.columns)), dtype=np.float64)
         if self.continuous_index:
             out[:, self.continuous_index] = np.clip(Yc, self.lower, self.upper)

@@ -1,0 +1,104 @@
+"""``synth-probe evaluate``: per-parameter metrics of a saved model on a dataset."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth_probe.commands.train import _proba, dataset_context, format_report, load, split_indices
+from synth_probe.errors import ParameterValueError
+
+__all__ = ["register", "run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from synth_probe.metrics import audio_report, parameter_report, summarize_audio
+    from synth_probe.models import load_model
+
+    model = load_model(args.model_path)
+    est = model.steps[-1][1] if hasattr(model, "steps") else model
+    header = est.model_header_
+    meta = header.get("metadata") or {}
+    ds = load(args.data)
+    columns = list(header.get("columns") or [])
+    missing = [c for c in columns if c not in ds.params.columns]
+    if missing:
+        raise ParameterValueError(
+            f"the model predicts {missing}, which dataset {args.data} does not have; it has {list(ds.params.columns)}"
+        )
+    n = len(ds.params) if args.limit is None else min(len(ds.params), args.limit)
+    if args.split == "test":
+        if Path(str(meta.get("data", ""))).resolve() != Path(args.data).resolve():
+            raise ParameterValueError("--split test needs the dataset the model was trained on "
+                                      f"({meta.get('data')!r}); use --split all for another dataset")
+        n_used = len(ds.params) if meta.get("limit") is None else min(len(ds.params), int(meta["limit"]))
+        _, idx = split_indices(n_used, float(meta.get("test_fraction", 0.2)), int(meta.get("seed", 0)))
+        idx = idx[idx < n]
+    else:
+        idx = np.arange(n)
+    if len(idx) == 0:
+        raise ParameterValueError("no samples to evaluate")
+    X = np.asarray(ds.audio[idx])
+    Y = ds.params[columns].iloc[idx].reset_index(drop=True)
+    pred = model.predict(X)
+    if not hasattr(pred, "columns"):
+        import pandas as pd
+
+        pred = pd.DataFrame(np.asarray(pred).reshape(len(X), -1), columns=columns)
+    report = parameter_report(Y, pred, header.get("synth"), proba=_proba(model, X) if hasattr(model, "steps") else None)
+    print(format_report(report))
+    result: dict[str, Any] = {
+        "model": str(args.model_path), "data": str(args.data), "n": int(len(idx)), "split": args.split,
+        "parameters": json.loads(report.reset_index().to_json(orient="records")),
+        "mean_mpr": float(report.mpr.mean()),
+    }
+    if args.audio:
+        ctx = dataset_context(ds)
+        synth = header.get("synth") or ctx["synth"]
+        if synth is None or ctx["settings"] is None:
+            raise ParameterValueError("--audio needs a dataset that records its synth and render settings")
+        k = min(int(args.audio), len(idx))
+        seeds = _seeds(ds, idx[:k])
+        baseline = meta.get("train_means")
+        dist = audio_report(
+            synth, ds.params.iloc[idx[:k]], pred.iloc[:k], ctx["settings"], seeds=seeds,
+            target_audio=X[:k], baseline=baseline, jobs=args.jobs or 1,
+        )
+        summary = summarize_audio(dist)
+        print(f"\naudio-domain distances on {k} re-rendered predictions (baseline = training-mean patch):")
+        print(summary.to_string(float_format="{:.3f}".format))
+        result["audio"] = json.loads(summary.to_json())
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def _seeds(ds: Any, idx: np.ndarray) -> np.ndarray | None:
+    seeds = getattr(ds, "seeds", None)
+    if seeds is None and hasattr(ds, "meta") and isinstance(ds.meta, dict):
+        seeds = ds.meta.get("seeds")
+    return None if seeds is None else np.asarray(seeds)[idx]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="per-parameter metrics of a saved model on a dataset",
+        description="Load a model saved by `synth-probe train` and print MAE/R² (continuous), accuracy vs "
+                    "chance (discrete) and MPR (all, chance 50) per parameter.",
+    )
+    p.add_argument("model_path", metavar="MODEL_PATH", help="folder written by `synth-probe train --out`")
+    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument("--split", choices=["all", "test"], default="all",
+                   help="evaluate every sample, or the held-out split of the training run (same dataset)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N samples")
+    p.add_argument("--audio", type=int, default=0, metavar="N",
+                   help="also re-render N predictions and measure audio distances beside the mean patch")
+    p.add_argument("--jobs", type=int, default=None, help="render workers for --audio")
+    p.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON")
+    p.set_defaults(func=run)

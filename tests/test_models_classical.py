@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+
+from synth_probe.errors import ModelFileError, ParameterValueError, UnknownModelError, UnknownParameterError
+from synth_probe.features import HandcraftedFeatures
+from synth_probe.metrics import parameter_report
+from synth_probe.models import (
+    GBMEstimator,
+    MeanBaseline,
+    NearestNeighbours,
+    ParamTargets,
+    load_model,
+    model_class,
+    save_model,
+)
+from synth_probe.synths.base import RenderSettings
+
+SETTINGS = RenderSettings(note_length=0.3, render_length=0.5, sample_rate=16000)
+VARY = ["cutoff", "resonance", "amprelease", "osc1waveform"]
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    """60 real NoiseMaker renders (0.5 s at 16 kHz) with four parameters varied."""
+    from synth_probe.dataset import generate
+
+    out = tmp_path_factory.mktemp("data") / "tiny"
+    result = generate("noisemaker", out, 60, vary=VARY, settings=SETTINGS, seed=1)
+    assert result.ok
+    return out
+
+
+@pytest.fixture(scope="module")
+def features(dataset_dir):
+    from synth_probe import load_dataset
+
+    ds = load_dataset(dataset_dir)
+    F = HandcraftedFeatures(sample_rate=16000, note_length=0.3).fit_transform(np.asarray(ds.audio[:]))
+    return F, ds.params[VARY].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- targets
+def test_param_targets_split_and_decode():
+    Y = pd.DataFrame({"cutoff": [0.1, 0.9, 0.5], "filtertype": [0.0, 1.0, 0.52], "osc1tune": [0.0, 0.5, 1.0]})
+    t = ParamTargets(synth="noisemaker").fit(Y)
+    assert t.continuous_columns == ["cutoff"] and t.discrete_columns == ["filtertype", "osc1tune"]
+    assert t.n_classes == [12, 49]
+    Yc, Yd = t.transform(Y)
+    np.testing.assert_allclose(Yc[:, 0], [0.1, 0.9, 0.5])
+    assert Yd[:, 0].tolist() == [0, 11, 6]  # round(0.52 * 11) = 6
+    back = t.inverse_transform(np.array([[1.3], [-0.2], [0.4]]), Yd)
+    assert back[:, 0].tolist() == [1.0, 0.0, 0.4]  # clipped to [0, 1]
+    assert back[2, 1] == pytest.approx(6 / 11)  # the canonical choice value
+    assert isinstance(t.format(back), pd.DataFrame)
+
+
+def test_param_targets_discrete_mapping_and_errors():
+    arr = np.array([[0.2, 0.0], [0.4, 1.0], [0.6, 0.5]])
+    t = ParamTargets(discrete={1: 3}).fit(arr)
+    assert t.discrete_index == [1] and t.transform(arr)[1][:, 0].tolist() == [0, 2, 1]
+    t = ParamTargets(discrete={1: (0.0, 0.3, 1.0)}).fit(arr)
+    assert t.transform(arr)[1][:, 0].tolist() == [0, 2, 1]  # nearest listed value: 0.5 -> 0.3
+    with pytest.raises(UnknownParameterError, match="cutof"):
+        ParamTargets(synth="noisemaker").fit(pd.DataFrame({"cutof": [0.1]}))
+    with pytest.raises(ParameterValueError, match="outside \\[0, 1\\]"):
+        ParamTargets(synth="noisemaker").fit(pd.DataFrame({"cutoff": [1.2]}))
+    with pytest.raises(ParameterValueError, match="pass a DataFrame"):
+        ParamTargets(synth="noisemaker").fit(np.zeros((3, 2)))
+    with pytest.raises(ParameterValueError, match="at least 2 choices"):
+        ParamTargets(discrete={0: 1}).fit(arr)
+
+
+# -------------------------------------------------------------- estimators
+def test_models_beat_the_mean_on_real_renders(features):
+    F, Y = features
+    tr, te = slice(0, 45), slice(45, 60)
+    reports = {}
+    for est in (MeanBaseline(synth="noisemaker"), NearestNeighbours(n_neighbors=3, synth="noisemaker"),
+                GBMEstimator(n_estimators=200, min_child_samples=3, random_state=0, n_jobs=1, synth="noisemaker")):
+        pred = est.fit(F[tr], Y[tr]).predict(F[te])
+        assert isinstance(pred, pd.DataFrame) and list(pred.columns) == VARY
+        assert ((pred >= 0) & (pred <= 1)).all().all()
+        reports[type(est).__name__] = parameter_report(Y[te].reset_index(drop=True), pred, "noisemaker")
+    mean, knn, gbm = reports["MeanBaseline"], reports["NearestNeighbours"], reports["GBMEstimator"]
+    assert mean.loc["osc1waveform", "kind"] == "discrete"
+    for rep in (knn, gbm):  # the cutoff is heard: both must beat the mean clearly
+        assert rep.loc["cutoff", "mae"] < 0.6 * mean.loc["cutoff", "mae"]
+        assert rep.loc["cutoff", "mpr"] > 75
+    assert gbm.loc["cutoff", "r2"] > 0.5
+
+
+def test_single_parameter_and_array_targets(features):
+    F, Y = features
+    est = GBMEstimator(n_estimators=30, random_state=0, n_jobs=1, synth="noisemaker")
+    s = est.fit(F, Y["osc1waveform"]).predict(F[:5])
+    assert isinstance(s, pd.Series) and s.name == "osc1waveform"
+    proba = est.predict_discrete_proba(F[:5])
+    assert proba["osc1waveform"].shape == (5, est.targets_.n_classes[0])
+    np.testing.assert_allclose(proba["osc1waveform"].sum(axis=1), 1.0)
+    a = NearestNeighbours().fit(F, Y["cutoff"].to_numpy()).predict(F[:4])
+    assert isinstance(a, np.ndarray) and a.shape == (4,)
+
+
+def test_gbm_is_reproducible_and_stops_early(features):
+    F, Y = features
+    a = GBMEstimator(n_estimators=300, random_state=3, n_jobs=1, validation_fraction=0.3, early_stopping_rounds=5)
+    b = clone(a)
+    pa = a.fit(F, Y).predict(F)
+    np.testing.assert_array_equal(pa, b.fit(F, Y).predict(F))
+    assert all(n < 300 for n in a.best_iterations_[:1])  # the validation loss stops it
+    assert a.feature_importances().shape == (4, F.shape[1])
+
+
+def test_pipeline_and_cross_validation(dataset_dir):
+    from synth_probe import load_dataset
+
+    ds = load_dataset(dataset_dir)
+    X = np.asarray(ds.audio[:])
+    pipe = make_pipeline(HandcraftedFeatures(sample_rate=16000, note_length=0.3), NearestNeighbours(n_neighbors=3))
+    scores = cross_val_score(pipe, X, ds.params["cutoff"].to_numpy(), cv=3)
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
+
+
+def test_mean_baseline_collapse():
+    X = np.zeros((6, 2))
+    Y = pd.DataFrame({"cutoff": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "filtertype": [0, 0, 0, 1, 1, 0.5]})
+    pred = MeanBaseline(synth="noisemaker").fit(X, Y).predict(np.ones((2, 2)))
+    np.testing.assert_allclose(pred["cutoff"], [0.35, 0.35])
+    assert pred["filtertype"].tolist() == [0.0, 0.0]  # the most frequent class
+
+
+def test_bad_hyperparameters():
+    X, y = np.random.default_rng(0).random((30, 3)), np.linspace(0, 1, 30)
+    with pytest.raises(ParameterValueError, match="weights must be"):
+        NearestNeighbours(weights="gaussian").fit(X, y)
+    with pytest.raises(ParameterValueError, match="validation_fraction"):
+        GBMEstimator(validation_fraction=1.5).fit(X, y)
+    with pytest.raises(UnknownModelError, match="Did you mean 'gbm'"):
+        model_class("gmb")
+
+
+# ----------------------------------------------------------------- save/load
+def test_save_load_round_trip(features, tmp_path):
+    F, Y = features
+    for est in (GBMEstimator(n_estimators=20, random_state=0, n_jobs=1, synth="noisemaker"),
+                NearestNeighbours(synth="noisemaker"), MeanBaseline(synth="noisemaker")):
+        est.fit(F, Y)
+        path = save_model(est, tmp_path / type(est).__name__, metadata={"note": "test"})
+        header = json.loads((path / "model.json").read_text())
+        assert header["backend"] == "skops" and header["columns"] == VARY and header["synth"] == "noisemaker"
+        loaded = load_model(path)
+        pd.testing.assert_frame_equal(loaded.predict(F), est.predict(F))
+        assert loaded.model_header_["metadata"] == {"note": "test"}
+
+
+def test_load_refuses_untrusted_and_missing(tmp_path, features):
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    F, Y = features
+    path = save_model(MeanBaseline().fit(F, Y), tmp_path / "m")
+    # a model file holding a type outside the trusted list is refused, not loaded
+    sio.dump(make_pipeline(FunctionTransformer(os.system), MeanBaseline().fit(F, Y)), path / "model.skops")
+    with pytest.raises(ModelFileError, match="not trusted.*system"):
+        load_model(path)
+    with pytest.raises(ModelFileError, match="model.json is missing"):
+        load_model(tmp_path / "nothing")
+
+
+# ----------------------------------------------------------------------- CLI
+def test_cli_train_and_evaluate(dataset_dir, tmp_path, capsys):
+    from synth_probe.cli import main
+
+    out = tmp_path / "models" / "gbm"
+    rc = main(["train", "gbm", "--data", str(dataset_dir), "--params", "cutoff,osc1waveform",
+               "--features", "handcrafted", "--out", str(out), "--set", "n_estimators=40", "--jobs", "1"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "cutoff" in text and "osc1waveform" in text and "mean MPR" in text
+    report = tmp_path / "eval.json"
+    rc = main(["evaluate", str(out), "--data", str(dataset_dir), "--split", "test", "--json", str(report),
+               "--audio", "3"])
+    assert rc == 0
+    result = json.loads(report.read_text())
+    assert result["n"] == 12 and {p["parameter"] for p in result["parameters"]} == {"cutoff", "osc1waveform"}
+    assert set(result["audio"]["mean"]) >= {"log_mel", "baseline_log_mel"}
+
+
+def test_cli_errors(dataset_dir, tmp_path, capsys):
+    from synth_probe.cli import main
+
+    rc = main(["train", "gbm", "--data", str(dataset_dir), "--params", "cutof", "--out", str(tmp_path / "x")])
+    assert rc == 2 and "Did you mean" in capsys.readouterr().err
+    rc = main(["train", "gbm", "--data", str(dataset_dir), "--params", "cutoff", "--out", str(tmp_path / "x"),
+               "--set", "n_estimatrs=3"])
+    assert rc == 2 and "did you mean 'n_estimators'" in capsys.readouterr().err
+    rc = main(["evaluate", str(tmp_path / "missing"), "--data", str(dataset_dir)])
+    assert rc == 2 and "not a saved model" in capsys.readouterr().err
