@@ -608,19 +608,25 @@ class TorchEstimator(SynthEstimator):
     def _after_init(self, module: nn.Module) -> None:
         """Hook after :func:`init_parameters` (the autoencoder loads its encoder here)."""
 
+    #: dtype of inference on the CPU; float64 where float32 results depend on the batch's size
+    _cpu_inference_dtype: torch.dtype = torch.float32
+
     @torch.no_grad()
     def _forward_all(self, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Run the module over ``X`` in batches; ``(z-scored values, [logits...])`` as numpy."""
         device = resolve_device(self.device)
+        dtype = self._cpu_inference_dtype if device.type == "cpu" else torch.float32
         module = self.module_.to(device).eval()
+        if dtype != torch.float32:
+            module = copy.deepcopy(module).to(dtype)
         values, logits = [], []
         with _torch_threads(self.num_threads):
             xt = self._images(X)
             for start in range(0, len(xt), int(self.batch_size)):
-                v, lg = module(xt[start : start + int(self.batch_size)].to(device))
-                values.append(None if v is None else v.float().cpu().numpy())
-                logits.append([g.float().cpu().numpy() for g in lg])
-        self.module_ = module.to("cpu")
+                v, lg = module(xt[start : start + int(self.batch_size)].to(device, dtype))
+                values.append(None if v is None else v.cpu().numpy())
+                logits.append([g.cpu().numpy() for g in lg])
+        self.module_.to("cpu")
         n_cont = len(self.y_mean_)
         vals = np.concatenate(values) if n_cont else np.zeros((len(X), 0), dtype=np.float32)
         lgs = [np.concatenate([b[k] for b in logits]) for k in range(len(self.targets_.n_classes))]

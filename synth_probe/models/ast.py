@@ -184,6 +184,10 @@ class SpectrogramTransformer(TorchEstimator):
         self.num_threads = num_threads
         self.verbose = verbose
 
+    # float32 attention and token-wise linear layers on the CPU round differently for different batch
+    # sizes (~1e-7), so a row's prediction would depend on its batch; float64 inference makes it exact
+    _cpu_inference_dtype = torch.float64
+
     def _build_module(self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]) -> nn.Module:
         patch = tuple(int(p) for p in self.patch_size)
         if len(patch) != 2 or min(patch) < 1:
