@@ -239,7 +239,7 @@ def test_pickle_round_trip(data, name):
     est = tiny(name, input_shape=(H, W), max_epochs=1, random_state=0).fit(X[:60], Y[:60])
     back = pickle.loads(pickle.dumps(est))
     assert all(p.device.type == "cpu" for p in back.module_.parameters())
-    pd.testing.assert_frame_equal(est.predict(Xt), back.predict(Xt))
+    pd.testing.assert_frame_equal(est.predict(Xt), back.predict(Xt), check_exact=True)
 
 
 @pytest.mark.parametrize("name", list(_TINY))
@@ -255,7 +255,7 @@ def test_save_and_load_with_models_io(data, name, tmp_path):
     back = load_model(tmp_path / "m")
     assert type(back) is type(est) and back.input_shape_ == (H, W)
     assert back.history_ == est.history_ and back.train_samples_per_s_ == est.train_samples_per_s_
-    pd.testing.assert_frame_equal(est.predict(Xt), back.predict(Xt))
+    pd.testing.assert_frame_equal(est.predict(Xt), back.predict(Xt), check_exact=True)
     np.testing.assert_array_equal(
         est.predict_discrete_proba(Xt)["wave"], back.predict_discrete_proba(Xt)["wave"]
     )

@@ -261,6 +261,7 @@ def fit_loop(
     verbose: int = 0,
     desc: str = "train",
     parameters: Sequence[nn.Parameter] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train ``module`` with mini-batches, early stopping and best-weight restore.
 
@@ -289,6 +290,10 @@ def fit_loop(
         Label of the progress bar.
     parameters : sequence of nn.Parameter, optional
         What the optimizer updates (default: all parameters that require grad).
+    on_epoch : callable, optional
+        Called after each epoch with that epoch's history entry (``epoch``,
+        ``train_loss``, ``valid_loss``...); an exception it raises (e.g.
+        ``optuna.TrialPruned``) stops training and propagates.
 
     Returns
     -------
@@ -362,6 +367,8 @@ def fit_loop(
             }
         )
         bar.set_postfix(train=f"{train_loss:.4f}", valid="-" if valid_loss is None else f"{valid_loss:.4f}")
+        if on_epoch is not None:
+            on_epoch(dict(result.history[-1]))
         if monitored < best:
             best = monitored
             result.best_epoch = epoch
@@ -577,9 +584,8 @@ class TorchEstimator(SynthEstimator):
                 generator,
             )
             self._after_init(module)
-            module = module.to(device)
-            if device.type in ("cpu", "cuda"):
-                module = module.to(memory_format=torch.channels_last)
+            # channels-last: oneDNN's fast convolution layout on CPUs (and tensor-core friendly on GPUs)
+            module = module.to(device).to(memory_format=torch.channels_last)
             train = (x_tr, yc[train_idx].to(device), yd[train_idx].to(device))
             valid = None if valid_idx is None else (x_va, yc[valid_idx].to(device), yd[valid_idx].to(device))
             result = fit_loop(
@@ -598,6 +604,8 @@ class TorchEstimator(SynthEstimator):
                 verbose=int(self.verbose),
                 desc=type(self).__name__,
                 parameters=self._trainable_parameters(module),
+                # set only for the length of one fit, by synth_probe.tuning (reports epochs to Optuna)
+                on_epoch=self.__dict__.get("_on_epoch"),
             )
         self.module_ = module.to("cpu").eval()
         self.history_ = result.history
@@ -710,6 +718,7 @@ class TorchEstimator(SynthEstimator):
             torch.Generator().manual_seed(0),  # overwritten by the saved weights just below
         )
         module.load_state_dict(state["module"], strict=True)
+        module = module.to(memory_format=torch.channels_last)  # the layout it was fit (and predicted) in
         self._after_load(module)
         self.module_ = module.eval()
 
