@@ -34,10 +34,12 @@ Method (the report states it too; :data:`METHOD` is the text):
    bootstrap over the bases. A base shows the parameter when a spread exceeds
    both 1.5 times its floor and 0.1 dB; a parameter whose median margin over
    that threshold is not positive is *inaudible*; one with a score of at least
-   1 dB and an interval above 0 is *strong*; the rest are *weak*.
-7. **Also.** Monotonicity: |Spearman ρ| between the sweep position and the
-   projection of its spectrograms on their first principal component (1-D
-   embedding), median over the bases that show the parameter. Aspect: the
+   1 dB is *strong*; the rest are *weak*. The classes use the median; the
+   interval says how much the bases disagree.
+7. **Also.** Monotonicity: |Spearman ρ| between the sweep position and a 1-D
+   embedding of its spectrograms (each point's distance from the first point
+   minus its distance from the last), median over the bases that show the
+   parameter; 1 means the sweep moves the sound steadily one way. Aspect: the
    change of five descriptors (loudness dB, brightness = spectral centroid in
    semitones, pitch = autocorrelation f0 in semitones, median deviation so that
    octave errors at a few points do not count, time envelope shape dB,
@@ -119,8 +121,8 @@ class SensitivityConfig:
         Sweep at most this many choices of a discrete parameter (evenly spaced,
         both ends kept); None sweeps every choice.
     strong_db, audible_db, floor_factor : float
-        Class thresholds: strong when the interval's lower end is at least
-        ``strong_db``; a base shows the parameter when its spread exceeds
+        Class thresholds: strong when the score is at least ``strong_db``;
+        a base shows the parameter when its spread exceeds
         ``max(floor_factor * floor, audible_db)``.
     bootstrap : int
         Bootstrap resamples of the bases.
@@ -473,21 +475,25 @@ def _analyse(audio: np.ndarray, sample_rate: int, *, media: bool = False, clip: 
 
 
 def _monotonicity(lm: np.ndarray) -> float:
-    """|Spearman ρ| of sweep position against the first-principal-component projection."""
+    """|Spearman ρ| of sweep position against a 1-D embedding of the sweep's spectrograms.
+
+    The embedding places each point between the sweep's two ends:
+    ``e_i = D(M_i, M_first) - D(M_i, M_last)`` (mean |dB difference|). It rises
+    steadily along a sweep that moves the sound one way (invertible), and stays
+    flat or turns back for a response that returns (a U shape cannot be inverted).
+    """
     n = lm.shape[0]
     if n < 3:
         return float("nan")
     from scipy.stats import spearmanr
 
     f = lm.reshape(n, -1).astype(np.float64)
-    f = f - f.mean(axis=0, keepdims=True)
-    if not np.any(np.abs(f) > 1e-9):
+    d_first = np.abs(f - f[0]).mean(axis=1)
+    d_last = np.abs(f - f[-1]).mean(axis=1)
+    e = d_first - d_last
+    if np.ptp(e) < 1e-6:
         return float("nan")
-    u, s, _ = np.linalg.svd(f, full_matrices=False)
-    proj = u[:, 0] * s[0]
-    if np.ptp(proj) < 1e-9:
-        return float("nan")
-    rho = spearmanr(np.arange(n), proj).statistic
+    rho = spearmanr(np.arange(n), e).statistic
     return float(abs(rho)) if np.isfinite(rho) else float("nan")
 
 
@@ -537,7 +543,7 @@ def _summarise(
         lo, hi = _bootstrap_median(excess, config.bootstrap, rng)
         if float(np.median(margin)) <= 0.0:
             cls = "inaudible"
-        elif score >= config.strong_db and lo > 0.0:
+        elif score >= config.strong_db:
             cls = "strong"
         else:
             cls = "weak"

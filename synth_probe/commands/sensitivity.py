@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -108,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
             second = run_sensitivity(synth, replace(config, seed=args.seed + 1), log=log)
             if second.complete:
                 result.stability = stability(result, second)
+                # keep the second run's numbers too, beside the report
+                out = Path(args.out)
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "sensitivity-stability-run.json").write_text(
+                    json.dumps(second.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
     finally:
         synth.close()
         try:

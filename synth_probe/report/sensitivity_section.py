@@ -241,7 +241,7 @@ def sensitivity_html(data: dict[str, Any], media: dict[str, Any] | None = None, 
         ("render", f"note {cfg['note']}, velocity {cfg['velocity']}, note {cfg['note_length']:g} s in a "
                    f"{cfg['render_length']:g} s render at {cfg['sample_rate']} Hz"),
         ("log-mel resolutions", "512/128, 1024/256, 2048/512 (n_fft/hop); 32/64/128 bands; floor -80 dB"),
-        ("thresholds", f"strong: score ≥ {cfg['strong_db']:g} dB and interval above 0; audible base: spread > "
+        ("thresholds", f"strong: score ≥ {cfg['strong_db']:g} dB; audible base: spread > "
                        f"max({cfg['floor_factor']:g}×floor, {cfg['audible_db']:g} dB)"),
         ("aspect scales", ", ".join(f"{k} {v:g}" for k, v in data.get("aspect_scales", {}).items())),
         ("bootstrap resamples", cfg["bootstrap"]),
