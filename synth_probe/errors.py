@@ -24,6 +24,7 @@ __all__ = [
     "SamplerError",
     "UnknownModelError",
     "ModelFileError",
+    "StorageError",
     "closest_names",
 ]
 
@@ -133,3 +134,10 @@ class UnknownModelError(SynthProbeError, ValueError):
 
 class ModelFileError(SynthProbeError, ValueError):
     """A saved model that is missing, corrupt, or holds types that are not trusted."""
+
+
+class StorageError(SynthProbeError, RuntimeError):
+    """A study storage (Optuna journal file or database URL) that cannot be opened or used.
+
+    Messages show the URL with any password masked.
+    """

@@ -124,7 +124,11 @@ class GBMEstimator(SynthEstimator):
             if use_val:
                 model.fit(
                     X[tr], y[tr], eval_X=(X[val],), eval_y=(y[val],),
-                    callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
+                    callbacks=[
+                        lgb.early_stopping(int(self.early_stopping_rounds), verbose=False),
+                        # set only for the length of one fit, by synth_probe.tuning (reports rounds to Optuna)
+                        *self.__dict__.get("_round_callbacks", ()),
+                    ],
                 )
                 return model, int(model.best_iteration_ or model.n_estimators)
             model.fit(X, y)

@@ -1,0 +1,159 @@
+"""``synth-probe tune``: an Optuna study per (synth, parameter), its refit best model and report."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["register", "run", "default_dataset"]
+
+DEFAULT_N = 3000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "tune",
+        help="search model family, hyperparameters and features for one parameter (Optuna, resumable)",
+        description=(
+            "Tune an estimator of one parameter of SYNTH: model family (gbm, knn, cnn, autoencoder, transformer) "
+            "x hyperparameters x feature settings, scored on a fixed validation split (R² or balanced accuracy), "
+            "with pruning. The study lives in studies/<synth>/<param>/ (journal file, or --storage URL); "
+            "rerunning resumes it and several processes may work on it at once. At the end the best configuration "
+            "is refit on train+validation, saved in the study folder and compared on a test split with the "
+            "untuned default model and MeanBaseline in OUT/tune_<param>.html."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("synth", help="built-in synth name (noisemaker) or path of a VST2/VST3 plugin")
+    p.add_argument("--param", required=True, help="the parameter to tune an estimator for")
+    p.add_argument("--data", default=None,
+                   help=f"dataset folder (default: data/<synth>-timbral-default, rendered first if missing: "
+                        f"{DEFAULT_N} patches of the timbral sampler, 22.05 kHz, 1.5 s)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials this command runs (split over --jobs); default: until --timeout")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds to optimize (default 1800 when --trials is not given)")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes on this host")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="study storage: a journal file (journal:PATH or *.journal) or a database URL such as "
+                        "postgresql://user:pass@host/db (default: studies/<synth>/<param>/study.journal)")
+    p.add_argument("--study", default=None, help="study name (default <synth>-<param>)")
+    p.add_argument("--exclude", default=None, metavar="FAMILY,...",
+                   help="model families not to search (gbm, knn, cnn, autoencoder, transformer)")
+    p.add_argument("--families", default=None, metavar="FAMILY,...", help="search only these families")
+    p.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
+                   help="median: per-family median of finished trials at the same budget; hyperband: Optuna's")
+    p.add_argument("--force", action="store_true",
+                   help="tune a parameter that the sensitivity study classes inaudible")
+    p.add_argument("--out", default="reports", help="folder of the HTML report")
+    p.add_argument("--studies", default="studies", help="folder of the study folders")
+    p.add_argument("--seed", type=int, default=0, help="seeds the split, the models and the samplers")
+    p.add_argument("--max-epochs", type=int, default=30, help="epoch budget of a torch trial")
+    p.add_argument("--max-rounds", type=int, default=600, help="boosting-round budget of a LightGBM trial")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N rows of the dataset")
+    p.add_argument("--heartbeat", type=int, default=15, help="seconds between heartbeats of a running trial")
+    p.add_argument("--grace", type=int, default=60,
+                   help="seconds without a heartbeat after which a running trial is failed (and retried once)")
+    p.add_argument("--no-report", action="store_true", help="skip the refit and the report")
+    p.set_defaults(func=run)
+
+
+def default_dataset(synth_name: str, label: str, param: str, jobs: int) -> Path:
+    """``data/<synth>-timbral-default`` (rendered if missing): the dataset ``tune`` uses without --data.
+
+    Uses the timbral sampler when it varies ``param``, else the all-parameter sampler
+    (``data/<synth>-all-default``).
+    """
+    from synth_probe.dataset import generate, load_dataset
+    from synth_probe.errors import DatasetError, SamplerError
+    from synth_probe.sampling import make_plan
+    from synth_probe.synths.base import RenderSettings
+    from synth_probe.synths.registry import get_synth
+
+    synth = get_synth(synth_name)
+    try:
+        sampler = "timbral"
+        try:
+            if param not in make_plan(synth, "timbral").varied:
+                sampler = "all"
+        except (SamplerError, TypeError, ValueError):
+            sampler = "all"
+        out = Path("data") / f"{label}-{sampler}-default"
+        try:
+            ds = load_dataset(out, verify=False)
+            if param in ds.params.columns and ds.params[param].nunique() > 1:
+                return out
+        except DatasetError:
+            pass
+        settings = RenderSettings(note=60, velocity=100, note_length=1.0, render_length=1.5, sample_rate=22050)
+        print(f"no --data: rendering the default dataset {out} ({DEFAULT_N} patches, sampler {sampler}, "
+              f"22.05 kHz, 1.5 s) with {jobs} job(s)...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        result = generate(synth, out, DEFAULT_N, sampler=sampler, seed=0, settings=settings, jobs=max(1, jobs),
+                          progress=sys.stderr.isatty())
+        print(f"{result.summary()} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        if not result.ok:
+            raise DatasetError(f"the default dataset {out} could not be rendered: {result.summary()}")
+        return out
+    finally:
+        synth.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from synth_probe.synths.registry import get_synth
+    from synth_probe.tuning import (
+        TuneConfig,
+        check_audible,
+        open_storage,
+        parse_families,
+        run_tuning,
+        study_dir,
+        synth_label,
+    )
+
+    families = parse_families(args.exclude, args.families)
+    synth = get_synth(args.synth)
+    try:
+        spec = synth.spec(args.param)  # UnknownParameterError: valid names and the closest match
+        label = synth_label(synth, args.synth)
+    finally:
+        synth.close()
+    audibility = check_audible(spec.name, Path(args.out) / "sensitivity.json", label, force=args.force)
+    # a storage that cannot be reached fails now, before any dataset is rendered
+    folder = study_dir(args.studies, label, spec.name)
+    open_storage(args.storage, folder / "study.journal", heartbeat_interval=args.heartbeat, grace_period=args.grace)
+    data = args.data or str(default_dataset(args.synth, label, spec.name, args.jobs))
+    timeout = args.timeout if args.timeout is not None else (1800.0 if args.trials is None else None)
+    cfg = TuneConfig(
+        synth=args.synth, param=spec.name, data=data, trials=args.trials, timeout=timeout, jobs=args.jobs,
+        storage=args.storage, study=args.study, families=families, pruner=args.pruner,
+        studies_root=args.studies, out=args.out, seed=args.seed, max_epochs=args.max_epochs,
+        max_rounds=args.max_rounds, limit=args.limit, heartbeat_interval=args.heartbeat,
+        grace_period=args.grace, report=not args.no_report,
+    )
+    t0 = time.perf_counter()
+    s = run_tuning(cfg, audibility)
+    if args.no_report:
+        print(f"{s['study']}: {s['n_trials']} trials in the study ({time.perf_counter() - t0:.0f} s); "
+              "no refit or report (--no-report)")
+        return 0
+    metric = "R²" if s["metric"] == "r2" else "balanced accuracy"
+
+    def f(v: object) -> str:
+        return "—" if v is None else f"{v:+.4f}" if isinstance(v, float) else str(v)
+
+    best = s["best"]
+    print(f"{s['study']}: {s['n_trials']} trials ({', '.join(f'{v} {k}' for k, v in sorted(s['states'].items()))}) "
+          f"in {time.perf_counter() - t0:.0f} s")
+    if best["val"] is not None:
+        refit = best.get("refit") or {}
+        print(f"best: trial {refit.get('trial')} {refit.get('family')} — validation {metric} {best['val']:.4f}, "
+              f"test {metric} {best['test']:.4f} (refit on train+validation, saved in {refit.get('path')})")
+    print(f"untuned default ({s['default']['family']}): test {metric} {s['default']['test']:.4f}; "
+          f"MeanBaseline: test {metric} {s['mean']['test']:.4f}")
+    print(f"gain over the default: {f(s['gain_test']['over_default'])} (test), "
+          f"{f(s['gain_val']['over_default'])} (validation); over MeanBaseline: {f(s['gain_test']['over_mean'])} (test)")
+    if s.get("report"):
+        print(f"report: {s['report']}")
+    return 0
