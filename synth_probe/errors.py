@@ -25,6 +25,7 @@ __all__ = [
     "UnknownModelError",
     "ModelFileError",
     "StorageError",
+    "PresetFileError",
     "closest_names",
 ]
 
@@ -134,6 +135,10 @@ class UnknownModelError(SynthProbeError, ValueError):
 
 class ModelFileError(SynthProbeError, ValueError):
     """A saved model that is missing, corrupt, or holds types that are not trusted."""
+
+
+class PresetFileError(SynthProbeError, ValueError):
+    """A synth's own preset or bank file that cannot be read or holds values it does not allow."""
 
 
 class StorageError(SynthProbeError, RuntimeError):
