@@ -96,7 +96,7 @@ def test_other_models_beat_the_mean(data, name):
     est = tiny(name, input_shape=(H, W), discrete={"wave": 3}, max_epochs=epochs, lr=3e-3, random_state=0).fit(X, Y)
     pred = est.predict(Xt)
     assert (pred["wave"].values == Yt["wave"].values).mean() > 2 / 3  # twice chance
-    assert r2_score(Yt["cut"], pred["cut"]) > 0.2
+    assert r2_score(Yt["cut"], pred["cut"]) > 0.5  # measured 0.74-0.92 over seeds
     assert len(est.history_) == est.n_epochs_ and est.best_epoch_ >= 1
 
 

@@ -4,7 +4,8 @@ The research log's third plan was the Audio Spectrogram Transformer (AST). This
 is its shape at a size that trains on 2 CPU cores: the standardized spectrogram
 is cut into non-overlapping ``patch_size`` patches (zero-padded at the high
 mel/late time edges to a whole number of patches), each linearly embedded; a
-class token and learned positional embeddings are added; ``n_layers`` pre-norm
+class token and learned positional embeddings (initialized larger than ViT's,
+see ``_AST.reset_parameters_with``) are added; ``n_layers`` pre-norm
 transformer blocks follow; the class token (or the mean of the patch tokens)
 feeds the parameter heads. No pretrained weights are used or downloaded.
 """
@@ -83,6 +84,20 @@ class _AST(nn.Module):
         self.blocks = nn.Sequential(*[_Block(d_model, n_heads, dim_feedforward, dropout) for _ in range(n_layers)])
         self.norm = nn.LayerNorm(d_model)
         self.heads = ParamHeads(d_model, n_continuous, n_classes)
+
+    def reset_parameters_with(self, generator: torch.Generator) -> None:
+        """Initialize the class token (std 0.02, as ViT) and the positional embeddings (std 0.5).
+
+        ViT's 0.02 for positions leaves them ~30x smaller than the patch
+        embeddings of a standardized spectrogram; with a few hundred to a few
+        thousand training spectrograms the model then takes many epochs to use
+        *where* a patch is (which is what cutoff or pitch are). On the
+        bright-row task of ``tests/test_models_torch.py`` (300 images, 14
+        epochs) held-out R² went from about 0 to about 0.9 over three seeds.
+        """
+        with torch.no_grad():
+            nn.init.trunc_normal_(self.cls_token, std=0.02, generator=generator)
+            nn.init.trunc_normal_(self.pos_embed, std=0.5, a=-1.0, b=1.0, generator=generator)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
         h, w = x.shape[-2:]
