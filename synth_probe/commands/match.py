@@ -1,0 +1,69 @@
+"""``synth-probe match``: find a patch that sounds like a recording."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from synth_probe.errors import ParameterValueError
+    from synth_probe.matching import DISTANCE_LABELS, load_audio, load_match_model, match, write_match
+    from synth_probe.synths.registry import get_synth
+
+    if args.refine < 0:
+        raise ParameterValueError(f"--refine must be a number of renders >= 0, got {args.refine}")
+    model = load_match_model(args.model)
+    synth_name = args.synth or model.synth
+    if not synth_name:
+        raise ParameterValueError(f"model {args.model!r} does not name its synth; pass --synth")
+    synth = get_synth(synth_name)
+    try:
+        missing = [c for c in model.columns if c not in synth.param_names]
+        if missing:
+            from synth_probe.errors import UnknownParameterError
+
+            raise UnknownParameterError(missing[0], synth.param_names, synth=synth.name)
+        target = load_audio(args.target, target_rate=model.settings.sample_rate, n_samples=model.settings.n_samples)
+        result = match(target, synth, model, note=args.note, refine_budget=args.refine, method=args.method,
+                       seed=args.seed)
+        out = Path(args.out) if args.out else Path(f"match-{Path(args.target).stem}")
+        paths = write_match(result, synth, out, extra={"target_file": str(args.target), "model": str(args.model)})
+    finally:
+        synth.close()
+    for n in result.notices:
+        print(f"notice: {n}", file=sys.stderr)
+    rows = [("model", result.start_distances)]
+    if result.search is not None:
+        rows.append((f"+ {result.search.method} ({result.search.n_renders} renders)", result.distances))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'':{width}}  " + "  ".join(f"{k:>22}" for k in DISTANCE_LABELS))
+    for label, d in rows:
+        print(f"{label:{width}}  " + "  ".join(f"{d[k]:22.3f}" for k in DISTANCE_LABELS))
+    print(f"(distances: {'; '.join(DISTANCE_LABELS.values())})")
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "match", help="predict a patch for a recording (and refine it by local search)",
+        description="Predict the synth patch of TARGET.wav with a trained model, render it, and report its "
+                    "distances to the target (multi-resolution log-mel, spectral convergence, MFCC). The target "
+                    "is resampled, downmixed, trimmed or padded to the model's format (with a notice), and its "
+                    "pitch chooses the render note. --refine N runs a local search from the prediction within N "
+                    "renders that never returns a patch worse than the prediction.",
+    )
+    p.add_argument("target", metavar="TARGET.wav", help="the sound to match (WAV, FLAC, OGG or AIFF)")
+    p.add_argument("--model", required=True, metavar="MODEL_PATH", help="a model folder from `synth-probe train`")
+    p.add_argument("--synth", default=None, help="synth name or plugin path (default: the model's synth)")
+    p.add_argument("--refine", type=int, default=0, metavar="N", help="renders for the local search (default 0: none)")
+    p.add_argument("--method", choices=["hill", "cmaes"], default="hill",
+                   help="local search: hill climber (default; measured better at small budgets) or CMA-ES (Optuna)")
+    p.add_argument("--note", type=int, default=None, help="render note (default: from the target's pitch)")
+    p.add_argument("--seed", type=int, default=0, help="search and render seed (default 0)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: match-<target name>)")
+    p.set_defaults(func=run)
