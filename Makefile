@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 SYNTH  ?= noisemaker
 PARAM  ?= cutoff
+TUNE_ARGS ?=
 JOBS   ?= 2
 
 .PHONY: install test sensitivity bench bench-render bench-generate predictability tune match-eval clean
@@ -36,7 +37,7 @@ predictability: $(STAMP)
 	$(VENV)/bin/synth-probe predictability $(SYNTH) --jobs $(JOBS) --out reports/
 
 tune: $(STAMP)
-	$(VENV)/bin/synth-probe tune $(SYNTH) --param $(PARAM) --out reports/
+	$(VENV)/bin/synth-probe tune $(SYNTH) --param $(PARAM) --out reports/ $(TUNE_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
