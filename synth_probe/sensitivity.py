@@ -27,15 +27,18 @@ Method (the report states it too; :data:`METHOD` is the text):
    a plugin's carried-over state make renders differ; renders run in a shuffled
    order so that every render follows an unrelated patch.
 6. **Score.** Per base, the excess of the spread over its floor, frame-wise or
-   static, whichever is larger (dB); the score is the median over bases — one
-   scale (dB of log-mel change) for every parameter, whatever its number of
-   values, normalized by subtracting the floor rather than dividing by it (a
-   deterministic synth has a floor of 0). A 90 % interval comes from a
-   bootstrap over the bases. A base shows the parameter when a spread exceeds
-   both 1.5 times its floor and 0.1 dB; a parameter whose median margin over
-   that threshold is not positive is *inaudible*; one with a score of at least
-   1 dB is *strong*; the rest are *weak*. The classes use the median; the
-   interval says how much the bases disagree.
+   static, whichever is larger (dB) — one scale (dB of log-mel change) for
+   every parameter, whatever its number of values, normalized by subtracting
+   the floor rather than dividing by it (a deterministic synth has a floor of
+   0). The score is the interquartile mean of the bases' excesses (the mean of
+   the middle half: as indifferent to a few odd bases as the median, but
+   steadier — between two runs with different seeds the rank correlation was
+   0.80 with the median and 0.90 with the interquartile mean at K = 8). A 90 %
+   interval comes from a bootstrap over the bases. A base shows the parameter
+   when a spread exceeds both 1.5 times its floor and 0.1 dB; a parameter
+   whose median margin over that threshold is not positive (fewer than half
+   the bases show it) is *inaudible*; one with a score of at least 1 dB is
+   *strong*; the rest are *weak*.
 7. **Also.** Monotonicity: |Spearman ρ| between the sweep position and a 1-D
    embedding of its spectrograms (each point's distance from the first point
    minus its distance from the last), median over the bases that show the
@@ -70,6 +73,7 @@ __all__ = [
     "SensitivityResult",
     "run_sensitivity",
     "stability",
+    "iqm",
     "ASPECT_SCALES",
     "METHOD",
 ]
@@ -132,7 +136,7 @@ class SensitivityConfig:
         Seconds of audio kept for the report's players (16 kHz, 16-bit).
     """
 
-    bases: int = 8
+    bases: int = 10
     steps: int = 9
     seed: int = 0
     floor_seeds: int = 3
@@ -506,13 +510,23 @@ def _clips(audio: np.ndarray, sample_rate: int, seconds: float, rate: int = 1600
     return np.clip(np.round(y * 32767.0), -32768, 32767).astype(np.int16)
 
 
-def _bootstrap_median(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
+def iqm(x: np.ndarray) -> float:
+    """Interquartile mean: the mean of the middle half of the values (25 % trimmed at each end)."""
+    from scipy.stats import trim_mean
+
+    return float(trim_mean(np.asarray(x, dtype=np.float64), 0.25))
+
+
+def _bootstrap(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
+    """90 % bootstrap interval of the interquartile mean of ``x``."""
+    from scipy.stats import trim_mean
+
     x = np.asarray(x, dtype=np.float64)
     if len(x) == 1:
         return float(x[0]), float(x[0])
     idx = rng.integers(0, len(x), size=(int(n_boot), len(x)))
-    meds = np.median(x[idx], axis=1)
-    return float(np.percentile(meds, 5)), float(np.percentile(meds, 95))
+    stats = trim_mean(x[idx], 0.25, axis=1)
+    return float(np.percentile(stats, 5)), float(np.percentile(stats, 95))
 
 
 def _summarise(
@@ -539,8 +553,8 @@ def _summarise(
         margin = np.maximum(d - np.maximum(config.floor_factor * f, config.audible_db),
                             ds - np.maximum(config.floor_factor * fs, config.audible_db))
         excess = np.maximum(d - f, ds - fs)
-        score = float(np.median(excess))
-        lo, hi = _bootstrap_median(excess, config.bootstrap, rng)
+        score = iqm(excess)
+        lo, hi = _bootstrap(excess, config.bootstrap, rng)
         if float(np.median(margin)) <= 0.0:
             cls = "inaudible"
         elif score >= config.strong_db:

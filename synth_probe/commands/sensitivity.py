@@ -48,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("synth", help="built-in synth name (noisemaker) or the path of a VST2/VST3 plugin")
-    p.add_argument("--bases", type=_positive_int("--bases"), default=8, metavar="K",
-                   help="base patches: the default plus K-1 random ones (default 8)")
+    p.add_argument("--bases", type=_positive_int("--bases"), default=10, metavar="K",
+                   help="base patches: the default plus K-1 random ones (default 10)")
     p.add_argument("--steps", type=_positive_int("--steps", 3), default=9, metavar="S",
                    help="sweep points of a continuous parameter; discrete ones take every choice (default 9)")
     p.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="random bases, render seeds, bootstrap")

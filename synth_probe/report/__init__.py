@@ -41,6 +41,13 @@ REPORT_TITLES: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: parts rebuilt from their data files each time a report is assembled ("module:function(reports_dir)"),
+#: so a part that shows another study's numbers (the measured part shows sensitivity scores) stays current
+#: whichever study runs last
+REFRESH: dict[str, tuple[str, ...]] = {
+    "predictability": ("synth_probe.report.predictability_section:refresh_part",),
+}
+
 _TITLE_RE = re.compile(r"^<!-- part-title: (.*?) -->\n", re.S)
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -117,6 +124,7 @@ def assemble(reports_dir: str | os.PathLike, report: str, *, title: str | None =
         The page written.
     """
     reports_dir = Path(reports_dir)
+    _refresh(reports_dir, report)
     parts = read_parts(reports_dir, report)
     t, sub = REPORT_TITLES.get(report, (report.replace("-", " ").capitalize(), ""))
     title = title or t
@@ -133,6 +141,18 @@ def assemble(reports_dir: str | os.PathLike, report: str, *, title: str | None =
     os.replace(tmp, out)
     write_index(reports_dir)
     return out
+
+
+def _refresh(reports_dir: Path, report: str) -> None:
+    import importlib
+    import sys
+
+    for target in REFRESH.get(report, ()):
+        module, _, fn = target.partition(":")
+        try:
+            getattr(importlib.import_module(module), fn)(reports_dir)
+        except Exception as e:  # a stale part is better than no page: report it and go on
+            print(f"warning: could not rebuild part {target} of {report}: {type(e).__name__}: {e}", file=sys.stderr)
 
 
 def _page_title(path: Path) -> str:

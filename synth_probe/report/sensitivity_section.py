@@ -125,7 +125,8 @@ def sensitivity_html(data: dict[str, Any], media: dict[str, Any] | None = None, 
         f"<p>Synth <strong>{esc(synth.get('synth'))}</strong>: each parameter was swept over "
         f"{cfg['steps']} values (every choice of a discrete one) on {cfg['bases']} base patches, and the score "
         "is how far the sweep moves the log-mel spectrogram above the render-noise floor "
-        "(median over the bases, dB of mean log-mel change; 90 % bootstrap interval). The method is at the end.</p>"
+        "(interquartile mean over the bases, dB of mean log-mel change; 90 % bootstrap interval). "
+        "The method is at the end.</p>"
     )
     if not data.get("complete", True):
         out.append('<p class="note">This run was interrupted: only the parameters finished are listed.</p>')
@@ -147,10 +148,10 @@ def sensitivity_html(data: dict[str, Any], media: dict[str, Any] | None = None, 
         Column("rank", "Rank", numeric=True),
         Column("name", "Parameter", fmt=lambda v: f'<a href="#{_anchor(v)}">{esc(v)}</a>'),
         Column("score", "Score (dB)", fmt=fmt_num, numeric=True,
-               title="median over bases of the sweep's log-mel spread above the noise floor"),
+               title="interquartile mean over the bases of the sweep's log-mel spread above the noise floor"),
         Column("interval", "90 % interval", sort=lambda v: v[0] if v else None, numeric=True,
                fmt=lambda v: f"{fmt_num(v[0])} … {fmt_num(v[1])}" if v else "—",
-               title="bootstrap over the bases of the median"),
+               title="bootstrap over the bases"),
         Column("classification", "Class", fmt=_badge, sort=lambda v: {"strong": 0, "weak": 1}.get(v, 2)),
         Column("group", "Group"),
         Column("kind", "Kind"),
