@@ -1,0 +1,94 @@
+"""``synth-probe predictability``: train the estimator suite and add measured predictability to the report."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run", "DEFAULT_N"]
+
+#: default dataset size: renders of the chosen sampler (see the README for the time it takes)
+DEFAULT_N = 20000
+
+
+def _parse_sets(items: list[str] | None) -> dict[str, dict[str, Any]]:
+    from synth_probe.commands.train import _kv
+    from synth_probe.errors import ParameterValueError
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        key, value = _kv(item)
+        model, dot, name = key.partition(".")
+        if not dot or not name:
+            raise ParameterValueError(f"--set expects MODEL.KEY=VALUE (e.g. cnn.max_epochs=20), got {item!r}")
+        out.setdefault(model, {})[name] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from synth_probe.commands.train import load
+    from synth_probe.errors import ParameterValueError
+    from synth_probe.predictability import PredictabilityConfig, default_dataset_path, ensure_dataset, run_predictability
+
+    def log(s: str) -> None:
+        print(s, file=sys.stderr, flush=True)
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    config = PredictabilityConfig(
+        models=models, params=args.params, test_fraction=args.test_fraction, seed=args.seed, epochs=args.epochs,
+        patience=args.patience, jobs=args.jobs, audio=args.audio, pairs=args.pairs, overrides=_parse_sets(args.set),
+    )
+    if args.n is not None and args.n < 20:
+        raise ParameterValueError(f"--n must be at least 20, got {args.n}")
+    n = args.n if args.n is not None else DEFAULT_N
+    data = Path(args.data) if args.data else default_dataset_path(args.synth, args.sampler, n)
+    if args.data and (data / "manifest.json").exists() and args.n is None:
+        ds = load(str(data))  # a dataset given by --data is used as it is
+    else:
+        log(f"dataset {data}: {n} renders of the {args.sampler} sampler (rendered where missing)")
+        ds = ensure_dataset(args.synth, data, n, sampler=args.sampler, seed=args.data_seed, jobs=args.jobs,
+                            progress=not args.no_progress, log=log)
+    run_predictability(ds, config, out=args.out, synth=args.synth, cache_dir=None if args.no_cache else args.cache,
+                       resume=not args.fresh, log=log)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    from synth_probe.predictability import SUITE
+
+    p = subparsers.add_parser(
+        "predictability", help="train the estimator suite and add measured predictability to the report",
+        description="Train every model of the suite on one train/test split of a dataset (built if missing), score "
+                    "each parameter (R²/accuracy/MPR against MeanBaseline and chance), re-render predictions for "
+                    "audio distances, and write reports/predictability.json and the measured part of "
+                    "reports/predictability.html (beside the sensitivity part, in one page).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("synth", help="built-in synth name (noisemaker) or a plugin path")
+    p.add_argument("--data", default=None,
+                   help="dataset folder; default data/<synth>-<sampler>-<n>, rendered (or completed) when missing")
+    p.add_argument("--n", type=int, default=None,
+                   help=f"renders in the dataset (default {DEFAULT_N} for a new one; an existing dataset given by "
+                        "--data is used whole unless --n asks to extend it)")
+    p.add_argument("--sampler", default="timbral", choices=["timbral", "inversynth", "all"],
+                   help="sampler of a dataset that is built")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the patch stream of a dataset that is built")
+    p.add_argument("--models", default=",".join(SUITE), help="comma-separated models, from: " + ",".join(SUITE))
+    p.add_argument("--params", default="all", help="'all' (every varying parameter) or NAME,NAME,...")
+    p.add_argument("--test-fraction", type=float, default=0.1, help="held-out test rows")
+    p.add_argument("--seed", type=int, default=0, help="split and model seed")
+    p.add_argument("--epochs", type=int, default=12, help="max epochs of the torch models")
+    p.add_argument("--patience", type=int, default=3, help="early-stopping patience of the torch models")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (rendering, features) and model threads")
+    p.add_argument("--audio", type=int, default=24, help="test patches re-rendered for the audio metrics (0: none)")
+    p.add_argument("--pairs", type=int, default=4, help="listenable target/prediction pairs in the report")
+    p.add_argument("--set", action="append", metavar="MODEL.KEY=VALUE",
+                   help="hyperparameter of one model (JSON value), repeatable, e.g. --set gbm.n_estimators=500")
+    p.add_argument("--out", default="reports", help="reports folder")
+    p.add_argument("--cache", default=".cache/features", help="feature cache folder")
+    p.add_argument("--no-cache", action="store_true", help="do not cache features")
+    p.add_argument("--fresh", action="store_true",
+                   help="retrain every model (default: keep models an earlier run finished with the same settings)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while rendering")
+    p.set_defaults(func=run)

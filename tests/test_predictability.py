@@ -1,0 +1,147 @@
+"""The predictability study on a tiny real dataset: results JSON, report part, one page with the sensitivity part."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from synth_probe.cli import main
+from synth_probe.errors import ParameterValueError, UnknownModelError
+from synth_probe.predictability import (
+    PredictabilityConfig,
+    ensure_dataset,
+    figure_checks,
+    run_predictability,
+    skill,
+)
+from synth_probe.report.predictability_section import line_chart_svg, scatter_svg
+from synth_probe.report.sensitivity_section import write_sensitivity_report
+from synth_probe.sensitivity import SensitivityConfig, run_sensitivity
+
+N = 60
+PARAMS = "cutoff,ampattack,osc1waveform"
+CONFIG = dict(models=("mean", "gbm", "cnn"), params=PARAMS, test_fraction=0.25, epochs=2, patience=2, jobs=2,
+              audio=4, pairs=2, overrides={"gbm": {"n_estimators": 20}, "cnn": {"channels": [8, 16]}})
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny"
+    ds = ensure_dataset("noisemaker", path, N, sampler="timbral", jobs=2, sample_rate=16000, render_length=0.5,
+                        note_length=0.3, progress=False)
+    return ds
+
+
+@pytest.fixture(scope="module")
+def study(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    lines: list[str] = []
+    results = run_predictability(dataset, PredictabilityConfig(**CONFIG), out=out, cache_dir=out / "cache",
+                                 log=lines.append)
+    return out, results, lines
+
+
+def test_results_json_holds_every_model_and_parameter(study, dataset):
+    out, results, _ = study
+    data = json.loads((out / "predictability.json").read_text())
+    assert data["complete"] and data["n"] == N and data["n_test"] == 15 and data["n_train"] == 45
+    assert data["columns"] == PARAMS.split(",")
+    assert set(data["models"]) == {"mean", "gbm", "cnn"}
+    for m, e in data["models"].items():
+        assert [r["parameter"] for r in e["parameters"]] == PARAMS.split(",")
+        assert 0 <= e["mean_mpr"] <= 100
+        kinds = {r["parameter"]: r["kind"] for r in e["parameters"]}
+        assert kinds == {"cutoff": "continuous", "ampattack": "continuous", "osc1waveform": "discrete"}
+    # the baseline predicts the training mean: R² ≤ 0 on the test rows, MAE equal to |y - mean|
+    mean = {r["parameter"]: r for r in data["models"]["mean"]["parameters"]}
+    assert mean["cutoff"]["r2"] <= 0.0
+    Y = dataset.params.reset_index(drop=True)
+    from synth_probe.commands.train import split_indices
+
+    tr, te = split_indices(N, 0.25, 0)
+    expect = float(np.mean(np.abs(Y.cutoff.iloc[te] - Y.cutoff.iloc[tr].mean())))
+    assert mean["cutoff"]["mae"] == pytest.approx(expect, rel=1e-6)
+    # torch models keep their learning curve and speed
+    cnn = data["models"]["cnn"]
+    assert cnn["n_epochs"] == len(cnn["history"]) >= 1 and cnn["samples_per_s"] > 0
+    assert all(h["train_loss"] > 0 for h in cnn["history"])
+    # audio-domain metrics for every model, and clips of the best model
+    assert set(data["audio"]["models"]) == {"mean", "gbm", "cnn"}
+    assert data["audio"]["models"]["cnn"]["log_mel"]["mean"] >= 0
+    with np.load(out / "predictability_media.npz") as z:
+        assert z["target"].shape == z["prediction"].shape == (2, 8000)
+        assert z["target"].dtype == np.int16 and np.abs(z["target"]).max() > 0
+    assert data["best"]["cutoff"]["model"] in ("gbm", "cnn")
+
+
+def test_report_part_and_page(study):
+    out, _, _ = study
+    page = (out / "predictability.html").read_text()
+    assert (out / "_parts" / "predictability" / "20-measured.html").exists()
+    for anchor in ("measured-table-t", "measured-models", "learning-curves", "audio-table", "curve-cnn"):
+        assert f'id="{anchor}"' in page
+    assert page.count("data:audio/wav;base64,") >= 4  # 2 pairs x (target, prediction[, mean patch])
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "No <code>sensitivity.json</code>" in page  # no sensitivity run in this folder yet
+
+
+def test_rerun_keeps_finished_models(study, dataset):
+    out, results, _ = study
+    lines: list[str] = []
+    again = run_predictability(dataset, PredictabilityConfig(**CONFIG), out=out, cache_dir=out / "cache",
+                               log=lines.append)
+    assert sum("kept from the earlier run" in s for s in lines) == 3
+    assert any("from cache" in s for s in lines) is False  # nothing had to be recomputed
+    assert again["models"]["cnn"]["parameters"] == results["models"]["cnn"]["parameters"]
+
+
+def test_one_page_with_sensitivity_in_either_order(study, noisemaker, tmp_path):
+    out, _, _ = study
+    sens = run_sensitivity(noisemaker, SensitivityConfig(bases=2, steps=3, floor_seeds=2, max_choices=3,
+                                                         render_length=0.4, note_length=0.3, sample_rate=16000,
+                                                         jobs=2, bootstrap=50,
+                                                         params=("cutoff", "ampattack", "osc1waveform")))
+    # sensitivity after predictability: the measured part is rebuilt with the scores beside each parameter
+    write_sensitivity_report(sens, out, audio_top=1)
+    page = (out / "predictability.html").read_text()
+    assert page.count("<!DOCTYPE html>") == 1 or page.lower().count("<html") == 1
+    assert 'id="sensitivity-table"' in page and 'id="measured-table-t"' in page
+    assert page.index('id="sensitivity-table"') < page.index('id="measured-table-t"')
+    assert 'id="sens-pred-scatter"' in page and "No <code>sensitivity.json</code>" not in page
+    # the scatter has one point per parameter studied by both
+    svg = re.search(r'<svg[^>]*id="sens-pred-scatter".*?</svg>', page, re.S).group(0)
+    assert svg.count("<circle") == 3
+    # figures that need the classes are answered
+    results = json.loads((out / "predictability.json").read_text())
+    names = [c["name"] for c in figure_checks(results, json.loads((out / "sensitivity.json").read_text()))]
+    assert "CNN beats MeanBaseline on every strong parameter" in names
+
+
+def test_cli_on_an_existing_dataset(dataset, tmp_path, capsys):
+    rc = main(["predictability", "noisemaker", "--data", str(dataset.path), "--models", "mean,knn",
+               "--params", "cutoff", "--audio", "2", "--pairs", "1", "--out", str(tmp_path), "--no-cache"])
+    assert rc == 0
+    data = json.loads((tmp_path / "predictability.json").read_text())
+    assert list(data["models"]) == ["mean", "knn"] and data["columns"] == ["cutoff"]
+    assert (tmp_path / "predictability.html").exists()
+
+
+def test_bad_input_is_named():
+    with pytest.raises(UnknownModelError, match="cnnn"):
+        PredictabilityConfig(models=("mean", "cnnn"))
+    with pytest.raises(ParameterValueError, match="test_fraction"):
+        PredictabilityConfig(test_fraction=1.5)
+    with pytest.raises(ParameterValueError, match="twice"):
+        PredictabilityConfig(models=("mean", "mean"))
+
+
+def test_skill_and_charts():
+    assert skill({"kind": "continuous", "r2": 0.7}) == pytest.approx(0.7)
+    assert skill({"kind": "discrete", "accuracy": 0.5, "chance_accuracy": 0.25}) == pytest.approx(1 / 3)
+    assert np.isnan(skill({"kind": "continuous", "r2": None}))
+    svg = scatter_svg([0.0, 4.0, float("nan")], [0.1, 0.9, 0.5], ["a", "b", "c"])
+    assert svg.count("<circle") == 2 and ">a<" in svg and ">c<" not in svg
+    lines = line_chart_svg({"train": [(1, 1.0), (2, 0.5)], "validation": [(1, 1.1), (2, None)]})
+    assert lines.count("<polyline") == 2
