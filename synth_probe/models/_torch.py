@@ -332,8 +332,8 @@ def fit_loop(
     bad_epochs = 0
     seen = 0
     train_seconds = 0.0
-    bar = tqdm(range(1, max_epochs + 1), desc=desc, disable=verbose <= 0, leave=False)
-    for epoch in bar:
+    bar = tqdm(total=max_epochs, desc=desc, unit="epoch", disable=verbose <= 0, leave=False)
+    for epoch in range(1, max_epochs + 1):
         module.train()
         perm = torch.randperm(n, generator=generator).to(device)
         t0 = time.perf_counter()
@@ -367,7 +367,10 @@ def fit_loop(
                 "samples_per_s": count / seconds if seconds > 0 else float("nan"),
             }
         )
-        bar.set_postfix(train=f"{train_loss:.4f}", valid="-" if valid_loss is None else f"{valid_loss:.4f}")
+        bar.set_postfix(
+            train=f"{train_loss:.4f}", valid="-" if valid_loss is None else f"{valid_loss:.4f}", refresh=False
+        )
+        bar.update(1)
         if on_epoch is not None:
             on_epoch(dict(result.history[-1]))
         if monitored < best:
