@@ -152,8 +152,8 @@ class PredictabilityConfig:
         if model == "gbm":
             # a faster LightGBM than the class default (500 trees at 0.05) so the suite fits its budget
             # (a 49-class tune parameter grows 49 trees a round; fewer, smaller trees keep it in budget)
-            base.update(n_estimators=200, learning_rate=0.1, num_leaves=15, colsample_bytree=0.5,
-                        early_stopping_rounds=15)
+            base.update(n_estimators=120, learning_rate=0.15, num_leaves=15, colsample_bytree=0.5,
+                        early_stopping_rounds=10)
         base.update(self.overrides.get(model, {}))
         return base
 
