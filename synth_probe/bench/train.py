@@ -7,9 +7,15 @@ optimizer steps, forward + backward + update), plus the autoencoder's
 pretraining throughput. The first epoch (allocator and oneDNN warm-up) is
 reported separately from the steady state of the later epochs.
 
-The default input is the default log-mel spectrogram of the project: 64 mel
-bands x 65 frames (1.5 s at 22,050 Hz, hop 512). Issue 6 asks for >= 500
-samples/s for the CNN on 2 CPU cores.
+The default input is 64 mel bands x 65 frames (1.5 s at 22,050 Hz, hop 512);
+``--n-frames 130`` gives hop 256, ``LogMelSpectrogram``'s default. Issue 6
+asks for >= 500 samples/s for the CNN on 2 CPU cores.
+
+On a machine whose cores are shared with other busy processes, torch's
+OpenMP threads spin-wait for each other and a 2-thread fit can run ~7x slower
+than a 1-thread one; ``OMP_WAIT_POLICY=PASSIVE`` in the environment (set
+before Python starts) or ``--threads 1`` avoids that. The header line prints
+the thread count, the policy and the load average so numbers can be compared.
 """
 from __future__ import annotations
 
@@ -135,7 +141,7 @@ def _run(names: list[str], args: argparse.Namespace) -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-        f"load average {load:.2f}; input {shape[0]}x{shape[1]}, {args.n} rows, batch {args.batch_size}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, load average {load:.2f}; input {shape[0]}x{shape[1]}, {args.n} rows, batch {args.batch_size}, "
         f"{args.epochs} epochs"
     )
     print(f"{'model':<14} {'samples/s':>10} {'1st epoch':>10} {'steady':>10} {'pretrain':>10} {'params':>9} {'fit s':>7}")
