@@ -8,7 +8,7 @@ PARAM  ?= cutoff
 TUNE_ARGS ?=
 JOBS   ?= 2
 
-.PHONY: install test sensitivity bench bench-render bench-generate predictability tune match-eval clean
+.PHONY: install test sensitivity bench bench-render bench-generate bench-train predictability tune match-eval clean
 
 install: $(STAMP)
 
@@ -25,13 +25,16 @@ test: $(STAMP)
 sensitivity: $(STAMP)
 	$(VENV)/bin/synth-probe sensitivity $(SYNTH) --jobs $(JOBS) --out reports/
 
-bench: bench-render bench-generate
+bench: bench-render bench-generate bench-train
 
 bench-render: $(STAMP)
 	$(PY) -m synth_probe.bench.render
 
 bench-generate: $(STAMP)
 	$(PY) -m synth_probe.bench.generate
+
+bench-train: $(STAMP)
+	$(PY) -m synth_probe.bench.train
 
 predictability: $(STAMP)
 	$(VENV)/bin/synth-probe predictability $(SYNTH) --jobs $(JOBS) --out reports/
