@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from synth_probe.errors import AudioError, ModelFileError, ParameterValueError
+from synth_probe.errors import AudioError, ModelFileError, ParameterValueError, RenderError
 from synth_probe.spectral import (
     DEFAULT_RESOLUTIONS,
     log_mel_l1,
@@ -486,6 +486,9 @@ def predict_patch(model: MatchModel, audio: np.ndarray, synth: Synth) -> dict[st
 class MatchObjective:
     """Distance of a patch's render from the target; counts renders, caches repeats.
 
+    A patch whose render fails (:class:`~synth_probe.errors.RenderError`, e.g.
+    non-finite audio) gets distance ``inf``, so a search never keeps it.
+
     Parameters
     ----------
     synth : Synth
@@ -510,6 +513,7 @@ class MatchObjective:
         self.specs = list(synth.specs)
         self._target_mel = multi_resolution_log_mel(t, settings.sample_rate, resolutions=DEFAULT_RESOLUTIONS)
         self.n_renders = 0
+        self.n_failed = 0
         self._cache: dict[bytes, float] = {}
         self._audio: dict[bytes, np.ndarray] = {}
         self.last_audio: np.ndarray | None = None
@@ -537,8 +541,15 @@ class MatchObjective:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        audio = self.render(v)
-        d = self.distance_of(audio)
+        try:
+            audio = self.render(v)
+        except RenderError:
+            # a patch the synth cannot render (e.g. a filter that blows up to NaN) is infinitely far
+            self.n_failed += 1
+            audio = np.zeros(self.settings.n_samples, dtype=np.float32)
+            d = math.inf
+        else:
+            d = self.distance_of(audio)
         self._cache[key] = d
         self._audio[key] = audio
         return d
