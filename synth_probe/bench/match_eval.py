@@ -318,7 +318,7 @@ def run_eval(
                    "features": features, "model_params": model_params or {}, "seed": seed, "jobs": jobs,
                    "settings": settings.to_dict(),
                    "plugin": plugin, "n_params": len(names), "predicted_params": len(columns),
-                   "command": " ".join(sys.argv)},
+                   "command": "python -m synth_probe.bench.match_eval " + " ".join(sys.argv[1:])},
         "skipped": skipped, "summary": summary, "paired": paired, "figures": figures, "curves": curves,
         "timings": {k: round(v, 1) for k, v in timings.items()},
     }
@@ -457,8 +457,8 @@ def build_report(out: dict[str, Any], table, examples: list[dict[str, Any]]) -> 
                         f"{pm['model_hill_vs_model_cmaes']['n']} presets (median difference "
                         f"{pm['model_hill_vs_model_cmaes']['median_difference']:+.2f} dB)"))
     setup = [
-        ("targets", f"{cfg['n_presets']} amsynth factory presets (of {cfg['n_presets_requested']} drawn; "
-                    f"skipped: { {k: len(v) for k, v in out['skipped'].items()} })"),
+        ("targets", f"{cfg['n_presets']} amsynth factory presets (of {cfg['n_presets_requested']} drawn; skipped: "
+                    + (", ".join(f"{len(v)} {k}" for k, v in out["skipped"].items()) or "none") + ")"),
         ("model", f"{cfg['model']} on {cfg['features']}, trained on {cfg['n_train']} random amsynth patches "
                   f"(sampler 'all', {cfg['predicted_params']} of {cfg['n_params']} parameters predicted)"),
         ("renders", f"note {cfg['settings']['note']}, {cfg['settings']['note_length']} s held, "
