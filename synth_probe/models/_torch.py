@@ -588,8 +588,10 @@ class TorchEstimator(SynthEstimator):
                 generator,
             )
             self._after_init(module)
-            # channels-last: oneDNN's fast convolution layout on CPUs (and tensor-core friendly on GPUs)
-            module = module.to(device).to(memory_format=torch.channels_last)
+            # NCHW (contiguous) layout. channels-last would be oneDNN's faster layout on CPUs, but oneDNN's
+            # convolution backward-weights corrupts the heap with it on small feature maps (torch 2.13 CPU:
+            # "double free or corruption" / segfaults inside mkldnn_convolution_backward_weights).
+            module = module.to(device)
             train = (x_tr, yc[train_idx].to(device), yd[train_idx].to(device))
             valid = None if valid_idx is None else (x_va, yc[valid_idx].to(device), yd[valid_idx].to(device))
             result = fit_loop(
@@ -722,7 +724,6 @@ class TorchEstimator(SynthEstimator):
             torch.Generator().manual_seed(0),  # overwritten by the saved weights just below
         )
         module.load_state_dict(state["module"], strict=True)
-        module = module.to(memory_format=torch.channels_last)  # the layout it was fit (and predicted) in
         self._after_load(module)
         self.module_ = module.eval()
 

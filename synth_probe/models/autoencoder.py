@@ -58,7 +58,7 @@ class _Encoder(nn.Module):
         self.latent = nn.Linear(c * pool[0] * pool[1], latent_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous()  # NCHW: see the note on layouts in _torch.TorchEstimator._fit_encoded
         return self.latent(torch.flatten(self.pool(self.features(x)), 1))
 
 
@@ -268,7 +268,7 @@ class AutoencoderMLP(TorchEstimator):
             lambda: _Autoencoder(_Encoder(channels, pool, latent), _Decoder(channels, pool, latent, input_shape)),
             generator,
         )
-        ae = ae.to(device).to(memory_format=torch.channels_last)
+        ae = ae.to(device)
 
         def recon_loss(module: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
             return F.mse_loss(module(batch[0]), batch[0])

@@ -91,7 +91,7 @@ class _CNN(nn.Module):
         self.heads = ParamHeads(n_out, n_continuous, n_classes)  # linear: "no activation at the end"
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous()  # NCHW: see the note on layouts in _torch.TorchEstimator._fit_encoded
         return self.mlp(self.pool(self.features(x)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
