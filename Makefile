@@ -39,6 +39,9 @@ bench-train: $(STAMP)
 predictability: $(STAMP)
 	$(VENV)/bin/synth-probe predictability $(SYNTH) --jobs $(JOBS) --out reports/
 
+match-eval: $(STAMP)
+	$(PY) -m synth_probe.bench.match_eval
+
 tune: $(STAMP)
 	$(VENV)/bin/synth-probe tune $(SYNTH) --param $(PARAM) --out reports/ $(TUNE_ARGS)
 
