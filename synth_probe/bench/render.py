@@ -45,11 +45,9 @@ def time_renders(synth: Synth, vectors: np.ndarray, settings: RenderSettings, wa
     built before the clock runs (NoiseMaker compiles or loads one program variant per
     filter family and effects state; a plugin starts its child process).
     """
-    for k in range(len(vectors) if warmup is None else min(warmup, len(vectors))):
-        synth.render_vector(vectors[k], settings)
+    synth.render_batch(vectors if warmup is None else vectors[:warmup], settings)
     t0 = time.perf_counter()
-    for v in vectors:
-        synth.render_vector(v, settings)
+    synth.render_batch(vectors, settings)  # one batch: a plugin's child process answers it in one round trip
     return time.perf_counter() - t0
 
 

@@ -152,6 +152,29 @@ class PluginHost:
             mono = np.pad(mono, (0, n - mono.shape[0]))
         return np.ascontiguousarray(mono, dtype=np.float32)
 
+    def render_batch(
+        self,
+        slots: Sequence[int],
+        rows: Sequence[Sequence[float]],
+        note: int,
+        velocity: int,
+        note_length: float,
+        render_length: float,
+        sample_rate: int,
+        pre_roll: float,
+    ) -> np.ndarray:
+        """:meth:`render` for each row of ``values``, in order (one round trip for a child process).
+
+        Returns
+        -------
+        audio : np.ndarray [shape=(len(rows), round(render_length * sample_rate)), dtype=float32]
+        """
+        n = int(round(render_length * int(sample_rate)))
+        out = np.empty((len(rows), n), dtype=np.float32)
+        for k, values in enumerate(rows):
+            out[k] = self.render(slots, values, note, velocity, note_length, render_length, sample_rate, pre_roll)
+        return out
+
     # -- checking --------------------------------------------------------------------------
     def check_applied(self, sample_rate: int = 44100) -> list[dict[str, Any]]:
         """Set every parameter away from its default and read back what the plugin holds.

@@ -286,6 +286,24 @@ class Synth(ABC):
         audio = self._render_unit(np.asarray(vec, dtype=np.float64), settings, int(seed))
         return np.ascontiguousarray(audio, dtype=np.float32)
 
+    def render_batch(self, vectors: np.ndarray, settings: RenderSettings, seeds: np.ndarray | None = None
+                     ) -> np.ndarray:
+        """Render every row of ``vectors`` (validated unit vectors in host order).
+
+        Returns
+        -------
+        audio : np.ndarray [shape=(n, settings.n_samples), dtype=float32]
+
+        Synths that can batch (a plugin in a child process answers a batch in one round trip)
+        override this; the default renders row by row.
+        """
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        seeds = np.zeros(len(vectors), dtype=np.int64) if seeds is None else np.asarray(seeds, dtype=np.int64)
+        out = np.empty((len(vectors), settings.n_samples), dtype=np.float32)
+        for k, vec in enumerate(vectors):
+            out[k] = self.render_vector(vec, settings, seed=int(seeds[k]))
+        return out
+
     @abstractmethod
     def _render_unit(self, vec: np.ndarray, settings: RenderSettings, seed: int) -> np.ndarray:
         """Render a validated unit vector. Returns mono float audio of ``settings.n_samples``."""
