@@ -94,7 +94,7 @@ def storage_error(n: int = 40) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=1500, help="renders per throughput measurement (large enough that a worker's one-time start-up, about 0.3 s, does not count as per-render overhead)")
+    ap.add_argument("--n", type=int, default=1500, help="renders per throughput measurement (large enough that a worker's one-time start-up does not count as per-render overhead)")
     ap.add_argument("--render-length", type=float, default=1.5)
     ap.add_argument("--note-length", type=float, default=1.0)
     ap.add_argument("--sample-rate", type=int, default=44100)
