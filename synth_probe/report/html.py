@@ -208,7 +208,7 @@ def bar_chart(
     lo = np.array([v if v is not None and np.isfinite(v) else np.nan for v in (lows or [None] * n)], dtype=float)
     hi = np.array([v if v is not None and np.isfinite(v) else np.nan for v in (highs or [None] * n)], dtype=float)
     vmax = float(np.nanmax(np.concatenate([vals, hi[np.isfinite(hi)], [1e-9]])))
-    vmax = _nice_ceiling(vmax)
+    vmax = nice_ceiling(vmax)
     tf = (lambda x: math.sqrt(max(x, 0.0))) if scale == "sqrt" else (lambda x: max(x, 0.0))
     plot_w = width - label_width - 20
     top, axis_h = (36 if title else 20), 34
@@ -263,7 +263,8 @@ def bar_chart(
     return "".join(out)
 
 
-def _nice_ceiling(v: float) -> float:
+def nice_ceiling(v: float) -> float:
+    """The smallest 1-2-2.5-5 x 10^k at or above ``v`` (an axis maximum); 1 for v <= 0."""
     if v <= 0:
         return 1.0
     e = 10 ** math.floor(math.log10(v))

@@ -20,7 +20,17 @@ from typing import Any
 import numpy as np
 
 from synth_probe.report import assemble, write_part
-from synth_probe.report.html import Column, audio_player, details, esc, fmt_num, key_value_table, table, wav_data_uri
+from synth_probe.report.html import (
+    Column,
+    nice_ceiling,
+    audio_player,
+    details,
+    esc,
+    fmt_num,
+    key_value_table,
+    table,
+    wav_data_uri,
+)
 
 __all__ = ["PART_KEY", "PART_TITLE", "predictability_html", "write_predictability_report", "refresh_part",
            "scatter_svg", "line_chart_svg"]
@@ -80,7 +90,7 @@ def scatter_svg(
     left, right, top, bottom = 56, 20, 16, 44
     pw, ph = width - left - right, height - top - bottom
     xmax = max([p[0] for p in pts] + [1e-9])
-    xmax = _nice(xmax)
+    xmax = nice_ceiling(xmax)
     tf = (lambda v: math.sqrt(max(v, 0.0))) if x_scale == "sqrt" else (lambda v: max(v, 0.0))
     y0, y1 = y_range
 
@@ -191,14 +201,6 @@ def line_chart_svg(
     return "".join(out)
 
 
-def _nice(v: float) -> float:
-    if v <= 0:
-        return 1.0
-    e = 10 ** math.floor(math.log10(v))
-    for m in (1, 2, 2.5, 5, 10):
-        if v <= m * e * 1.0000001:
-            return m * e
-    return 10 * e
 
 
 # ----------------------------------------------------------------------------- the part
