@@ -58,7 +58,10 @@ def test_per_render_timeout(noisemaker, patches):
     with WorkerPool(noisemaker, 1, timeout=60) as pool:
         first = dict(pool.run([Task(0, "synth_probe.render:_render_chunk", (vec[:1], SETTINGS, seeds[:1], 0))]))
         assert not isinstance(first[0], TaskFailure)
-        pool.timeout = 1e-6  # shorter than any render: the next one overruns
-        out = dict(pool.run([Task(1, "synth_probe.render:_render_chunk", (vec[1:3], SETTINGS, seeds[1:3], 1))]))
+        # a render of 20 minutes of audio takes seconds; the pool checks its clock whenever a
+        # quarter second passes without a message from the worker, so 0.3 s is overrun for sure
+        pool.timeout = 0.3
+        long = RenderSettings(note_length=0.1, render_length=1200.0, sample_rate=SETTINGS.sample_rate)
+        out = dict(pool.run([Task(1, "synth_probe.render:_render_chunk", (vec[1:3], long, seeds[1:3], 1))]))
         assert isinstance(out[1], TaskFailure) and out[1].kind == "timeout"
         assert out[1].patch_index == 1 and "timeout" in out[1].message
