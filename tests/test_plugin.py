@@ -147,6 +147,26 @@ def test_child_render_equals_in_process_render(amsynth):
         child.close()
 
 
+def test_batch_through_the_child_equals_renders_one_by_one(amsynth):
+    """A batch answered in one round trip gives what the same renders one at a time give."""
+    from synth_probe.synths.base import RenderSettings
+
+    rng = np.random.default_rng(4)
+    vectors = np.array([amsynth.patch_vector(dict(zip(amsynth.param_names, rng.uniform(0, 1, 41))))
+                        for _ in range(3)])
+    settings = RenderSettings(**SHORT)
+    one_by_one = PluginSynth(AMSYNTH, isolate=False)
+    batched = PluginSynth(AMSYNTH, isolate=True)
+    try:
+        expected = np.stack([one_by_one.render_vector(v, settings) for v in vectors])
+        got = batched.render_batch(vectors, settings)
+        assert got.shape == (3, settings.n_samples) and got.dtype == np.float32
+        np.testing.assert_array_equal(got, expected)
+    finally:
+        one_by_one.close()
+        batched.close()
+
+
 def test_pickles_into_a_fresh_instance(amsynth):
     copy = pickle.loads(pickle.dumps(amsynth))
     try:
