@@ -180,14 +180,10 @@ def test_bad_input_is_refused_clearly(noisemaker, tmp_path):
                  "-o", str(tmp_path / "x.wav")]) == 2
     from synth_probe.synths.base import read_patch_file
 
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text("{")
     with pytest.raises(PatchFileError, match="not valid JSON"):
-        read_patch_file(_write(tmp_path, "{"))
-
-
-def _write(tmp_path, text):
-    p = tmp_path / "p2.json"
-    p.write_text(text)
-    return p
+        read_patch_file(truncated)
 
 
 def test_cli_params_and_render(tmp_path, capsys):

@@ -66,21 +66,18 @@ def dsp_source(filter_family: int = 0, fx_on: bool = True) -> str:
 # filter type (0..11, TAL's order) -> the family of structures compiled for it
 FILTER_FAMILY = (0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 3)
 FILTER_FAMILIES = ("ladder", "state-variable", "extra ladder", "off")
-FX_PARAMS = ("delaywet", "reverbwet", "chorus1enable", "chorus2enable")
+_INDEX = {s.name: s.index for s in NOISEMAKER_SPECS}
+_FILTERTYPE = NOISEMAKER_SPECS[_INDEX["filtertype"]]
+# the effects chain is an exact bypass when both wets are 0 and both choruses are off
+_FX_WETS = (_INDEX["delaywet"], _INDEX["reverbwet"])
+_FX_SWITCHES = tuple(NOISEMAKER_SPECS[_INDEX[n]] for n in ("chorus1enable", "chorus2enable"))
 
 
 def program_variant(vec: np.ndarray) -> tuple[int, bool]:
     """The (filter family, effects on) program that renders unit vector ``vec`` exactly."""
-    spec = NOISEMAKER_SPECS[2]
-    family = FILTER_FAMILY[spec.choice_index(float(vec[2]))]
-    idx = {s.name: s.index for s in NOISEMAKER_SPECS}
-    fx_on = bool(
-        vec[idx["delaywet"]] > 0.0
-        or vec[idx["reverbwet"]] > 0.0
-        or NOISEMAKER_SPECS[idx["chorus1enable"]].choice_index(vec[idx["chorus1enable"]])
-        or NOISEMAKER_SPECS[idx["chorus2enable"]].choice_index(vec[idx["chorus2enable"]])
-    )
-    return family, fx_on
+    family = FILTER_FAMILY[_FILTERTYPE.choice_index(float(vec[_FILTERTYPE.index]))]
+    fx_on = any(vec[i] > 0.0 for i in _FX_WETS) or any(s.choice_index(float(vec[s.index])) for s in _FX_SWITCHES)
+    return family, bool(fx_on)
 
 
 def _cache_dir() -> Path:
