@@ -19,6 +19,14 @@ every parameter
       predicted value to each bin's centre (ties share their mean rank). With
       a prediction that carries no information, every bin is equally likely to
       hold the truth at each rank, so chance is exactly 50.
+    * parameters sampled on a grid (``levels=``, e.g. the ``inversynth``
+      sampler's 8 or 16 levels): the classes are the grid's own levels, as in
+      InverSynth, where each parameter's classes are the values it was drawn
+      from. Uniform 16 bins would misplace such a grid (cutoff's 16 levels in
+      0.3..1 fill only 12 of them, two to a bin), and a constant prediction
+      would score far from 50 (67 for the mean patch on ``inversynth``).
+      Continuous levels are ranked by distance to the prediction; discrete
+      ones by the class probabilities restricted to the sampled choices.
     * discrete parameters: the classes are the parameter's own choices, ranked
       by the estimator's class probabilities when given (``proba=``), else by
       the distance of the predicted unit value to each choice's unit value.
@@ -46,6 +54,8 @@ __all__ = [
     "N_MPR_BINS",
     "percentile_ranks",
     "mpr_continuous",
+    "mpr_levels",
+    "grid_levels",
     "mpr_from_scores",
     "mean_mpr",
     "mean_mpr_scorer",
@@ -113,6 +123,49 @@ def mpr_continuous(y_true: Any, y_pred: Any, n_bins: int = N_MPR_BINS) -> float:
     return float(percentile_ranks(_bin(y_true, n_bins), _continuous_scores(y_pred, n_bins)).mean())
 
 
+def mpr_levels(y_true: Any, y_pred: Any, levels: Any) -> float:
+    """MPR of a parameter drawn from a grid: the ``K`` levels ranked by distance to the prediction.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like [shape=(n,)]
+        Unit values; each true value is assigned to its nearest level.
+    levels : array-like [shape=(K,)]
+        The grid, K >= 2 distinct values.
+
+    Returns
+    -------
+    mpr : float
+        In [0, 100]; a constant prediction scores 50 when the levels are drawn uniformly.
+    """
+    lv = np.asarray(sorted(set(np.asarray(levels, dtype=np.float64).ravel().tolist())))
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    true_index = np.argmin(np.abs(y_true[:, None] - lv[None, :]), axis=1)
+    return float(percentile_ranks(true_index, -np.abs(y_pred[:, None] - lv[None, :])).mean())
+
+
+def grid_levels(params: pd.DataFrame, max_levels: int = 32) -> dict[str, tuple[float, ...]]:
+    """The grid of each column that takes between 2 and ``max_levels`` distinct values.
+
+    Pass a dataset's whole parameter table (not a split of it), so that every
+    level is seen. Columns drawn uniformly from [0, 1] take as many values as
+    rows and are left out; so are columns of a table too small to tell (fewer
+    than 4 rows per distinct value). Discrete parameters drawn from all their
+    choices give those choices, which :func:`parameter_report` would use anyway.
+
+    Returns
+    -------
+    levels : dict of str -> tuple of float
+    """
+    out: dict[str, tuple[float, ...]] = {}
+    for c in params.columns:
+        u = np.unique(params[c].to_numpy(dtype=np.float64))
+        if 2 <= len(u) <= max_levels and 4 * len(u) <= len(params):
+            out[str(c)] = tuple(float(v) for v in u)
+    return out
+
+
 def mpr_from_scores(true_index: Any, scores: Any) -> float:
     """MPR of classes ranked by ``scores`` (probabilities, or negative distances)."""
     return float(percentile_ranks(np.asarray(true_index), np.asarray(scores)).mean())
@@ -143,6 +196,7 @@ def parameter_report(
     discrete: Mapping[Any, Any] | None = None,
     proba: Mapping[str, np.ndarray] | None = None,
     n_bins: int = N_MPR_BINS,
+    levels: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """One row of metrics per parameter.
 
@@ -160,6 +214,10 @@ def parameter_report(
         ``SynthEstimator.predict_discrete_proba``), used to rank choices for MPR.
     n_bins : int, default=16
         MPR bins of continuous parameters.
+    levels : mapping of str -> sequence of float, optional
+        Parameters sampled on a grid (e.g. :func:`grid_levels` of the dataset's
+        parameter table): their MPR ranks the grid's levels (continuous) or the
+        sampled choices (discrete) instead of 16 bins or all choices.
 
     Returns
     -------
@@ -187,14 +245,17 @@ def parameter_report(
     Pd_raw = ParamTargets._as_2d(y_pred)[:, targets.discrete_index]
     rows = []
     names = targets.names
+    levels = dict(levels or {})
     for k, j in enumerate(targets.continuous_index):
         t, p = Tc[:, k], Pc_raw[:, k]
+        grid = levels.get(names[j])
+        mpr = mpr_levels(t, p, grid) if grid is not None and len(set(grid)) >= 2 else mpr_continuous(t, p, n_bins)
         rows.append(dict(
             parameter=names[j], kind="continuous", n_choices=np.nan,
             mae=float(np.mean(np.abs(t - p))),
             r2=float(r2_score(t, p)) if len(t) > 1 and np.ptp(t) > 0 else np.nan,
             accuracy=np.nan, balanced_accuracy=np.nan, chance_accuracy=np.nan, majority_rate=np.nan,
-            mpr=mpr_continuous(t, p, n_bins), mpr_chance=50.0,
+            mpr=mpr, mpr_chance=50.0,
         ))
     for k, j in enumerate(targets.discrete_index):
         n_choices = targets.n_classes[k]
@@ -209,13 +270,22 @@ def parameter_report(
         else:
             cv = np.asarray(targets.choice_values[k])
             scores = -np.abs(Pd_raw[:, k][:, None] - cv[None, :])
+        mpr_t, mpr_scores = t, scores
+        if name in levels:
+            # rank only the choices that were sampled (the grid's), as InverSynth ranks its own classes
+            cv = np.asarray(targets.choice_values[k], dtype=np.float64)
+            sampled = np.unique(np.argmin(np.abs(np.asarray(levels[name], dtype=np.float64)[:, None] - cv[None, :]),
+                                          axis=1))
+            if len(sampled) >= 2 and np.isin(t, sampled).all():
+                mpr_t = np.searchsorted(sampled, t)
+                mpr_scores = scores[:, sampled]
         rows.append(dict(
             parameter=name, kind="discrete", n_choices=float(n_choices), mae=np.nan, r2=np.nan,
             accuracy=float(np.mean(t == p)),
             balanced_accuracy=float(balanced_accuracy_score(t, p)) if len(t) else np.nan,
             chance_accuracy=1.0 / n_choices,
             majority_rate=float(np.bincount(t, minlength=n_choices).max() / len(t)) if len(t) else np.nan,
-            mpr=mpr_from_scores(t, scores), mpr_chance=50.0,
+            mpr=mpr_from_scores(mpr_t, mpr_scores), mpr_chance=50.0,
         ))
     order = {n: i for i, n in enumerate(names)}
     rows.sort(key=lambda r: order[r["parameter"]])

@@ -73,6 +73,9 @@ RESULTS_NAME = "predictability.json"
 MEDIA_NAME = "predictability_media.npz"
 #: the parameters the issue's figures name (TAL-NoiseMaker names)
 FIGURE_PARAMS = {"cutoff": 0.8, "ampattack": 0.9, "amprelease": 0.9}
+#: bumped when a metric changes meaning, so that a rerun refits instead of keeping old scores
+#: (2: MPR of gridded parameters ranks the grid's own levels)
+METRICS_VERSION = 2
 
 
 @dataclass
@@ -322,7 +325,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def _fingerprint(ds: Any, config: PredictabilityConfig, columns: Sequence[str], n: int) -> str:
     d = {"data": ds.meta.get("identity_sha256"), "n": n, "columns": list(columns),
-         "test_fraction": config.test_fraction, "seed": config.seed}
+         "test_fraction": config.test_fraction, "seed": config.seed, "metrics": METRICS_VERSION}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -345,6 +348,7 @@ def _fit_one(
     F_test: np.ndarray,
     Y_test: pd.DataFrame,
     log: Callable[[str], None],
+    levels: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     from synth_probe.commands.train import build_pipeline
     from synth_probe.metrics import parameter_report
@@ -374,7 +378,7 @@ def _fit_one(
     with warnings.catch_warnings():
         # balanced accuracy warns when a rare class of the test rows was never predicted; expected here
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        report = parameter_report(Y_test, pred, synth, proba=proba)
+        report = parameter_report(Y_test, pred, synth, proba=proba, levels=levels)
     rows = json.loads(report.reset_index().to_json(orient="records"))
     for r in rows:
         r["skill"] = skill(r)
@@ -533,7 +537,7 @@ def run_predictability(
         What ``predictability.json`` holds.
     """
     from synth_probe.commands.train import dataset_context, select_params, split_indices
-    from synth_probe.metrics import audio_report, summarize_audio
+    from synth_probe.metrics import grid_levels
 
     config = config or PredictabilityConfig()
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
@@ -573,6 +577,9 @@ def run_predictability(
     results["config"]["models"] = list(config.models)
     Y = ds.params[columns].reset_index(drop=True)
     Y_train, Y_test = Y.iloc[train_idx].reset_index(drop=True), Y.iloc[test_idx].reset_index(drop=True)
+    # parameters the sampler drew from a grid are ranked on that grid for the MPR (the whole table sees every level)
+    levels = grid_levels(Y)
+    results["mpr_levels"] = {c: len(v) for c, v in levels.items()}
     log(f"predictability: {synth}, {n} rows ({len(train_idx)} train, {len(test_idx)} test), "
         f"{len(columns)} parameters, models {','.join(config.models)}; load average {load:.1f}")
 
@@ -610,7 +617,7 @@ def run_predictability(
             entry, pred = _fit_one(
                 model, config, synth=synth, sample_rate=sr, note_length=settings.note_length,
                 n_samples=settings.n_samples, input_shape=input_shape, F_train=F_tr, Y_train=Y_train,
-                F_test=F_te, Y_test=Y_test, log=log,
+                F_test=F_te, Y_test=Y_test, log=log, levels=levels,
             )
             k = min(int(config.audio), len(test_idx))
             entry["test_predictions_head"] = pred.iloc[:max(k, int(config.pairs))].to_numpy().tolist()

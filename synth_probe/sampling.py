@@ -19,9 +19,11 @@ parameter names (reference ``tal-noisemaker.md`` §5 and §6):
 ``timbral``
     the 43 parameters that published TAL-NoiseMaker work varies; master
     volume, voices, portamento, velocity and pitch-wheel amounts, the effects,
-    bitcrusher, detune, vintage noise, the envelope editor, LFO sync and
-    key-trigger, transpose, master high-pass, filter drive and the inert slots
-    stay at their defaults.
+    bitcrusher, detune, vintage noise, the envelope editor, LFO sync,
+    transpose, master high-pass, filter drive and the inert slots stay at their
+    defaults. The LFO key-triggers are on (as in InverSynth II): with a
+    free-running LFO the phase knobs do nothing to a render, which starts the
+    LFO wherever the engine's clock puts it, so two of the 43 would be inert.
 ``inversynth``
     the parameters and value grids of InverSynth II, with LFO key-triggers on
     and everything else at its default.
@@ -42,6 +44,7 @@ __all__ = [
     "SAMPLERS",
     "SamplePlan",
     "TIMBRAL_HELD",
+    "TIMBRAL_FIXED",
     "TIMBRAL_VARIED",
     "INVERSYNTH_GRIDS",
     "make_plan",
@@ -49,7 +52,8 @@ __all__ = [
     "render_seeds",
 ]
 
-#: parameters the ``timbral`` sampler holds at their defaults (TAL-NoiseMaker names)
+#: parameters the ``timbral`` sampler holds at their defaults (TAL-NoiseMaker names;
+#: the LFO key-triggers are held on, :data:`TIMBRAL_FIXED`)
 TIMBRAL_HELD: tuple[str, ...] = (
     "unused", "volume", "voices", "portamento", "portamentomode",
     "velocityvolume", "velocitycontour", "velocitycutoff", "pitchwheelcutoff", "pitchwheelpitch",
@@ -60,10 +64,14 @@ TIMBRAL_HELD: tuple[str, ...] = (
     "oscbitcrusher", "detune", "vintagenoise",
     "envelopeeditordest1", "envelopeeditorspeed", "envelopeeditoramount", "envelopeoneshot",
     "envelopefixtempo", "envelopereset",
-    "lfo1sync", "lfo1keytrigger", "lfo2sync", "lfo2keytrigger",
+    "lfo1sync", "lfo2sync",
     "transpose", "highpass", "filterdrive",
     "panic", "midilearn", "midiclear", "midilock",
 )
+
+#: what the ``timbral`` sampler holds away from the defaults: LFOs restart at their phase knob on
+#: each note, so lfo1phase and lfo2phase are audible (free-running, they leave a render bit-identical)
+TIMBRAL_FIXED: dict[str, float] = {"lfo1keytrigger": 1.0, "lfo2keytrigger": 1.0}
 
 #: the 43 parameters the ``timbral`` sampler varies
 TIMBRAL_VARIED: tuple[str, ...] = (
@@ -132,9 +140,10 @@ SAMPLERS: dict[str, SamplerDef] = {
     "all": SamplerDef("all", "every parameter uniformly random", None, noisemaker_only=False),
     "timbral": SamplerDef(
         "timbral",
-        "the 43 timbral parameters vary; effects, velocity, pitch wheel, voices, portamento, "
-        "envelope editor, LFO sync/key-trigger, transpose, high-pass, drive and inert slots at defaults",
+        "the 43 timbral parameters vary; LFO key-triggers on; effects, velocity, pitch wheel, voices, "
+        "portamento, envelope editor, LFO sync, transpose, high-pass, drive and inert slots at defaults",
         TIMBRAL_VARIED,
+        fixed=TIMBRAL_FIXED,
     ),
     "inversynth": SamplerDef(
         "inversynth",

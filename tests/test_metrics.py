@@ -7,8 +7,10 @@ import pytest
 from synth_probe.errors import ParameterValueError, UnknownParameterError
 from synth_probe.metrics import (
     audio_report,
+    grid_levels,
     mean_mpr,
     mpr_continuous,
+    mpr_levels,
     mpr_from_scores,
     parameter_report,
     percentile_ranks,
@@ -35,6 +37,45 @@ def test_mpr_continuous_chance_and_perfect():
     near = mpr_continuous(t, np.clip(t + 1 / 16, 0, 1))
     assert 85.0 < near < 100.0
     assert mean_mpr(np.c_[t, t], np.c_[t, t]) == 100.0
+
+
+def test_mpr_on_grid_levels():
+    rng = np.random.default_rng(2)
+    levels = np.linspace(0.3, 1.0, 16)  # the inversynth sampler's cutoff grid
+    t = levels[rng.integers(0, 16, 16000)]
+    # a constant prediction: 50 on the grid's own levels, far from 50 on 16 uniform bins of [0, 1]
+    const = np.full_like(t, t.mean())
+    assert mpr_levels(t, const, levels) == pytest.approx(50.0, abs=0.7)
+    assert mpr_continuous(t, const) > 60
+    assert mpr_levels(t, t, levels) == 100.0
+    # off by one grid step: the true level ranks second or third of 16
+    assert 85 < mpr_levels(t, t + np.diff(levels)[0] * 0.9, levels) < 95
+
+
+def test_parameter_report_ranks_grid_levels_and_sampled_choices():
+    rng = np.random.default_rng(4)
+    n = 4000
+    # lfo1destination sampled on 4 of its 8 choices, cutoff on 16 levels, resonance uniform
+    params = pd.DataFrame({
+        "cutoff": np.linspace(0.3, 1.0, 16)[rng.integers(0, 16, n)],
+        "lfo1destination": np.array([0.0, 2 / 7, 3 / 7, 1.0])[rng.integers(0, 4, n)],
+        "resonance": rng.random(n),
+    })
+    levels = grid_levels(params)
+    assert sorted(levels) == ["cutoff", "lfo1destination"] and len(levels["cutoff"]) == 16
+    const = pd.DataFrame({c: np.full(n, params[c].mean()) for c in params.columns})
+    uniform = parameter_report(params, const, "noisemaker")
+    gridded = parameter_report(params, const, "noisemaker", levels=levels)
+    assert uniform.loc["cutoff", "mpr"] > 60  # the bias of 16 uniform bins
+    assert gridded.loc["cutoff", "mpr"] == pytest.approx(50, abs=1.5)
+    assert gridded.loc["lfo1destination", "mpr"] == pytest.approx(50, abs=1.5)
+    assert gridded.loc["resonance", "mpr"] == uniform.loc["resonance", "mpr"]
+    # probabilities over all 8 choices are restricted to the 4 sampled ones
+    proba = np.full((n, 8), 0.01)
+    truth = np.rint(params["lfo1destination"].to_numpy() * 7).astype(int)
+    proba[np.arange(n), truth] = 0.5
+    rep = parameter_report(params, params, "noisemaker", levels=levels, proba={"lfo1destination": proba})
+    assert rep.loc["lfo1destination", "mpr"] == 100.0 and rep.loc["cutoff", "mpr"] == 100.0
 
 
 def test_parameter_report_continuous_and_discrete():

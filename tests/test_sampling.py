@@ -6,6 +6,7 @@ import pytest
 from synth_probe.errors import ParameterValueError, SamplerError, UnknownParameterError
 from synth_probe.sampling import (
     INVERSYNTH_GRIDS,
+    TIMBRAL_FIXED,
     TIMBRAL_HELD,
     TIMBRAL_VARIED,
     make_plan,
@@ -70,8 +71,9 @@ def test_all_sampler_distributions(nm):
 
 def test_timbral_varies_exactly_43(nm):
     assert len(TIMBRAL_VARIED) == 43
-    assert set(TIMBRAL_VARIED) | set(TIMBRAL_HELD) == set(nm.param_names)
+    assert set(TIMBRAL_VARIED) | set(TIMBRAL_HELD) | set(TIMBRAL_FIXED) == set(nm.param_names)
     assert not set(TIMBRAL_VARIED) & set(TIMBRAL_HELD)
+    assert not (set(TIMBRAL_VARIED) | set(TIMBRAL_HELD)) & set(TIMBRAL_FIXED)
     df = sample_patches(nm, 200, sampler="timbral", seed=2)
     varied = [c for c in df.columns if df[c].nunique() > 1]
     assert sorted(varied) == sorted(TIMBRAL_VARIED)
@@ -79,6 +81,8 @@ def test_timbral_varies_exactly_43(nm):
         assert (df[name] == nm.spec(name).default).all(), name
     # held at defaults means: effects off, bitcrusher off
     assert (df["reverbwet"] == 0).all() and (df["delaywet"] == 0).all() and (df["oscbitcrusher"] == 1).all()
+    # key-triggered LFOs, so that the phase knobs are audible
+    assert (df["lfo1keytrigger"] == 1).all() and (df["lfo2keytrigger"] == 1).all()
 
 
 def test_inversynth_grids(nm):
@@ -131,3 +135,30 @@ def test_named_samplers_need_noisemaker_names():
     for name in ("timbral", "inversynth"):
         with pytest.raises(SamplerError, match="TAL-NoiseMaker"):
             sample_patches(synth, 5, sampler=name)
+
+
+@pytest.mark.parametrize("sampler, moved, audible", [
+    # InverSynth II writes its "attack" and "release" to the filter envelope while the contour stays at 0:
+    # on that sampler they cannot change a render, which caps any model's MPR on them at chance
+    ("inversynth", {"filterattack": (0.0, 0.5), "filterrelease": (0.2, 0.8)}, False),
+    # key-triggered LFOs make the phase knobs audible on the timbral sampler
+    ("timbral", {"lfo1phase": (0.0, 0.5), "lfo2phase": (0.0, 0.5)}, True),
+])
+def test_what_a_sampler_leaves_audible(noisemaker, sampler, moved, audible):
+    from synth_probe.sampling import SAMPLERS
+    from synth_probe.synths.base import RenderSettings
+
+    plan = make_plan(noisemaker, sampler)
+    settings = RenderSettings(**dict(SAMPLERS[sampler].render_defaults, render_length=0.6, note_length=0.5))
+    X, seeds = plan.rows(5, 0, 8)
+    names = noisemaker.param_names
+    for name, (a, b) in moved.items():
+        j = names.index(name)
+        diffs = []
+        for x, seed in zip(X, seeds):
+            xa, xb = x.copy(), x.copy()
+            xa[j], xb[j] = a, b
+            ra = noisemaker.render_vector(xa, settings, seed=int(seed))
+            rb = noisemaker.render_vector(xb, settings, seed=int(seed))
+            diffs.append(float(np.abs(ra - rb).max()))
+        assert (max(diffs) > 1e-3) if audible else (max(diffs) == 0.0), (name, diffs)

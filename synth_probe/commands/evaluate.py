@@ -16,7 +16,7 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.metrics import audio_report, parameter_report, summarize_audio
+    from synth_probe.metrics import audio_report, grid_levels, parameter_report, summarize_audio
     from synth_probe.models import load_model
 
     model = load_model(args.model_path)
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         import pandas as pd
 
         pred = pd.DataFrame(np.asarray(pred).reshape(len(X), -1), columns=columns)
-    report = parameter_report(Y, pred, header.get("synth"), proba=_proba(model, X) if hasattr(model, "steps") else None)
+    report = parameter_report(Y, pred, header.get("synth"), proba=_proba(model, X) if hasattr(model, "steps") else None,
+                              levels=grid_levels(ds.params[columns]))
     print(format_report(report))
     result: dict[str, Any] = {
         "model": str(args.model_path), "data": str(args.data), "n": int(len(idx)), "split": args.split,

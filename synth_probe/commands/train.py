@@ -184,7 +184,7 @@ def format_report(report: pd.DataFrame) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.metrics import parameter_report
+    from synth_probe.metrics import grid_levels, parameter_report
     from synth_probe.models import save_model
 
     ds = load(args.data)
@@ -222,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
         Xt = np.asarray(audio[test_idx])
         pred = pipe.predict(Xt)
         proba = _proba(pipe, Xt)
-        report = parameter_report(Y.iloc[test_idx].reset_index(drop=True), pred, est.synth if hasattr(est, "synth") else None, proba=proba)
+        report = parameter_report(Y.iloc[test_idx].reset_index(drop=True), pred, est.synth if hasattr(est, "synth") else None,
+                                  proba=proba, levels=grid_levels(Y))
         print(format_report(report))
         meta["test_report"] = json.loads(report.reset_index().to_json(orient="records"))
     out = save_model(pipe, args.out, metadata=meta)
