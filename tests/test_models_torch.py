@@ -89,6 +89,19 @@ def test_cnn_does_not_collapse_to_the_mean(data):
     assert proba["wave"].shape == (5, 3) and np.allclose(proba["wave"].sum(axis=1), 1)
 
 
+def test_an_output_without_signal_shrinks_to_the_mean(data):
+    X, Y, Xt, Yt = data
+    rng = np.random.default_rng(5)
+    Y = Y.assign(noise=rng.uniform(size=len(Y)))  # nothing in X tells it
+    est = tiny("cnn", input_shape=(H, W), discrete={"wave": 3}, max_epochs=12, lr=3e-3, random_state=0).fit(X, Y)
+    cut, noise = est.output_scale_
+    assert cut > 0.8 and noise < 0.5, est.output_scale_
+    pred = est.predict(Xt)
+    # the noise column stays near the training mean, so it costs (almost) nothing against the mean predictor
+    assert pred["noise"].std() < 0.5 * Y["noise"].std()
+    assert r2_score(Yt["cut"], pred["cut"]) > 0.8
+
+
 @pytest.mark.parametrize("name", ["cnn-residual", "autoencoder", "transformer"])
 def test_other_models_beat_the_mean(data, name):
     X, Y, Xt, Yt = data
@@ -260,7 +273,7 @@ def test_save_and_load_with_models_io(data, name, tmp_path):
     save_model(est, tmp_path / "m")
     # the weights file holds only tensors: it loads with weights_only=True on its own
     raw = torch.load(tmp_path / "m" / "weights.pt", weights_only=True)
-    assert set(raw) == {"module", "x_mean", "x_std", "y_mean", "y_std"}
+    assert set(raw) == {"module", "x_mean", "x_std", "y_mean", "y_std", "output_scale"}
     back = load_model(tmp_path / "m")
     assert type(back) is type(est) and back.input_shape_ == (H, W)
     assert back.history_ == est.history_ and back.train_samples_per_s_ == est.train_samples_per_s_

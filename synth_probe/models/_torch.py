@@ -26,6 +26,12 @@ Every torch model of :mod:`synth_probe.models` (:class:`~synth_probe.models.cnn.
   column's training mean and standard deviation), which weights every
   parameter equally in the loss; discrete parameters get one cross-entropy head
   each. See :class:`TorchEstimator` for why the continuous head is linear.
+* **Shrinkage to the mean.** After early stopping, each continuous output is
+  scaled toward the training mean by the least-squares factor in [0, 1] that
+  fits the validation rows best (``output_scale_``). A parameter the network
+  learned keeps a factor near 1; one it cannot hear gets a factor near 0 and
+  predicts the mean, instead of the noise that would score below the mean
+  (negative R²) on new rows.
 * **Measured speed.** ``train_samples_per_s_`` (training rows per second of
   optimizer steps) and ``history_`` (per-epoch losses) are kept for reports.
 """
@@ -466,6 +472,9 @@ class TorchEstimator(SynthEstimator):
         Per-row (mel band) standardization of the input.
     y_mean_, y_std_ : np.ndarray [shape=(n_continuous,)]
         Standardization of the continuous targets.
+    output_scale_ : np.ndarray [shape=(n_continuous,)]
+        Shrinkage of each standardized continuous output toward the mean, fitted
+        on the validation rows (all 1 without a validation split).
     history_ : list of dict
         Per-epoch ``train_loss`` and ``valid_loss`` (see :class:`TrainResult`).
     best_epoch_, n_epochs_ : int
@@ -613,11 +622,29 @@ class TorchEstimator(SynthEstimator):
                 # set only for the length of one fit, by synth_probe.tuning (reports epochs to Optuna)
                 on_epoch=self.__dict__.get("_on_epoch"),
             )
+            self.output_scale_ = self._fit_output_scale(module, valid)
         self.module_ = module.to("cpu").eval()
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.n_epochs_ = len(result.history)
         self.train_samples_per_s_ = result.samples_per_s
+
+    @torch.no_grad()
+    def _fit_output_scale(self, module: nn.Module, valid: Sequence[torch.Tensor] | None) -> np.ndarray:
+        """Per continuous output, the factor ``a`` in [0, 1] minimizing ``sum((a * z_pred - z_true)^2)`` on ``valid``."""
+        n_cont = len(self.y_mean_)
+        if valid is None or n_cont == 0:
+            return np.ones(n_cont)
+        module.eval()
+        x, yc, _ = valid
+        preds = []
+        for start in range(0, len(x), int(self.batch_size)):
+            v, _ = module(x[start : start + int(self.batch_size)])
+            preds.append(v.double().cpu())
+        p, y = torch.cat(preds).numpy(), yc.double().cpu().numpy()
+        den = (p * p).sum(axis=0)
+        a = np.where(den > 0, (p * y).sum(axis=0) / np.where(den > 0, den, 1.0), 0.0)
+        return np.clip(a, 0.0, 1.0)
 
     def _after_init(self, module: nn.Module) -> None:
         """Hook after :func:`init_parameters` (the autoencoder loads its encoder here)."""
@@ -648,7 +675,8 @@ class TorchEstimator(SynthEstimator):
 
     def _predict_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z, logits = self._forward_all(X)
-        Yc = z.astype(np.float64) * self.y_std_ + self.y_mean_
+        scale = np.asarray(getattr(self, "output_scale_", np.ones(len(self.y_mean_))), dtype=np.float64)
+        Yc = z.astype(np.float64) * scale * self.y_std_ + self.y_mean_
         Yd = (
             np.stack([lg.argmax(axis=1) for lg in logits], axis=1)
             if logits
@@ -702,6 +730,7 @@ class TorchEstimator(SynthEstimator):
             "x_std": torch.from_numpy(np.asarray(self.x_std_)),
             "y_mean": torch.from_numpy(np.asarray(self.y_mean_, dtype=np.float64)),
             "y_std": torch.from_numpy(np.asarray(self.y_std_, dtype=np.float64)),
+            "output_scale": torch.from_numpy(np.asarray(self.output_scale_, dtype=np.float64)),
         }
         torch.save(state, Path(directory) / self._WEIGHTS_FILE)
 
@@ -717,6 +746,8 @@ class TorchEstimator(SynthEstimator):
         self.x_std_ = state["x_std"].numpy()
         self.y_mean_ = state["y_mean"].numpy()
         self.y_std_ = state["y_std"].numpy()
+        # files saved before the shrinkage existed predict unscaled
+        self.output_scale_ = state["output_scale"].numpy() if "output_scale" in state else np.ones(len(self.y_mean_))
         module = build_module(
             lambda: self._build_module(
                 tuple(int(v) for v in self.input_shape_), len(self.y_mean_), list(self.targets_.n_classes)
