@@ -113,8 +113,8 @@ class PredictabilityConfig:
     params: str = "all"
     test_fraction: float = 0.1
     seed: int = 0
-    epochs: int = 12
-    patience: int = 3
+    epochs: int = 20
+    patience: int = 4
     jobs: int = 2
     audio: int = 24
     pairs: int = 4

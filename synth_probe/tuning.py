@@ -33,6 +33,11 @@ trial only with finished trials of its own family (an epoch of a CNN and a
 boosting round are not comparable); ``pruner="hyperband"`` uses Optuna's
 :class:`~optuna.pruners.HyperbandPruner` on the same percent axis.
 
+The first trial of a new study is the untuned default configuration (the
+first searched family with its constructor defaults and default features, the
+same configuration :func:`reference_scores` measures), so the search starts
+from the default and its best validation score is never below the default's.
+
 Storage: a journal file (safe for several processes on one host) by default, or
 any SQLAlchemy URL (PostgreSQL/MySQL for several machines). RDB storages get
 Optuna's heartbeat (``heartbeat_interval``, ``grace_period``, a
@@ -914,6 +919,36 @@ class TuneContext:
 
 
 # =========================================================================== objective
+#: the default configuration of each tabular family as trial parameters (constructor defaults,
+#: the ``combined`` features that ``synth-probe train`` gives it)
+_DEFAULT_FEATURES = {"stats_n_mels": 64, "stats_hop": 256, "stats_pool": 8}
+_DEFAULT_TRIALS: dict[str, dict[str, Any]] = {
+    "gbm": {"family": "gbm", "gbm.features": "combined", **_DEFAULT_FEATURES, "gbm.learning_rate": 0.05,
+            "gbm.num_leaves": 31, "gbm.min_child_samples": 20, "gbm.subsample": 0.8, "gbm.colsample_bytree": 0.8},
+    "knn": {"family": "knn", "knn.features": "combined", **_DEFAULT_FEATURES, "knn.n_neighbors": 5,
+            "knn.weights": "distance", "knn.metric": "euclidean"},
+    "cnn": {"family": "cnn", "mel_n_mels": 64, "mel_hop": 256, "cnn.lr": 1e-3, "cnn.weight_decay": 1e-4,
+            "cnn.batch_size": 64, "cnn.dropout": 0.1, "cnn.channels": "large", "cnn.depth": 1,
+            "cnn.residual": False, "cnn.hidden": 256},
+}
+
+
+def enqueue_default(study: Any, families: Sequence[str]) -> bool:
+    """Queue the untuned default configuration as the next trial of a study that has none yet.
+
+    Returns
+    -------
+    queued : bool
+        False when the study already has trials or the first family has no
+        default configuration in the search space (autoencoder, transformer).
+    """
+    family = list(families)[0]
+    if study.trials or family not in _DEFAULT_TRIALS:
+        return False
+    study.enqueue_trial(dict(_DEFAULT_TRIALS[family]), user_attrs={"untuned_default": True}, skip_if_exists=True)
+    return True
+
+
 def _trial_spec(trial: Any, families: Sequence[str], cfg: TuneConfig) -> tuple[str, dict, dict]:
     family = trial.suggest_categorical("family", list(families))
     fs = suggest_features(trial, family)
@@ -1031,7 +1066,8 @@ def reference_scores(ctx: TuneContext, study: Any) -> dict[str, Any]:
     The untuned default is the first searched family with its constructor defaults
     and the features ``synth-probe train`` gives it (``combined`` for gbm/knn:
     handcrafted + 64-band log-mel pooled into 8 segments; the 64-band log-mel
-    spectrogram for torch models, with the epoch budget of the study).
+    spectrogram for torch models), with the study's budget (epochs, boosting
+    rounds) — the configuration :func:`enqueue_default` makes the first trial.
     """
     key = "reference"
     ref = study.user_attrs.get(key)
@@ -1044,7 +1080,7 @@ def reference_scores(ctx: TuneContext, study: Any) -> dict[str, Any]:
         params: dict[str, Any] = {"max_epochs": int(cfg.max_epochs)}
     else:
         fs = {"kind": "combined", "n_mels": 64, "hop": 256, "pool": 8}
-        params = {}
+        params = {"n_estimators": int(cfg.max_rounds)} if family == "gbm" else {}
     tr, va, te = ctx.split["train"], ctx.split["val"], ctx.split["test"]
     trva = np.sort(np.concatenate([tr, va]))
     _, m_val, s_val = ctx.fit_eval(family, params, fs, tr, va)
@@ -1422,6 +1458,7 @@ def run_tuning(cfg: TuneConfig, audibility: Mapping[str, Any] | None = None) -> 
     storage = open_storage(cfg.storage, ctx.dir / "study.journal", heartbeat_interval=cfg.heartbeat_interval,
                            grace_period=cfg.grace_period)
     study = _load_study(cfg, ctx, storage)
+    enqueue_default(study, cfg.families)
     t0 = time.perf_counter()
     cfg_dict = asdict(cfg)
     jobs = max(1, int(cfg.jobs))

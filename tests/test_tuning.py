@@ -215,6 +215,10 @@ def test_two_processes_share_one_study_then_report(tiny, tmp_path, feature_cache
     assert sorted(t.number for t in trials) == list(range(6))
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert len({t.user_attrs.get("worker") for t in trials}) == 2   # both processes did work
+    # the search starts from the untuned default configuration
+    first = min(trials, key=lambda t: t.number)
+    assert first.user_attrs.get("untuned_default") and first.params["family"] == "gbm"
+    assert sum(bool(t.user_attrs.get("untuned_default")) for t in trials) == 1
 
     # rerun: resumes the same study (0 new trials), refits the best, writes the report and the index
     r = subprocess.run(_cli("--param", "cutoff", "--data", str(tiny), "--studies", str(studies), "--out",
@@ -230,6 +234,9 @@ def test_two_processes_share_one_study_then_report(tiny, tmp_path, feature_cache
     assert "tune_cutoff.html" in (reports / "index.html").read_text()
     summary = json.loads((reports / "tune_cutoff.json").read_text())
     assert summary["n_trials"] == 6 and summary["best"]["val"] == pytest.approx(study.best_value)
+    # the reference "untuned default" is that first trial's configuration: the same validation score
+    assert summary["default"]["val"] == pytest.approx(first.value)
+    assert summary["best"]["val"] >= summary["default"]["val"]
 
     from synth_probe.dataset import load_dataset
     from synth_probe.models.io import load_model

@@ -1,0 +1,67 @@
+"""How much of the cutoff can the audio tell apart from the filter envelope?
+
+On the ``timbral`` sampler the filter's pre-square cutoff during the sustain of a
+note is, before LFOs and the free AD, ``cutoff + (2·contour − 1)³ · (20^sustain − 1) / 19``
+(depth and sustain level of reference ``tal-noisemaker.md`` §1–2; keyfollow adds at most 0.023 at note
+60). A spectrogram shows that sum; only the envelope's motion (attack, decay,
+release, when the amp envelope leaves them audible) separates its terms.
+
+This script trains one CNN, with the predictability suite's settings, on two
+targets at once — the cutoff knob and that sum — on the same rows and split,
+and prints the R² of each on held-out rows. If the sum is recovered much
+better than the knob, the knob's R² is limited by what the sound can tell, not
+by the model.
+
+    .venv/bin/python studies/cutoff_identifiability.py --data data/noisemaker-timbral-10k
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import r2_score
+
+
+def main(argv: list[str] | None = None) -> int:
+    from synth_probe.commands.train import dataset_context, load, split_indices
+    from synth_probe.models.cnn import SpectrogramCNN
+    from synth_probe.predictability import PredictabilityConfig, _feature_steps, compute_features
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default="data/noisemaker-timbral-10k", help="a timbral dataset")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", default=".cache/features", help="feature cache (the predictability study's)")
+    args = ap.parse_args(argv)
+
+    ds = load(args.data)
+    ctx = dataset_context(ds)
+    settings = ctx["settings"]
+    config = PredictabilityConfig(models=("cnn",), seed=args.seed)
+    n = len(ds.params)
+    train_idx, test_idx = split_indices(n, config.test_fraction, config.seed)
+    step = _feature_steps(int(settings.sample_rate), settings.note_length, config.jobs)["logmel"]
+    F = compute_features(ds, "logmel", step, np.concatenate([train_idx, test_idx]), cache_dir=args.cache,
+                         log=lambda s: print(s, file=sys.stderr, flush=True))
+    F_tr, F_te = F[:len(train_idx)], F[len(train_idx):]
+    p = ds.params
+    offset = (2 * p["filtercontour"] - 1) ** 3 * (20.0 ** p["filtersustain"] - 1) / 19  # envelope depth x level
+    Y = pd.DataFrame({"cutoff": p["cutoff"], "cutoff_plus_envelope_at_sustain": (p["cutoff"] + offset + 1) / 3})
+    print(f"{args.data}: {n} rows; variance of cutoff {p['cutoff'].var():.4f}, "
+          f"of the envelope's sustain offset {offset.var():.4f}")
+    est = SpectrogramCNN(input_shape=(step.n_bins(), step.n_frames(settings.n_samples)), random_state=config.seed,
+                         max_epochs=config.epochs, patience=config.patience)
+    t0 = time.perf_counter()
+    est.fit(F_tr, Y.iloc[train_idx].reset_index(drop=True))
+    pred = est.predict(F_te)
+    truth = Y.iloc[test_idx].reset_index(drop=True)
+    print(f"CNN fit {time.perf_counter() - t0:.0f} s on {len(train_idx)} rows; held-out R² on {len(test_idx)} rows:")
+    for c in Y.columns:
+        print(f"  {c:32s} {r2_score(truth[c], pred[c]):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
