@@ -292,3 +292,22 @@ class _quiet:
 
     def __exit__(self, *a):
         self._w.__exit__(*a)
+
+
+def test_default_dataset_plan_opens_the_gate_of_a_parameter_timbral_holds():
+    from synth_probe.commands.tune import default_plan
+    from synth_probe.sampling import TIMBRAL_VARIED, make_plan
+    from synth_probe.synths.noisemaker import NoiseMaker
+
+    nm = NoiseMaker()
+    assert default_plan(nm, "cutoff") == ("timbral", "timbral", {})
+    sampler, name, kw = default_plan(nm, "delayfeedback")
+    assert (sampler, name) == ("timbral", "timbral+delayfeedback")
+    assert kw["fix"] == {"delaywet": 0.5, "delaytime": 0.3}  # the delay is on, so its feedback is audible
+    plan = make_plan(nm, sampler, **kw)
+    assert sorted(plan.varied) == sorted([*TIMBRAL_VARIED, "delayfeedback"])
+    X, _ = plan.rows(0, 0, 50)
+    names = list(nm.param_names)
+    assert (X[:, names.index("delaywet")] == 0.5).all() and X[:, names.index("delayfeedback")].std() > 0.1
+    # a gate-less parameter is only added to the varied set
+    assert default_plan(nm, "reverbwet")[2] == {"vary": [*make_plan(nm, "timbral").varied, "reverbwet"], "fix": None}

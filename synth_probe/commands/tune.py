@@ -5,10 +5,13 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["register", "run", "default_dataset"]
 
-DEFAULT_N = 3000
+#: renders of a default dataset (5,000: a 1,000-row validation split, so that hundreds of trials do not
+#: simply find the split's noise)
+DEFAULT_N = 5000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--param", required=True, help="the parameter to tune an estimator for")
     p.add_argument("--data", default=None,
                    help=f"dataset folder (default: data/<synth>-timbral-default, rendered first if missing: "
-                        f"{DEFAULT_N} patches of the timbral sampler, 22.05 kHz, 1.5 s)")
+                        f"{DEFAULT_N} patches of the timbral sampler, 22.05 kHz, 1.5 s; for a parameter that sampler "
+                        "holds, data/<synth>-timbral+<param>-default also varies it, with its gate open)")
     p.add_argument("--trials", type=int, default=None,
                    help="trials this command runs (split over --jobs); default: until --timeout")
     p.add_argument("--timeout", type=float, default=None,
@@ -59,27 +63,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def default_dataset(synth_name: str, label: str, param: str, jobs: int) -> Path:
-    """``data/<synth>-timbral-default`` (rendered if missing): the dataset ``tune`` uses without --data.
+def default_plan(synth: Any, param: str) -> tuple[str, str, dict[str, Any]]:
+    """How ``tune`` samples its default dataset for ``param``: ``(sampler, name, generate keywords)``.
 
-    Uses the timbral sampler when it varies ``param``, else the all-parameter sampler
-    (``data/<synth>-all-default``).
+    * a parameter the ``timbral`` sampler varies: that sampler (``timbral``);
+    * another TAL-NoiseMaker parameter (an effect, velocity, the bitcrusher...):
+      the timbral sampler plus this parameter, with its gate held open (e.g.
+      delay wet 0.5 for delay feedback; ``timbral+<param>``), so the study asks
+      what a listener would: in a timbral patch with the effect on, what is
+      the setting? (On the all-parameter sampler most such parameters sit
+      behind dozens of other random effects and no model gets above chance);
+    * a synth without TAL-NoiseMaker's names: every parameter random (``all``).
+    """
+    from synth_probe.errors import SamplerError
+    from synth_probe.sampling import make_plan
+
+    try:
+        varied = make_plan(synth, "timbral").varied
+    except (SamplerError, TypeError, ValueError):
+        return "all", "all", {}
+    if param in varied:
+        return "timbral", "timbral", {}
+    gate = {k: v for k, v in dict(synth.spec(param).gate or {}).items() if k not in varied and k != param}
+    return "timbral", f"timbral+{param}", {"vary": list(varied) + [param], "fix": gate or None}
+
+
+def default_dataset(synth_name: str, label: str, param: str, jobs: int) -> Path:
+    """``data/<synth>-<plan>-default`` (rendered if missing): the dataset ``tune`` uses without --data.
+
+    See :func:`default_plan` for which patches it holds.
     """
     from synth_probe.dataset import generate, load_dataset
-    from synth_probe.errors import DatasetError, SamplerError
-    from synth_probe.sampling import make_plan
+    from synth_probe.errors import DatasetError
     from synth_probe.synths.base import RenderSettings
     from synth_probe.synths.registry import get_synth
 
     synth = get_synth(synth_name)
     try:
-        sampler = "timbral"
-        try:
-            if param not in make_plan(synth, "timbral").varied:
-                sampler = "all"
-        except (SamplerError, TypeError, ValueError):
-            sampler = "all"
-        out = Path("data") / f"{label}-{sampler}-default"
+        sampler, name, kw = default_plan(synth, param)
+        out = Path("data") / f"{label}-{name}-default"
         try:
             ds = load_dataset(out, verify=False)
             if param in ds.params.columns and ds.params[param].nunique() > 1:
@@ -87,11 +109,12 @@ def default_dataset(synth_name: str, label: str, param: str, jobs: int) -> Path:
         except DatasetError:
             pass
         settings = RenderSettings(note=60, velocity=100, note_length=1.0, render_length=1.5, sample_rate=22050)
-        print(f"no --data: rendering the default dataset {out} ({DEFAULT_N} patches, sampler {sampler}, "
+        what = f"sampler {sampler}" + (f" + {param}, gate {kw['fix']}" if "vary" in kw else "")
+        print(f"no --data: rendering the default dataset {out} ({DEFAULT_N} patches, {what}, "
               f"22.05 kHz, 1.5 s) with {jobs} job(s)...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         result = generate(synth, out, DEFAULT_N, sampler=sampler, seed=0, settings=settings, jobs=max(1, jobs),
-                          progress=sys.stderr.isatty())
+                          progress=sys.stderr.isatty(), **kw)
         print(f"{result.summary()} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
         if not result.ok:
             raise DatasetError(f"the default dataset {out} could not be rendered: {result.summary()}")
