@@ -579,7 +579,10 @@ def run_predictability(
     Y_train, Y_test = Y.iloc[train_idx].reset_index(drop=True), Y.iloc[test_idx].reset_index(drop=True)
     # parameters the sampler drew from a grid are ranked on that grid for the MPR (the whole table sees every level)
     levels = grid_levels(Y)
-    results["mpr_levels"] = {c: len(v) for c, v in levels.items()}
+    # recorded for the report: the grids that change the MPR (continuous grids, subsets of a discrete parameter's
+    # choices), not discrete parameters drawn over all their choices
+    n_choices = {sp.name: sp.n_choices for sp in getattr(ds, "specs", []) if sp.is_discrete}
+    results["mpr_levels"] = {c: len(v) for c, v in levels.items() if len(v) < n_choices.get(c, len(v) + 1)}
     log(f"predictability: {synth}, {n} rows ({len(train_idx)} train, {len(test_idx)} test), "
         f"{len(columns)} parameters, models {','.join(config.models)}; load average {load:.1f}")
 

@@ -263,6 +263,11 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
         "MeanBaseline (the training means: the research log's collapse) in brackets; hover a cell for the "
         "MPR (mean percentile rank, chance 50). <em>Skill</em> puts both on one scale: R², or "
         "(accuracy − chance) / (1 − chance).</p>")
+    grids = results.get("mpr_levels") or {}
+    if grids:
+        listed = ", ".join(f"{esc(k)} ({v})" for k, v in sorted(grids.items()))
+        out.append("<p>The dataset drew some parameters from a grid; their MPR ranks the grid's own levels (or "
+                   f"the sampled choices), as InverSynth ranks its classes, not 16 bins: {listed}.</p>")
     if not results.get("complete", True):
         out.append('<p class="note">This run was interrupted or is still running: only the models finished are shown.</p>')
     if sensitivity is None:
