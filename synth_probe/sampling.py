@@ -314,6 +314,12 @@ def make_plan(
         "vary": sorted(vary_list) if vary_list is not None else None,
         "grid": grid,
     }
+    # what the sampler itself holds away from the defaults (e.g. timbral's LFO key-triggers) is part of a
+    # dataset's identity, so that a folder sampled under another definition is refused, never extended
+    held_off = {s.name: float(held[j]) for j, s in enumerate(specs)
+                if mode[j] == 0 and float(held[j]) != float(s.default) and s.name not in fix}
+    if held_off:
+        settings["held"] = held_off
     return SamplePlan(tuple(names), mode, held, tuple(values), grid, settings)
 
 

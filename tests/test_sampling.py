@@ -162,3 +162,12 @@ def test_what_a_sampler_leaves_audible(noisemaker, sampler, moved, audible):
             rb = noisemaker.render_vector(xb, settings, seed=int(seed))
             diffs.append(float(np.abs(ra - rb).max()))
         assert (max(diffs) > 1e-3) if audible else (max(diffs) == 0.0), (name, diffs)
+
+
+def test_what_a_sampler_holds_is_part_of_the_dataset_identity(nm):
+    # a timbral folder sampled before the LFO key-triggers were held on must not be extended as if it were the same
+    assert make_plan(nm, "timbral").settings["held"] == {"lfo1keytrigger": 1.0, "lfo2keytrigger": 1.0}
+    assert "held" not in make_plan(nm, "all").settings
+    # user-fixed values are recorded under "fix" only
+    s = make_plan(nm, "all", fix={"cutoff": 0.25}).settings
+    assert s["fix"] == {"cutoff": 0.25} and "held" not in s
