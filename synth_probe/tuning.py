@@ -1458,7 +1458,10 @@ def run_tuning(cfg: TuneConfig, audibility: Mapping[str, Any] | None = None) -> 
     storage = open_storage(cfg.storage, ctx.dir / "study.journal", heartbeat_interval=cfg.heartbeat_interval,
                            grace_period=cfg.grace_period)
     study = _load_study(cfg, ctx, storage)
-    enqueue_default(study, cfg.families)
+    # two processes starting one study at once on this host queue the default once (on several machines
+    # sharing a database, each may queue it: the same configuration is then evaluated twice, nothing worse)
+    with _file_lock(ctx.dir / "enqueue.lock"):
+        enqueue_default(study, cfg.families)
     t0 = time.perf_counter()
     cfg_dict = asdict(cfg)
     jobs = max(1, int(cfg.jobs))
