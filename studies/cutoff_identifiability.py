@@ -27,17 +27,20 @@ from sklearn.metrics import r2_score
 
 
 def main(argv: list[str] | None = None) -> int:
-    from synth_probe.commands.train import dataset_context, load, split_indices
+    from synth_probe.commands.train import dataset_context, split_indices
     from synth_probe.models.cnn import SpectrogramCNN
-    from synth_probe.predictability import PredictabilityConfig, _feature_steps, compute_features
+    from synth_probe.predictability import PredictabilityConfig, _feature_steps, compute_features, ensure_dataset
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="data/noisemaker-timbral-10k", help="a timbral dataset")
+    ap.add_argument("--data", default="data/noisemaker-timbral-10k",
+                    help="a timbral dataset (rendered or completed first: --n renders, as `predictability` does)")
+    ap.add_argument("--n", type=int, default=10000, help="renders in the dataset")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=".cache/features", help="feature cache (the predictability study's)")
     args = ap.parse_args(argv)
 
-    ds = load(args.data)
+    ds = ensure_dataset("noisemaker", args.data, args.n, sampler="timbral", progress=False,
+                        log=lambda s: print(s, file=sys.stderr, flush=True))
     ctx = dataset_context(ds)
     settings = ctx["settings"]
     config = PredictabilityConfig(models=("cnn",), seed=args.seed)
