@@ -608,40 +608,47 @@ class TorchEstimator(SynthEstimator):
                 self._loss,
                 train,
                 valid,
-                optimizer=self.optimizer,
-                lr=float(self.lr),
-                weight_decay=float(self.weight_decay),
-                batch_size=int(self.batch_size),
                 max_epochs=int(self.max_epochs),
-                patience=None if self.patience is None else int(self.patience),
-                generator=generator,
-                device=device,
-                verbose=int(self.verbose),
                 desc=type(self).__name__,
                 parameters=self._trainable_parameters(module),
                 # set only for the length of one fit, by synth_probe.tuning (reports epochs to Optuna)
                 on_epoch=self.__dict__.get("_on_epoch"),
+                **self._loop_settings(generator, device),
             )
-            self.output_scale_ = self._fit_output_scale(module, valid)
         self.module_ = module.to("cpu").eval()
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.n_epochs_ = len(result.history)
         self.train_samples_per_s_ = result.samples_per_s
+        if valid_idx is None:
+            self.output_scale_ = self._fit_output_scale(None, None)
+        else:
+            self.output_scale_ = self._fit_output_scale(X[valid_idx.numpy()], Yc[valid_idx.numpy()])
 
-    @torch.no_grad()
-    def _fit_output_scale(self, module: nn.Module, valid: Sequence[torch.Tensor] | None) -> np.ndarray:
-        """Per continuous output, the factor ``a`` in [0, 1] minimizing ``sum((a * z_pred - z_true)^2)`` on ``valid``."""
+    def _loop_settings(self, generator: torch.Generator, device: torch.device) -> dict[str, Any]:
+        """The :func:`fit_loop` arguments every training phase (pretraining included) takes from the hyperparameters."""
+        return dict(
+            optimizer=self.optimizer,
+            lr=float(self.lr),
+            weight_decay=float(self.weight_decay),
+            batch_size=int(self.batch_size),
+            patience=None if self.patience is None else int(self.patience),
+            generator=generator,
+            device=device,
+            verbose=int(self.verbose),
+        )
+
+    def _fit_output_scale(self, X_valid: np.ndarray | None, Yc_valid: np.ndarray | None) -> np.ndarray:
+        """Per continuous output, the factor ``a`` in [0, 1] minimizing ``sum((a * z_pred - z_true)^2)``.
+
+        ``z_pred`` are the fitted module's standardized outputs on the validation rows, as :meth:`predict` computes
+        them; all ones without validation rows.
+        """
         n_cont = len(self.y_mean_)
-        if valid is None or n_cont == 0:
+        if X_valid is None or n_cont == 0:
             return np.ones(n_cont)
-        module.eval()
-        x, yc, _ = valid
-        preds = []
-        for start in range(0, len(x), int(self.batch_size)):
-            v, _ = module(x[start : start + int(self.batch_size)])
-            preds.append(v.double().cpu())
-        p, y = torch.cat(preds).numpy(), yc.double().cpu().numpy()
+        p = self._forward_all(X_valid)[0].astype(np.float64)
+        y = (np.asarray(Yc_valid, dtype=np.float64) - self.y_mean_) / self.y_std_
         den = (p * p).sum(axis=0)
         a = np.where(den > 0, (p * y).sum(axis=0) / np.where(den > 0, den, 1.0), 0.0)
         return np.clip(a, 0.0, 1.0)

@@ -278,16 +278,9 @@ class AutoencoderMLP(TorchEstimator):
             recon_loss,
             (X_train,),
             None if X_valid is None else (X_valid,),
-            optimizer=self.optimizer,
-            lr=float(self.lr),
-            weight_decay=float(self.weight_decay),
-            batch_size=int(self.batch_size),
             max_epochs=int(self.pretrain_epochs),
-            patience=None if self.patience is None else int(self.patience),
-            generator=generator,
-            device=device,
-            verbose=int(self.verbose),
             desc=f"{type(self).__name__} pretrain",
+            **self._loop_settings(generator, device),
         )
         self.pretrain_history_ = result.history
         self.pretrain_samples_per_s_ = result.samples_per_s
