@@ -919,18 +919,42 @@ class TuneContext:
 
 
 # =========================================================================== objective
-#: the default configuration of each tabular family as trial parameters (constructor defaults,
-#: the ``combined`` features that ``synth-probe train`` gives it)
-_DEFAULT_FEATURES = {"stats_n_mels": 64, "stats_hop": 256, "stats_pool": 8}
-_DEFAULT_TRIALS: dict[str, dict[str, Any]] = {
-    "gbm": {"family": "gbm", "gbm.features": "combined", **_DEFAULT_FEATURES, "gbm.learning_rate": 0.05,
-            "gbm.num_leaves": 31, "gbm.min_child_samples": 20, "gbm.subsample": 0.8, "gbm.colsample_bytree": 0.8},
-    "knn": {"family": "knn", "knn.features": "combined", **_DEFAULT_FEATURES, "knn.n_neighbors": 5,
-            "knn.weights": "distance", "knn.metric": "euclidean"},
-    "cnn": {"family": "cnn", "mel_n_mels": 64, "mel_hop": 256, "cnn.lr": 1e-3, "cnn.weight_decay": 1e-4,
-            "cnn.batch_size": 64, "cnn.dropout": 0.1, "cnn.channels": "large", "cnn.depth": 1,
-            "cnn.residual": False, "cnn.hidden": 256},
+#: the features ``synth-probe train`` gives a family, as trial parameters
+_DEFAULT_FEATURES = {"tabular": {"features": "combined", "stats_n_mels": 64, "stats_hop": 256, "stats_pool": 8},
+                     "mel": {"mel_n_mels": 64, "mel_hop": 256}}
+#: the searched hyperparameters whose constructor default is a point of the search space, per family
+_DEFAULT_KNOBS = {
+    "gbm": ("learning_rate", "num_leaves", "min_child_samples", "subsample", "colsample_bytree"),
+    "knn": ("n_neighbors", "weights", "metric"),
+    "cnn": ("lr", "weight_decay", "batch_size", "dropout", "channels", "depth", "residual", "hidden"),
 }
+
+
+def default_trial_params(family: str) -> dict[str, Any] | None:
+    """The untuned default configuration of ``family`` as trial parameters, or None if the space lacks it.
+
+    The family's constructor defaults (read from the estimator class, so they cannot drift) and the
+    features ``synth-probe train`` gives it; None for the autoencoder and the transformer, whose
+    defaults are not points of the search space.
+    """
+    from synth_probe.models import model_class
+
+    if family not in _DEFAULT_KNOBS:
+        return None
+    defaults = model_class(family)().get_params(deep=False)
+    out: dict[str, Any] = {"family": family}
+    if family in TORCH_FAMILIES:
+        out.update(_DEFAULT_FEATURES["mel"])
+    else:
+        tab = dict(_DEFAULT_FEATURES["tabular"])
+        out[f"{family}.features"] = tab.pop("features")
+        out.update(tab)
+    for k in _DEFAULT_KNOBS[family]:
+        v = defaults[k]
+        if k == "channels":  # searched by name
+            v = next(name for name, ch in _CHANNELS.items() if tuple(ch) == tuple(v))
+        out[f"{family}.{k}"] = v
+    return out
 
 
 def enqueue_default(study: Any, families: Sequence[str]) -> bool:
@@ -942,10 +966,10 @@ def enqueue_default(study: Any, families: Sequence[str]) -> bool:
         False when the study already has trials or the first family has no
         default configuration in the search space (autoencoder, transformer).
     """
-    family = list(families)[0]
-    if study.trials or family not in _DEFAULT_TRIALS:
+    params = default_trial_params(list(families)[0])
+    if study.trials or params is None:
         return False
-    study.enqueue_trial(dict(_DEFAULT_TRIALS[family]), user_attrs={"untuned_default": True}, skip_if_exists=True)
+    study.enqueue_trial(params, user_attrs={"untuned_default": True}, skip_if_exists=True)
     return True
 
 
@@ -1075,12 +1099,13 @@ def reference_scores(ctx: TuneContext, study: Any) -> dict[str, Any]:
         return ref
     cfg = ctx.config
     family = cfg.families[0]
-    if family in TORCH_FAMILIES:
-        fs = {"kind": "mel", "n_mels": 64, "hop": 256}
-        params: dict[str, Any] = {"max_epochs": int(cfg.max_epochs)}
-    else:
-        fs = {"kind": "combined", "n_mels": 64, "hop": 256, "pool": 8}
-        params = {"n_estimators": int(cfg.max_rounds)} if family == "gbm" else {}
+    default = default_trial_params(family)
+    if default is not None:  # exactly the first trial's model (enqueue_default)
+        family, params, fs = _trial_spec(_Fixed(default), [family], cfg)
+    else:  # autoencoder, transformer: constructor defaults with the study's epoch budget
+        mel = _DEFAULT_FEATURES["mel"]
+        fs = {"kind": "mel", "n_mels": mel["mel_n_mels"], "hop": mel["mel_hop"]}
+        params = {"max_epochs": int(cfg.max_epochs)}
     tr, va, te = ctx.split["train"], ctx.split["val"], ctx.split["test"]
     trva = np.sort(np.concatenate([tr, va]))
     _, m_val, s_val = ctx.fit_eval(family, params, fs, tr, va)
