@@ -8,7 +8,7 @@ PARAM  ?= cutoff
 TUNE_ARGS ?=
 JOBS   ?= 2
 
-.PHONY: install test sensitivity bench bench-render bench-generate bench-train predictability tune match-eval clean
+.PHONY: install test sensitivity bench bench-render bench-generate bench-train predictability identifiability tune match-eval clean
 
 install: $(STAMP)
 
@@ -38,6 +38,9 @@ bench-train: $(STAMP)
 
 predictability: $(STAMP)
 	$(VENV)/bin/synth-probe predictability $(SYNTH) --jobs $(JOBS) --out reports/
+
+identifiability: $(STAMP)
+	$(VENV)/bin/synth-probe identifiability $(SYNTH) --bases 16 --jobs $(JOBS) --out reports/
 
 match-eval: $(STAMP)
 	$(PY) -m synth_probe.bench.match_eval

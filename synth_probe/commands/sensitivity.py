@@ -23,14 +23,14 @@ def _positive_int(name: str, lo: int = 1):
     return parse
 
 
-def _positive_float(name: str):
+def _positive_float(name: str, *, zero: bool = False):
     def parse(text: str) -> float:
         try:
             v = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {v}")
+        if not (v >= 0 if zero else v > 0):
+            raise argparse.ArgumentTypeError(f"{name} must be {'>=' if zero else '>'} 0, got {v}")
         return v
 
     return parse

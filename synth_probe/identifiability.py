@@ -1,0 +1,411 @@
+"""Identifiability in context: among the patches a sampler draws, does the sound pin a parameter down?
+
+The sensitivity study asks whether a parameter *can* change the sound (it opens
+the parameter's gate first). A model trained on random patches faces a harder
+question: in a random patch, with every other parameter random too, does the
+render tell this parameter's value apart? Two things can stop it:
+
+*masked*
+    moving the parameter far changes the render by no more than two renders of
+    the same patch differ (the synth's own noise sources: noise oscillators,
+    sample-and-hold LFOs) plus a small tolerance. The LFO amount with its
+    destination off is masked; so is a knob whose effect is drowned by noise.
+*confounded*
+    the change is audible, but other parameters can undo it: a search over the
+    other varied parameters finds a *twin*, a patch with the moved value that
+    renders (within the floor and tolerance) like the original. The
+    filter key-follow on a fixed note is confounded with the cutoff.
+
+For each parameter and each of ``bases`` patches drawn by the sampler:
+
+1. ``floor``: distance between two renders of the base with different render
+   seeds;
+2. ``effect``: the parameter moved half its range (continuous ``v -> (v + 0.5)
+   mod 1``; discrete: the choice half-way round), rendered with the base's seed;
+3. masked when ``effect <= floor + tolerance``;
+4. otherwise a hill climb (:func:`synth_probe.matching.hill_climb`) over the
+   other varied parameters, from the moved patch toward the base's render,
+   within ``budget`` renders: confounded when it reaches ``floor + tolerance``,
+   *distinct* otherwise;
+5. ``fine``: a small move (``fine_step``, 0.1 of the range toward the middle, or
+   the neighbouring choice) compared with the same limit. The half-range move
+   says whether the sound tells far-apart values apart; the fine one whether it
+   resolves the value closely, which is what a high R² needs.
+
+A base the synth cannot render (non-finite audio, a plugin that crashes or
+hangs) is recorded with its error and left out of the shares; the other
+probes go on.
+
+Distances are :class:`~synth_probe.matching.MatchObjective`'s multi-resolution
+log-mel L1 (dB). A twin found proves the confound at that base; a search that
+finds none proves nothing, so the *distinct* fraction is an upper bound on
+how often the parameter is identifiable. Where a parameter is masked or
+confounded, no model can do better than guess; so, roughly, the distinct
+fraction bounds the share of the parameter's variance a model can explain
+(its R²).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth_probe.errors import ParameterValueError, RenderError, SynthProbeError
+from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
+
+__all__ = ["IdentifiabilityConfig", "IdentifiabilityResult", "probe_base", "moved_value", "run_identifiability",
+           "write_identifiability", "RESULTS_NAME"]
+
+RESULTS_NAME = "identifiability.json"
+#: a twin's parameter counts as a compensator when it moved by more than this (unit values)
+MOVE_THRESHOLD = 1e-3
+
+
+@dataclass(frozen=True)
+class IdentifiabilityConfig:
+    """Settings of :func:`run_identifiability`.
+
+    Parameters
+    ----------
+    sampler : str
+        Named sampler of the base patches (``timbral``, ``inversynth``, ``all``).
+    bases : int
+        Random base patches per parameter (the sampler's rows ``0 .. bases-1``).
+    budget : int
+        Renders of each twin search.
+    tolerance_db : float
+        Distance (dB) above the render-noise floor that still counts as "the same sound".
+    fine_step : float
+        A second, small move (unit value; discrete: the neighbouring choice) whose effect is only
+        compared with the floor: how finely the render resolves the value, which bounds a continuous
+        parameter's R² more tightly than the half-range move.
+    seed : int
+        Sampler seed (bases, render seeds) and search seed.
+    params : tuple of str, optional
+        Parameters to probe (default: every parameter the sampler varies).
+    jobs : int
+        Worker processes.
+    note, velocity, note_length, render_length, sample_rate
+        How each patch is played (defaults: the sensitivity study's; the sampler's
+        own render settings, as InverSynth II's, replace them where it has them).
+    """
+
+    sampler: str = "timbral"
+    bases: int = 12
+    budget: int = 200
+    tolerance_db: float = 0.2
+    fine_step: float = 0.1
+    seed: int = 0
+    params: tuple[str, ...] | None = None
+    jobs: int = 1
+    note: int = 60
+    velocity: int = 100
+    note_length: float = 1.0
+    render_length: float = 1.5
+    sample_rate: int = 22050
+
+    def __post_init__(self) -> None:
+        for name, lo in (("bases", 1), ("budget", 0), ("jobs", 1)):
+            if int(getattr(self, name)) < lo:
+                raise ParameterValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
+        if not float(self.tolerance_db) >= 0:
+            raise ParameterValueError(f"tolerance_db must be >= 0 dB, got {self.tolerance_db}")
+        if not 0 < float(self.fine_step) <= 0.5:
+            raise ParameterValueError(f"fine_step must be in (0, 0.5], got {self.fine_step}")
+
+    def settings(self) -> RenderSettings:
+        return RenderSettings(int(self.note), int(self.velocity), float(self.note_length),
+                              float(self.render_length), int(self.sample_rate))
+
+
+def moved_value(spec: ParamSpec, value: float, step: float = 0.5) -> float:
+    """The value ``step`` of the range away.
+
+    Continuous: ``step = 0.5`` wraps (``(v + 0.5) mod 1``); a smaller step moves
+    toward the middle of the range (so it stays inside). Discrete: 0.5 takes the
+    choice half-way round, a smaller step the neighbouring choice.
+    """
+    v = float(value)
+    if spec.is_discrete and spec.n_choices > 1:
+        k = spec.choice_index(v)
+        n = spec.n_choices
+        shift = n // 2 if step >= 0.5 else (1 if k < n - 1 else -1)
+        return float(spec.choice_values[(k + shift) % n])
+    if step >= 0.5:
+        return float((v + 0.5) % 1.0)
+    return v + step if v < 0.5 else v - step
+
+
+def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSettings, *, seed: int,
+               compensate: Sequence[str], budget: int, tolerance_db: float, search_seed: int = 0,
+               fine_step: float | None = None) -> dict[str, Any]:
+    """Probe one parameter at one base patch: floor, effect, and (when audible) a twin search.
+
+    Parameters
+    ----------
+    synth : Synth
+    base : np.ndarray [shape=(n_params,)]
+        The base patch (unit values).
+    param : str
+        The parameter moved.
+    settings : RenderSettings
+    seed : int
+        The base's render seed (the floor render uses another).
+    compensate : sequence of str
+        Parameters the twin search may change (``param`` itself is left out).
+    budget : int
+        Renders of the twin search.
+    tolerance_db : float
+    search_seed : int
+    fine_step : float, optional
+        Also measure the effect of this small move (:func:`moved_value`).
+
+    Returns
+    -------
+    record : dict
+        ``value``, ``moved``, ``floor``, ``effect``, ``twin`` (dB; ``twin`` None when masked),
+        ``verdict`` ("masked", "confounded" or "distinct"), ``compensators`` (name -> unit change
+        of the twin, largest first; only for confounded), ``renders``; with ``fine_step``,
+        ``fine_effect`` (dB) and ``fine_audible`` (above the floor + tolerance).
+    """
+    from synth_probe.matching import MatchObjective, hill_climb
+
+    names = list(synth.param_names)
+    j = names.index(param)
+    spec = synth.specs[j]
+    target = synth.render_vector(base, settings, seed=int(seed))
+    if not np.all(np.isfinite(target)):
+        raise RenderError(f"the base patch rendered non-finite audio (probing {param})",
+                          patch=dict(zip(names, map(float, base))))
+    obj = MatchObjective(synth, target, settings, seed=int(seed))
+    floor = obj.distance_of(synth.render_vector(base, settings, seed=(int(seed) + 7919) % (2 ** 31)))
+    moved = obj.snap(base)
+    moved[j] = moved_value(spec, float(base[j]))
+    limit = floor + float(tolerance_db)
+    effect = float(obj(moved))
+    rec: dict[str, Any] = {"value": float(base[j]), "moved": float(moved[j]), "floor": float(floor),
+                           "effect": effect, "twin": None, "verdict": "masked", "compensators": {}, "renders": 2}
+    if fine_step is not None:
+        fine = obj.snap(base)
+        fine[j] = moved_value(spec, float(base[j]), float(fine_step))
+        fine = obj.snap(fine)
+        rec["fine_effect"] = float(obj(fine)) if fine[j] != base[j] else 0.0
+        rec["fine_audible"] = bool(rec["fine_effect"] > limit)
+    if effect <= limit:
+        rec["renders"] += obj.n_renders
+        return rec
+    free = [c for c in compensate if c != param]
+    if budget > 0 and free:
+        r = hill_climb(obj, moved, int(budget), specs=synth.specs, free=free, seed=int(search_seed),
+                       start_distance=effect)
+        twin, vec = float(r.distance), r.vector
+    else:
+        twin, vec = effect, moved
+    rec["twin"] = twin
+    if twin <= limit:
+        rec["verdict"] = "confounded"
+        # the search also carries moves that cost nothing (a parameter that is itself masked): put each moved
+        # parameter back, smallest move first, and keep it back when the twin stays within the limit
+        vec = vec.copy()
+        moved_k = sorted((k for k in range(len(names)) if k != j and abs(vec[k] - base[k]) > MOVE_THRESHOLD),
+                         key=lambda k: abs(vec[k] - base[k]))
+        for k in moved_k:
+            trial = vec.copy()
+            trial[k] = base[k]
+            if obj(trial) <= limit:
+                vec = trial
+        delta = {names[k]: float(vec[k] - base[k]) for k in range(len(names))
+                 if k != j and abs(vec[k] - base[k]) > MOVE_THRESHOLD}
+        rec["compensators"] = dict(sorted(delta.items(), key=lambda kv: -abs(kv[1]))[:4])
+        rec["twin"] = float(obj(vec))
+    else:
+        rec["verdict"] = "distinct"
+    rec["renders"] += obj.n_renders
+    return rec
+
+
+def _probe_task(ctx: Any, units: list[tuple[str, int, np.ndarray, int]], settings: RenderSettings,
+                compensate: list[str], budget: int, tolerance_db: float, fine_step: float
+                ) -> list[tuple[str, int, dict]]:
+    """Task body (a worker process, or here for jobs=1): probe a group of (parameter, base) units."""
+    from threadpoolctl import threadpool_limits
+
+    out = []
+    with threadpool_limits(limits=1):
+        for param, b, base, seed in units:
+            ctx.start(b)
+            try:
+                rec = probe_base(ctx.synth, base, param, settings, seed=seed, compensate=compensate, budget=budget,
+                                 tolerance_db=tolerance_db, search_seed=seed % 100003, fine_step=fine_step)
+            except RenderError as e:  # the base itself does not render: record it, go on with the others
+                rec = {"error": str(e)}
+            ctx.done(b)
+            out.append((param, b, rec))
+    return out
+
+
+@dataclass
+class IdentifiabilityResult:
+    """What :func:`run_identifiability` measured."""
+
+    synth: dict[str, Any]
+    config: dict[str, Any]
+    records: dict[str, list[dict[str, Any]]]  # parameter -> one record per base (in base order)
+    seconds: float = 0.0
+    complete: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per parameter: verdict fractions, medians and the usual compensators."""
+        rows = []
+        for p, recs in self.records.items():
+            recs = [r for r in recs if r and "error" not in r]
+            if not recs:
+                continue
+            n = len(recs)
+            v = Counter(r["verdict"] for r in recs)
+            comp = Counter(k for r in recs for k in r.get("compensators", {}))
+            twins = [r["twin"] for r in recs if r.get("twin") is not None]
+            fine = [bool(r["fine_audible"]) for r in recs if "fine_audible" in r]
+            rows.append({
+                "parameter": p, "bases": n,
+                "masked": v["masked"] / n, "confounded": v["confounded"] / n, "distinct": v["distinct"] / n,
+                "effect_db": float(np.median([r["effect"] for r in recs])),
+                "floor_db": float(np.median([r["floor"] for r in recs])),
+                "twin_db": float(np.median(twins)) if twins else None,
+                "fine_audible": float(np.mean(fine)) if fine else None,
+                "compensators": [k for k, _ in comp.most_common(3)],
+            })
+        rows.sort(key=lambda r: (-r["distinct"], -r["effect_db"]))
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "synth_probe.identifiability", "version": 1, "synth": self.synth, "config": self.config,
+                "complete": self.complete, "seconds": self.seconds, **self.extra,
+                "summary": self.summary(), "records": self.records}
+
+
+def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
+                        log: Callable[[str], None] | None = None) -> IdentifiabilityResult:
+    """Probe every (chosen) parameter on ``config.bases`` patches of the sampler.
+
+    Interrupting (Ctrl-C) keeps the units finished so far (``complete`` False).
+    """
+    from synth_probe.sampling import SAMPLERS, make_plan
+    from synth_probe.sensitivity import select_specs
+
+    log = log or (lambda m: None)
+    t0 = time.perf_counter()
+    plan = make_plan(synth, config.sampler)
+    varied = plan.varied
+    if config.params is None:
+        params = list(varied)
+    else:
+        params = [s.name for s in select_specs(synth, config.params)]
+    settings = config.settings()
+    rd = dict(SAMPLERS[config.sampler].render_defaults) if config.sampler in SAMPLERS else {}
+    if rd:
+        settings = RenderSettings(**{**asdict(settings), **rd})
+    V, seeds = plan.rows(int(config.seed), 0, int(config.bases))
+    units = [(p, b, V[b], int(seeds[b])) for p in params for b in range(int(config.bases))]
+    records: dict[str, list[dict]] = {p: [{} for _ in range(int(config.bases))] for p in params}
+    # groups of a few units per task: the twin searches take 1-3 s each
+    groups = [units[i:i + 4] for i in range(0, len(units), 4)]
+    args = (settings, list(varied), int(config.budget), float(config.tolerance_db), float(config.fine_step))
+    log(f"identifiability: {len(params)} parameters x {config.bases} {config.sampler} bases, twin searches of "
+        f"{config.budget} renders, tolerance {config.tolerance_db} dB, {config.jobs} job(s)")
+    complete = False
+    done = 0
+    try:
+        for res in _run(synth, groups, args, int(config.jobs)):
+            for p, b, rec in res:
+                records[p][b] = rec
+                if "error" in rec:
+                    log(f"  {p} at base {b} failed ({rec['error']}); it is left out of the shares")
+            done += len(res)
+            if done % max(1, len(units) // 20) < len(res) or done == len(units):
+                log(f"  {done}/{len(units)} probes, {time.perf_counter() - t0:.0f} s")
+        complete = True
+    except KeyboardInterrupt:
+        log("interrupted: keeping the probes finished so far")
+    meta = {"synth": synth.name, "kind": getattr(synth, "kind", ""), "n_params": len(synth.param_names)}
+    cfg = asdict(config)
+    cfg["params"] = list(params)
+    cfg["render"] = asdict(settings)
+    res = IdentifiabilityResult(meta, cfg, records, time.perf_counter() - t0, complete)
+    res.extra = {"created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv),
+                 "python": platform.python_version(), "cpus": os.cpu_count()}
+    return res
+
+
+def _run(synth: Synth, groups: list, args: tuple, jobs: int):
+    if jobs <= 1:
+        from synth_probe.sensitivity import _LocalContext
+
+        ctx = _LocalContext(synth)
+        for g in groups:
+            yield _probe_task(ctx, g, *args)
+        return
+    from synth_probe.render import Task, TaskFailure, discard_pool, get_pool
+
+    pool = get_pool(synth, jobs)
+    tasks = [Task(key=i, func="synth_probe.identifiability:_probe_task", args=(g, *args))
+             for i, g in enumerate(groups)]
+    finished = False
+    try:
+        for key, res in pool.run(tasks, jobs=jobs):
+            if isinstance(res, TaskFailure):
+                # a plugin that crashed or hung fails only these probes: they are recorded, the rest go on
+                why = f"{res.kind}: {res.message}"
+                yield [(p, b, {"error": why}) for p, b, _, _ in groups[key]]
+                continue
+            yield res
+        finished = True
+    finally:
+        if not finished:
+            discard_pool(pool)
+
+
+def write_identifiability(result: IdentifiabilityResult, reports_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``identifiability.json`` and ``identifiability.csv``, and re-assemble the predictability report.
+
+    Returns
+    -------
+    paths : dict of str to Path
+        ``json``, ``csv``, ``html``.
+    """
+    import csv
+
+    from synth_probe.report import assemble
+
+    d = Path(reports_dir)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SynthProbeError(f"cannot write the reports folder {d}: {e}") from e
+    jpath = d / RESULTS_NAME
+    tmp = jpath.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
+    os.replace(tmp, jpath)
+    cpath = d / "identifiability.csv"
+    rows = result.summary()
+    with cpath.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["parameter", "bases", "masked", "confounded", "distinct", "fine_audible", "effect_db",
+                    "floor_db", "twin_db", "compensators"])
+        for r in rows:
+            w.writerow([r["parameter"], r["bases"], f"{r['masked']:.3f}", f"{r['confounded']:.3f}",
+                        f"{r['distinct']:.3f}", "" if r["fine_audible"] is None else f"{r['fine_audible']:.3f}",
+                        f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
+                        "" if r["twin_db"] is None else f"{r['twin_db']:.3f}", " ".join(r["compensators"])])
+    html = assemble(d, "predictability")
+    return {"json": jpath, "csv": cpath, "html": html}

@@ -1,0 +1,143 @@
+"""Identifiability in context, on real renders of the emulation: masked, confounded and distinct parameters."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from synth_probe.cli import main
+from synth_probe.identifiability import (
+    IdentifiabilityConfig,
+    moved_value,
+    probe_base,
+    run_identifiability,
+    write_identifiability,
+)
+from synth_probe.predictability import figure_checks
+from synth_probe.synths.base import RenderSettings
+
+SETTINGS = RenderSettings(note=60, velocity=100, note_length=0.3, render_length=0.5, sample_rate=16000)
+
+
+def _patch(synth, **values):
+    v = np.array([s.default for s in synth.specs], dtype=np.float64)
+    for name, x in values.items():
+        j = synth.param_names.index(name)
+        v[j] = synth.specs[j].quantize(x)
+    return v
+
+
+def test_moved_value_goes_half_the_range(noisemaker):
+    spec = {s.name: s for s in noisemaker.specs}
+    assert moved_value(spec["cutoff"], 0.2) == pytest.approx(0.7)
+    assert moved_value(spec["cutoff"], 0.8) == pytest.approx(0.3)
+    ft = spec["filtertype"]  # 12 choices: the one six steps round
+    assert ft.choice_index(moved_value(ft, ft.choice_values[3])) == 9
+    assert ft.choice_index(moved_value(ft, ft.choice_values[9])) == 3
+    # the fine step moves toward the middle of the range, or to the neighbouring choice
+    assert moved_value(spec["cutoff"], 0.2, 0.1) == pytest.approx(0.3)
+    assert moved_value(spec["cutoff"], 0.95, 0.1) == pytest.approx(0.85)
+    assert ft.choice_index(moved_value(ft, ft.choice_values[3], 0.1)) == 4
+    assert ft.choice_index(moved_value(ft, ft.choice_values[11], 0.1)) == 10
+
+
+def test_keyfollow_on_one_note_is_the_cutoff_in_disguise(noisemaker):
+    # key-follow adds k^2 (note - 72) / 512 to the cutoff sum: on one note, a small cutoff change undoes it
+    base = _patch(noisemaker, filtertype=0.0, cutoff=0.5, resonance=0.5, keyfollow=0.5)
+    rec = probe_base(noisemaker, base, "keyfollow", SETTINGS, seed=1, compensate=["cutoff"], budget=60,
+                     tolerance_db=0.2)
+    assert rec["floor"] == 0.0  # a saw through the filter: no noise source
+    assert rec["effect"] > 0.25 and rec["verdict"] == "confounded"
+    assert rec["twin"] <= 0.2
+    # key-follow 0.5 -> 0 removes a downward offset: the twin lowers the cutoff, by less than 0.02
+    assert list(rec["compensators"]) == ["cutoff"] and -0.02 < rec["compensators"]["cutoff"] < 0.0
+    # the resonance cannot stand in for it
+    rec = probe_base(noisemaker, base, "keyfollow", SETTINGS, seed=1, compensate=["resonance"], budget=60,
+                     tolerance_db=0.2)
+    assert rec["verdict"] == "distinct" and rec["twin"] > 0.2
+
+
+def test_masked_and_distinct(noisemaker):
+    # the pulse width of a saw oscillator does nothing
+    saw = _patch(noisemaker, osc1waveform=0.0, osc1pw=0.3)
+    rec = probe_base(noisemaker, saw, "osc1pw", SETTINGS, seed=1, compensate=["cutoff"], budget=30, tolerance_db=0.2)
+    assert rec["verdict"] == "masked" and rec["effect"] == 0.0 and rec["twin"] is None and rec["renders"] == 3
+    # the amp attack cannot be imitated by the oscillator level
+    rec = probe_base(noisemaker, _patch(noisemaker), "ampattack", SETTINGS, seed=1, compensate=["osc1volume"],
+                     budget=30, tolerance_db=0.2)
+    assert rec["verdict"] == "distinct" and rec["effect"] > 1.0 and rec["twin"] > 0.2
+
+
+def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
+    cfg = IdentifiabilityConfig(bases=3, budget=15, params=("ampattack", "osc2phase"), render_length=0.5,
+                                note_length=0.3, sample_rate=16000)
+    res = run_identifiability(noisemaker, cfg)
+    assert res.complete and set(res.records) == {"ampattack", "osc2phase"}
+    rows = {r["parameter"]: r for r in res.summary()}
+    for r in rows.values():
+        assert r["bases"] == 3 and r["masked"] + r["confounded"] + r["distinct"] == pytest.approx(1.0)
+        assert 0.0 <= r["fine_audible"] <= 1.0
+    assert rows["ampattack"]["distinct"] == 1.0
+    for rec in res.records["ampattack"]:
+        assert rec["fine_audible"] == (rec["fine_effect"] > rec["floor"] + cfg.tolerance_db)
+    assert rows["ampattack"]["effect_db"] > rows["osc2phase"]["effect_db"]
+    paths = write_identifiability(res, tmp_path)
+    data = json.loads(paths["json"].read_text())
+    assert data["config"]["sampler"] == "timbral" and len(data["records"]["ampattack"]) == 3
+    assert paths["csv"].read_text().splitlines()[0].startswith("parameter,bases,masked,confounded,distinct")
+    page = paths["html"].read_text()
+    assert 'id="identifiability-t"' in page and "ampattack" in page
+
+    # the figure checks name what a loser's distinct share is, and count the parameters distinct in context
+    results = {"sampler": "timbral", "models": {
+        m: {"parameters": [{"parameter": p, "kind": "continuous", "mae": mae, "r2": 0.0} for p, mae in maes.items()],
+            "mean_mpr": 50.0}
+        for m, maes in {"mean": {"ampattack": 0.25, "osc2phase": 0.25},
+                        "cnn": {"ampattack": 0.05, "osc2phase": 0.26}}.items()}}
+    sens = {"params": [{"name": "ampattack", "classification": "strong"},
+                       {"name": "osc2phase", "classification": "strong"}]}
+    checks = {c["name"]: c for c in figure_checks(results, sens, data)}
+    plain = checks["CNN beats MeanBaseline on every strong parameter"]
+    assert plain["ok"] is False and "osc2phase [distinct" in plain["value"]
+    ceiling = 50 + 50 * np.mean([rows["ampattack"]["distinct"], rows["osc2phase"]["distinct"]])
+    assert checks["best model mean MPR"]["value"].endswith(f"[in context ≈ {ceiling:.1f} at most]")
+    in_context = checks["… on every strong parameter that is distinct in context"]
+    if rows["osc2phase"]["distinct"] < 0.5:
+        assert in_context["ok"] is True and in_context["value"] == "1/1"
+    # another sampler's identifiability is not used
+    other = {**data, "config": {**data["config"], "sampler": "inversynth"}}
+    assert "… on every strong parameter that is distinct in context" not in {
+        c["name"] for c in figure_checks(results, sens, other)}
+
+
+def test_cli_names_an_unknown_parameter(capsys, tmp_path):
+    rc = main(["identifiability", "noisemaker", "--params", "cutof", "--bases", "1", "--out", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "cutof" in err and "cutoff" in err
+
+
+def test_a_base_that_does_not_render_is_recorded_and_left_out(noisemaker):
+    import sys
+    from pathlib import Path
+
+    from synth_probe.identifiability import IdentifiabilityResult, _probe_task
+    from synth_probe.sensitivity import _LocalContext
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from faulty_synth import FlakyNoiseMaker
+
+    flaky = FlakyNoiseMaker()  # a patch with `unused` >= 0.99 renders NaN, as a broken plugin does
+    try:
+        good = _patch(flaky)
+        bad = _patch(flaky, unused=1.0)
+        out = _probe_task(_LocalContext(flaky), [("ampattack", 0, bad, 1)], SETTINGS, ["osc1volume"], 5, 0.2, 0.1)
+        assert "non-finite" in out[0][2]["error"]
+        flaky = FlakyNoiseMaker()  # the broken instance stays broken: a fresh one for the good base
+        out += _probe_task(_LocalContext(flaky), [("ampattack", 1, good, 1)], SETTINGS, ["osc1volume"], 5, 0.2, 0.1)
+    finally:
+        flaky.close()
+    res = IdentifiabilityResult({"synth": "noisemaker"}, {}, {"ampattack": [rec for _, _, rec in out]})
+    (row,) = res.summary()
+    assert row["bases"] == 1 and row["distinct"] == 1.0
