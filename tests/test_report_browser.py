@@ -84,6 +84,28 @@ def test_screenshot_shows_the_table_and_the_chart(report, tmp_path):
     assert np.nonzero(blue.any(axis=1))[0].max() > 300
 
 
+def test_identifiability_section_loads_and_sorts(report, noisemaker, tmp_path):
+    import shutil
+
+    from synth_probe.identifiability import IdentifiabilityConfig, run_identifiability, write_identifiability
+
+    folder = tmp_path / "reports"
+    shutil.copytree(report.parent, folder)
+    res = run_identifiability(noisemaker, IdentifiabilityConfig(bases=2, budget=5, params=("cutoff", "lfo1rate"),
+                                                                render_length=0.5, note_length=0.3,
+                                                                sample_rate=16000))
+    page = write_identifiability(res, folder)["html"]
+    out = chromium(tmp_path, page.as_uri(), "--dump-dom")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert console_messages(out.stderr) == []
+    dom = out.stdout
+    assert 'data-report-ready="1"' in dom and "data-js-errors=" not in dom
+    table_html = re.search(r'<table id="identifiability-t".*?</table>', dom, re.S).group(0)
+    assert table_html.count("<tr class=") == 2 and "lfo1rate" in table_html
+    # the section sits between the sensitivity part and anything measured later
+    assert dom.index('id="sensitivity-table"') < dom.index('id="identifiability-t"')
+
+
 def test_page_is_self_contained(report):
     page = report.read_text()
     assert not re.search(r'(src|href)="(https?:)?//', page)

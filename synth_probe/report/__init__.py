@@ -45,7 +45,8 @@ REPORT_TITLES: dict[str, tuple[str, str]] = {
 #: so a part that shows another study's numbers (the measured part shows sensitivity scores) stays current
 #: whichever study runs last
 REFRESH: dict[str, tuple[str, ...]] = {
-    "predictability": ("synth_probe.report.predictability_section:refresh_part",),
+    "predictability": ("synth_probe.report.predictability_section:refresh_part",
+                       "synth_probe.report.identifiability_section:refresh_part"),
 }
 
 _TITLE_RE = re.compile(r"^<!-- part-title: (.*?) -->\n", re.S)

@@ -220,7 +220,8 @@ def _metric_cell(r: dict[str, Any] | None, base: dict[str, Any] | None, best: bo
 
 
 def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | None = None,
-                        media: dict[str, np.ndarray] | None = None) -> str:
+                        media: dict[str, np.ndarray] | None = None,
+                        identifiability: dict[str, Any] | None = None) -> str:
     """The HTML body of the measured-predictability part.
 
     Parameters
@@ -233,12 +234,15 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
     media : dict of np.ndarray, optional
         ``predictability_media.npz``: ``target``, ``prediction``, ``mean`` int16
         clips and ``sample_rate`` for the listenable pairs.
+    identifiability : dict, optional
+        ``identifiability.json``: adds each parameter's distinct share (of the
+        same sampler) beside it and to the figure checks.
 
     Returns
     -------
     html : str
     """
-    from synth_probe.predictability import figure_checks
+    from synth_probe.predictability import distinct_shares, figure_checks
 
     models = results.get("models", {})
     order = [m for m in results.get("config", {}).get("models", list(models)) if m in models]
@@ -275,7 +279,8 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
                    '<code>make sensitivity</code> to add sensitivity scores beside the measured ones.</p>')
 
     # ---- figures
-    checks = figure_checks(results, sensitivity)
+    checks = figure_checks(results, sensitivity, identifiability)
+    distinct = distinct_shares(identifiability, results)
     if checks:
         out.append('<h3 id="figures">Figures</h3>')
         rows = [{**c, "status": "yes" if c["ok"] else ("—" if c["ok"] is None else "no")} for c in checks]
@@ -289,6 +294,10 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
         cols += [Column("sens", "Sensitivity (dB)", fmt=fmt_num, numeric=True,
                         title="sensitivity score from sensitivity.json"),
                  Column("cls", "Class", fmt=lambda v: f'<span class="badge {esc(v)}">{esc(v)}</span>' if v else "—")]
+    if distinct:
+        cols.append(Column("distinct", "Distinct", fmt=lambda v: "—" if v is None else f"{100 * v:.0f} %",
+                           numeric=True, title="share of sampled patches where the parameter is audible and no "
+                                               "other setting imitates it (identifiability.json; see above)"))
     cols += [Column("kind", "Kind"),
              Column("chance", "Chance", fmt=lambda v: fmt_num(v, 3), numeric=True,
                     title="discrete: 1 / number of choices (accuracy); continuous: R² of the mean is 0")]
@@ -308,6 +317,7 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
         row = {"parameter": p, "kind": any_r["kind"],
                "chance": any_r.get("chance_accuracy") if any_r["kind"] == "discrete" else 0.0,
                "sens": (sens.get(p) or {}).get("score"), "cls": (sens.get(p) or {}).get("classification"),
+               "distinct": distinct.get(p),
                "best_model": b.get("model"), "best_skill": b.get("skill"), "best_mpr": b.get("mpr")}
         for m in order:
             r = by[m].get(p)
@@ -453,7 +463,10 @@ def refresh_part(reports_dir: str | os.PathLike) -> Path | None:
     results, sens, media = _load(d)
     if results is None:
         return None
-    return write_part(d, "predictability", PART_KEY, PART_TITLE, predictability_html(results, sens, media))
+    from synth_probe.report.identifiability_section import load_json
+
+    return write_part(d, "predictability", PART_KEY, PART_TITLE,
+                      predictability_html(results, sens, media, load_json(d / "identifiability.json")))
 
 
 def write_predictability_report(reports_dir: str | os.PathLike) -> dict[str, Path]:

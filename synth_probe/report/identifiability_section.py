@@ -1,0 +1,117 @@
+"""The identifiability part of the predictability report (``15-identifiability``).
+
+Built from ``identifiability.json`` (:mod:`synth_probe.identifiability`), with the
+sensitivity class and the best measured skill beside each parameter when
+``sensitivity.json`` and ``predictability.json`` are in the same folder. The page
+assembler rebuilds it (:data:`synth_probe.report.REFRESH`), so it follows
+whichever study ran last.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from synth_probe.report import write_part
+from synth_probe.report.html import Column, esc, fmt_num, key_value_table, table
+
+__all__ = ["PART_KEY", "PART_TITLE", "identifiability_html", "refresh_part", "load_json"]
+
+PART_KEY = "15-identifiability"
+PART_TITLE = "Identifiability in context: masked, confounded or distinct among random patches"
+
+
+def load_json(path: Path) -> dict | None:
+    """A JSON file's contents, or None when it is missing or unreadable."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _pct(v: Any) -> str:
+    return "—" if v is None else f"{100 * float(v):.0f} %"
+
+
+def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | None = None,
+                         predictability: dict[str, Any] | None = None) -> str:
+    """The HTML body of the part."""
+    cfg = data.get("config", {})
+    sens = {p["name"]: p for p in (sensitivity or {}).get("params", [])}
+    best = (predictability or {}).get("best", {})
+    rows = []
+    for r in data.get("summary", []):
+        p = r["parameter"]
+        rows.append({**r, "cls": (sens.get(p) or {}).get("classification"),
+                     "skill": (best.get(p) or {}).get("skill"), "comp": ", ".join(r.get("compensators") or [])})
+    out = [
+        f"<p>Each parameter was moved half its range on {esc(cfg.get('bases'))} random "
+        f"<code>{esc(cfg.get('sampler'))}</code> patches, every other parameter as the sampler drew it. "
+        "<strong>Masked</strong>: the move changed the render (multi-resolution log-mel distance) by no more than "
+        "two renders of the same patch with different render seeds differ, plus "
+        f"{fmt_num(cfg.get('tolerance_db'), 2)} dB. <strong>Confounded</strong>: the move was audible, but a "
+        f"search over the other varied parameters ({esc(cfg.get('budget'))} renders) found a twin, a patch with "
+        "the moved value that sounds like the original within the same limit. <strong>Distinct</strong>: "
+        "audible and no twin found. <strong>Fine step audible</strong>: a move of "
+        f"{fmt_num(cfg.get('fine_step'), 2)} of the range (toward the middle; discrete: the neighbouring choice) "
+        "stands above the same limit, so the sound resolves the value closely, which a high R² needs. "
+        "A twin proves a confound; a search that finds none proves nothing, so the "
+        "distinct share is an upper bound on how often the sound pins the parameter down, and, roughly, on the "
+        "R² any model can reach on it.</p>",
+        "<p>The sensitivity study opens a parameter's gate before sweeping it (the LFO amount with its "
+        "destination set, for instance); here every other parameter is as random as in the training data. A "
+        "parameter that is strong there and mostly masked or confounded here is audible, but not recoverable "
+        "from random patches.</p>",
+    ]
+    if not data.get("complete", True):
+        out.append('<p class="note">This run was interrupted: only the probes finished are counted.</p>')
+    cols = [Column("parameter", "Parameter")]
+    if sens:
+        cols.append(Column("cls", "Sensitivity class",
+                           fmt=lambda v: f'<span class="badge {esc(v)}">{esc(v)}</span>' if v else "—"))
+    cols += [
+        Column("distinct", "Distinct", fmt=_pct, numeric=True, title="audible and no twin found"),
+        Column("masked", "Masked", fmt=_pct, numeric=True, title="change within the render-noise floor + tolerance"),
+        Column("confounded", "Confounded", fmt=_pct, numeric=True, title="a twin with the moved value was found"),
+        Column("fine_audible", "Fine step audible", fmt=_pct, numeric=True,
+               title=f"share of patches where a move of {cfg.get('fine_step')} of the range (discrete: the "
+                     "neighbouring choice) is above the floor + tolerance"),
+        Column("effect_db", "Effect (dB)", fmt=fmt_num, numeric=True, title="median distance of the moved render"),
+        Column("floor_db", "Floor (dB)", fmt=fmt_num, numeric=True,
+               title="median distance between two render seeds of the base"),
+        Column("twin_db", "Twin (dB)", fmt=fmt_num, numeric=True, title="median distance the twin searches reached"),
+        Column("comp", "Twins moved", title="parameters the twins changed most often (after putting back the "
+                                            "moves that were not needed)"),
+    ]
+    if best:
+        cols.append(Column("skill", "Best skill", fmt=lambda v: fmt_num(v, 3), numeric=True,
+                           title="best model's skill in predictability.json (R² or chance-corrected accuracy)"))
+    out.append(table(cols, rows, id="identifiability-t",
+                     row_class=lambda r: f"cls-{r['cls']}" if r.get("cls") else ""))
+    render = cfg.get("render", {})
+    out.append(key_value_table([
+        ("sampler", cfg.get("sampler")), ("bases", cfg.get("bases")), ("seed", cfg.get("seed")),
+        ("twin search", f"hill climb, {cfg.get('budget')} renders, over the sampler's other varied parameters"),
+        ("tolerance", f"{cfg.get('tolerance_db')} dB above the floor"),
+        ("render", f"note {render.get('note')}, velocity {render.get('velocity')}, {render.get('note_length')} s "
+                   f"held in {render.get('render_length')} s at {render.get('sample_rate')} Hz"),
+        ("time", f"{fmt_num(data.get('seconds'), 0)} s with {cfg.get('jobs')} job(s)"),
+        ("command", data.get("command")), ("created", data.get("created")),
+    ], id="identifiability-settings"))
+    out.append('<p class="muted">Every probe is in <a href="identifiability.json">identifiability.json</a>; the '
+               'summary in <a href="identifiability.csv">identifiability.csv</a>.</p>')
+    return "\n".join(out)
+
+
+def refresh_part(reports_dir: str | os.PathLike) -> Path | None:
+    """Rewrite the part from the files in ``reports_dir``; None when there is no ``identifiability.json``."""
+    d = Path(reports_dir)
+    data = load_json(d / "identifiability.json")
+    if data is None:
+        return None
+    return write_part(d, "predictability", PART_KEY, PART_TITLE,
+                      identifiability_html(data, load_json(d / "sensitivity.json"),
+                                           load_json(d / "predictability.json")))
