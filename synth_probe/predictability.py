@@ -63,6 +63,9 @@ __all__ = [
     "run_predictability",
     "figure_checks",
     "distinct_shares",
+    "ensemble",
+    "ENSEMBLE_MEMBERS",
+    "PREDICTIONS_NAME",
     "IDENTIFIABLE_SHARE",
     "RESULTS_NAME",
     "MEDIA_NAME",
@@ -72,6 +75,10 @@ __all__ = [
 SUITE: tuple[str, ...] = ("mean", "knn", "gbm", "cnn", "autoencoder", "transformer")
 TORCH_MODELS: frozenset[str] = frozenset({"cnn", "autoencoder", "transformer"})
 RESULTS_NAME = "predictability.json"
+#: every model's full test predictions, kept beside the results so that a rerun can rebuild the ensemble
+PREDICTIONS_NAME = "predictability_predictions.npz"
+#: the models the ensemble averages (those of a run that are among them)
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("gbm", "cnn", "autoencoder", "transformer")
 MEDIA_NAME = "predictability_media.npz"
 #: the parameters the issue's figures name (TAL-NoiseMaker names)
 FIGURE_PARAMS = {"cutoff": 0.8, "ampattack": 0.9, "amprelease": 0.9}
@@ -351,9 +358,8 @@ def _fit_one(
     Y_test: pd.DataFrame,
     log: Callable[[str], None],
     levels: Mapping[str, Sequence[float]] | None = None,
-) -> tuple[dict[str, Any], pd.DataFrame]:
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, np.ndarray] | None]:
     from synth_probe.commands.train import build_pipeline
-    from synth_probe.metrics import parameter_report
 
     pipe = build_pipeline(model, features="none", synth=synth, sample_rate=sample_rate, note_length=note_length,
                           n_samples=n_samples, overrides=config.suite_overrides(model), seed=config.seed,
@@ -377,22 +383,13 @@ def _fit_one(
             proba = est.predict_discrete_proba(F_test)
         except NotImplementedError:
             proba = None
-    with warnings.catch_warnings():
-        # balanced accuracy warns when a rare class of the test rows was never predicted; expected here
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        report = parameter_report(Y_test, pred, synth, proba=proba, levels=levels)
-    rows = json.loads(report.reset_index().to_json(orient="records"))
-    for r in rows:
-        r["skill"] = skill(r)
     entry: dict[str, Any] = {
         "model": model, "estimator": type(est).__name__,
         "hyperparameters": {k: repr(v) if not isinstance(v, (int, float, str, bool, type(None))) else v
                             for k, v in est.get_params(deep=False).items()},
         "fingerprint": _model_fingerprint(config, model),
         "fit_seconds": fit_s, "predict_seconds": predict_s, "predict_rows_per_s": len(F_test) / max(predict_s, 1e-9),
-        "n_train": len(F_train), "n_test": len(F_test), "parameters": rows,
-        "mean_mpr": float(report.mpr.mean()), "mean_skill": float(np.nanmean([r["skill"] for r in rows]))
-        if any(r["skill"] is not None and np.isfinite(r["skill"]) for r in rows) else None,
+        "n_train": len(F_train), "n_test": len(F_test), **_scores(Y_test, pred, synth, proba, levels),
     }
     if model in TORCH_MODELS:
         entry["history"] = [dict(h) for h in getattr(est, "history_", [])]
@@ -406,7 +403,72 @@ def _fit_one(
     sps = f", {entry['samples_per_s']:.0f} samples/s over {entry['n_epochs']} epochs" if model in TORCH_MODELS else ""
     log(f"{model}: fit {fit_s:.1f} s{sps}; mean MPR {entry['mean_mpr']:.1f}, mean skill "
         f"{entry['mean_skill'] if entry['mean_skill'] is None else round(entry['mean_skill'], 3)}")
-    return entry, pred
+    return entry, pred, proba
+
+
+def _scores(Y_test: pd.DataFrame, pred: pd.DataFrame, synth: str | None, proba: Mapping[str, np.ndarray] | None,
+            levels: Mapping[str, Sequence[float]] | None) -> dict[str, Any]:
+    """Per-parameter metrics of one set of test predictions, and their means."""
+    from synth_probe.metrics import parameter_report
+
+    with warnings.catch_warnings():
+        # balanced accuracy warns when a rare class of the test rows was never predicted; expected here
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        report = parameter_report(Y_test, pred, synth, proba=proba, levels=levels)
+    rows = json.loads(report.reset_index().to_json(orient="records"))
+    for r in rows:
+        r["skill"] = skill(r)
+    finite = [r["skill"] for r in rows if r["skill"] is not None and np.isfinite(r["skill"])]
+    return {"parameters": rows, "mean_mpr": float(report.mpr.mean()),
+            "mean_skill": float(np.mean(finite)) if finite else None}
+
+
+def ensemble(preds: Mapping[str, pd.DataFrame], probas: Mapping[str, Mapping[str, np.ndarray] | None],
+             synth: str | None, Y: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[str]]:
+    """The equal-weight ensemble of the :data:`ENSEMBLE_MEMBERS` in ``preds``.
+
+    Continuous parameters: the mean of the members' predictions. Discrete ones: the mean of
+    their class probabilities, and the most probable choice (a member without probabilities
+    counts as certain of its predicted choice).
+
+    Parameters
+    ----------
+    preds : mapping of model -> DataFrame [shape=(n_test, n_params)]
+        Full test predictions (unit values).
+    probas : mapping of model -> (mapping of parameter -> array [shape=(n_test, n_choices)]) or None
+    synth : str or None
+        Whose specs mark the discrete parameters.
+    Y : DataFrame
+        The test targets (for the columns and the choices).
+
+    Returns
+    -------
+    pred : DataFrame
+    proba : dict of str -> np.ndarray
+    members : list of str
+        Empty (and the other two empty too) when fewer than two members are present.
+    """
+    from synth_probe.models.base import ParamTargets
+
+    members = [m for m in ENSEMBLE_MEMBERS if m in preds and len(preds[m]) == len(Y)]
+    if len(members) < 2:
+        return pd.DataFrame(), {}, []
+    cols = list(Y.columns)
+    out = sum(preds[m][cols].to_numpy(dtype=np.float64) for m in members) / len(members)
+    targets = ParamTargets(synth=synth).fit(Y)
+    proba: dict[str, np.ndarray] = {}
+    for k, j in enumerate(targets.discrete_index):
+        name, cv = cols[j], np.asarray(targets.choice_values[k], dtype=np.float64)
+        acc = np.zeros((len(Y), len(cv)))
+        for m in members:
+            pm = (probas.get(m) or {}).get(name)
+            if pm is None:  # hard classes only: all the weight on the predicted choice
+                pm = np.zeros_like(acc)
+                pm[np.arange(len(Y)), np.abs(preds[m][name].to_numpy()[:, None] - cv[None, :]).argmin(axis=1)] = 1.0
+            acc += pm
+        proba[name] = acc / len(members)
+        out[:, j] = cv[proba[name].argmax(axis=1)]
+    return pd.DataFrame(out, columns=cols), proba, members
 
 
 def _best_per_parameter(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -429,11 +491,13 @@ def _best_per_parameter(models: dict[str, dict[str, Any]]) -> dict[str, dict[str
 IDENTIFIABLE_SHARE = 0.5
 
 
-def distinct_shares(identifiability: Mapping[str, Any] | None, results: Mapping[str, Any]) -> dict[str, float]:
-    """Parameter -> distinct share, when ``identifiability`` probed the sampler ``results`` were trained on."""
+def distinct_shares(identifiability: Mapping[str, Any] | None, results: Mapping[str, Any],
+                    key: str = "distinct") -> dict[str, float]:
+    """Parameter -> distinct share (or another summary ``key``, e.g. ``r2_ceiling``), when
+    ``identifiability`` probed the sampler ``results`` were trained on."""
     if not identifiability or identifiability.get("config", {}).get("sampler") != results.get("sampler"):
         return {}
-    return {r["parameter"]: float(r["distinct"]) for r in identifiability.get("summary", [])}
+    return {r["parameter"]: float(r[key]) for r in identifiability.get("summary", []) if r.get(key) is not None}
 
 
 def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | None,
@@ -485,7 +549,9 @@ def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | N
             vals = [(by[m][p]["r2"], m) for m in learned if p in by[m] and by[m][p].get("r2") is not None]
             if vals:
                 v, m = max(vals)
-                checks.append({"name": f"best R² on {p}", "target": f"≥ {target}", "value": f"{v:.3f} ({m})",
+                c = distinct_shares(identifiability, results, "r2_ceiling").get(p)
+                checks.append({"name": f"best R² on {p}", "target": f"≥ {target}",
+                               "value": f"{v:.3f} ({m})" + ("" if c is None else f" [in context ≈ {c:.2f} at most]"),
                                "ok": v >= target})
     strong = None
     if sensitivity:
@@ -646,12 +712,17 @@ def run_predictability(
                            "logmel": f"log-mel {input_shape[0]} bands x {input_shape[1]} frames (n_fft 1024, hop 512)"}
 
     preds: dict[str, pd.DataFrame] = {}
+    probas: dict[str, dict[str, np.ndarray] | None] = {}
+    saved = _load_predictions(out / PREDICTIONS_NAME, fp, {m: e.get("fingerprint") for m, e in old.items()})
     interrupted = False
     try:
         for model in config.models:
             if model in old and old[model].get("fingerprint") == _model_fingerprint(config, model) and "test_predictions_head" in old[model]:
                 results["models"][model] = old[model]
-                preds[model] = pd.DataFrame(old[model]["test_predictions_head"], columns=columns)
+                if model in saved:  # the full test predictions, for the ensemble
+                    preds[model], probas[model] = pd.DataFrame(saved[model][0], columns=columns), saved[model][1]
+                else:
+                    preds[model] = pd.DataFrame(old[model]["test_predictions_head"], columns=columns)
                 log(f"{model}: kept from the earlier run (same data, split and hyperparameters)")
                 continue
             fname = "logmel" if model in TORCH_MODELS else "tabular"
@@ -660,7 +731,7 @@ def run_predictability(
                                      chunk=int(config.chunk), cache_dir=cache_dir, log=log)
                 feats[fname] = (F[:len(train_idx)], F[len(train_idx):])
             F_tr, F_te = feats[fname]
-            entry, pred = _fit_one(
+            entry, pred, proba = _fit_one(
                 model, config, synth=synth, sample_rate=sr, note_length=settings.note_length,
                 n_samples=settings.n_samples, input_shape=input_shape, F_train=F_tr, Y_train=Y_train,
                 F_test=F_te, Y_test=Y_test, log=log, levels=levels,
@@ -669,12 +740,29 @@ def run_predictability(
             entry["test_predictions_head"] = pred.iloc[:max(k, int(config.pairs))].to_numpy().tolist()
             entry["features"] = fname
             results["models"][model] = entry
-            preds[model] = pred
+            preds[model], probas[model] = pred, proba
+            _save_predictions(out / PREDICTIONS_NAME, fp, preds, probas,
+                              {m: results["models"][m]["fingerprint"] for m in preds
+                               if m in results["models"] and len(preds[m]) == len(Y_test)})
             results["seconds"] = time.perf_counter() - t_start
             _write_json(jpath, results)
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: keeping the models finished so far")
+
+    results["models"].pop("ensemble", None)
+    if not interrupted:
+        e_pred, e_proba, members = ensemble(preds, probas, synth, Y_test)
+        if members:
+            entry = {"model": "ensemble", "estimator": "mean of " + ", ".join(members), "members": members,
+                     "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
+                     **_scores(Y_test, e_pred, synth, e_proba, levels)}
+            k = min(int(config.audio), len(test_idx))
+            entry["test_predictions_head"] = e_pred.iloc[:max(k, int(config.pairs))].to_numpy().tolist()
+            results["models"]["ensemble"] = entry
+            preds["ensemble"] = e_pred
+            log(f"ensemble of {', '.join(members)}: mean MPR {entry['mean_mpr']:.1f}, mean skill "
+                f"{entry['mean_skill'] if entry['mean_skill'] is None else round(entry['mean_skill'], 3)}")
 
     results["best"] = _best_per_parameter(results["models"])
     # ---- audio-domain metrics on the first test rows
@@ -686,7 +774,7 @@ def run_predictability(
         except KeyboardInterrupt:
             interrupted = True
             log("interrupted during the audio comparison")
-    results["complete"] = not interrupted and len(results["models"]) == len(config.models)
+    results["complete"] = not interrupted and all(m in results["models"] for m in config.models)
     results["seconds"] = time.perf_counter() - t_start
     _write_json(jpath, results)
     if media:
@@ -702,6 +790,48 @@ def run_predictability(
     if interrupted:
         raise KeyboardInterrupt
     return results
+
+
+def _save_predictions(path: Path, fingerprint: str, preds: Mapping[str, pd.DataFrame],
+                      probas: Mapping[str, Mapping[str, np.ndarray] | None], models: Mapping[str, str]) -> None:
+    """Every model's full test predictions (and class probabilities), for the ensemble of a later rerun.
+
+    ``models`` maps each model to its hyperparameter fingerprint; models without one are not saved.
+    """
+    arrays: dict[str, np.ndarray] = {"fingerprint": np.asarray(fingerprint)}
+    for m, p in preds.items():
+        if m not in models:
+            continue
+        arrays[f"model:{m}"] = np.asarray(models[m])
+        arrays[f"pred:{m}"] = p.to_numpy(dtype=np.float64)
+        for name, a in (probas.get(m) or {}).items():
+            arrays[f"proba:{m}:{name}"] = np.asarray(a, dtype=np.float32)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_predictions(path: Path, fingerprint: str,
+                      models: Mapping[str, str]) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """What :func:`_save_predictions` wrote for the same data and split, of the models whose
+    hyperparameter fingerprint is as in ``models``; {} when there is nothing."""
+    try:
+        with np.load(path) as z:
+            if str(z["fingerprint"]) != fingerprint:
+                return {}
+            out: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
+            for key in z.files:
+                m = key[5:]
+                if key.startswith("pred:") and f"model:{m}" in z.files and str(z[f"model:{m}"]) == models.get(m):
+                    out[m] = (z[key], {})
+            for key in z.files:
+                if key.startswith("proba:"):
+                    _, m, name = key.split(":", 2)
+                    if m in out:
+                        out[m][1][name] = z[key]
+            return out
+    except (OSError, KeyError, ValueError):
+        return {}
 
 
 def _audio_study(ds, synth, settings, columns, rows, preds, results, config, log):

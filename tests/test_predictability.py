@@ -5,6 +5,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from synth_probe.cli import main
@@ -48,7 +49,8 @@ def test_results_json_holds_every_model_and_parameter(study, dataset):
     data = json.loads((out / "predictability.json").read_text())
     assert data["complete"] and data["n"] == N and data["n_test"] == 15 and data["n_train"] == 45
     assert data["columns"] == PARAMS.split(",")
-    assert set(data["models"]) == {"mean", "gbm", "cnn"}
+    assert set(data["models"]) == {"mean", "gbm", "cnn", "ensemble"}
+    assert data["models"]["ensemble"]["members"] == ["gbm", "cnn"]
     for m, e in data["models"].items():
         assert [r["parameter"] for r in e["parameters"]] == PARAMS.split(",")
         assert 0 <= e["mean_mpr"] <= 100
@@ -68,7 +70,15 @@ def test_results_json_holds_every_model_and_parameter(study, dataset):
     assert cnn["n_epochs"] == len(cnn["history"]) >= 1 and cnn["samples_per_s"] > 0
     assert all(h["train_loss"] > 0 for h in cnn["history"])
     # audio-domain metrics for every model, and clips of the best model
-    assert set(data["audio"]["models"]) == {"mean", "gbm", "cnn"}
+    assert set(data["audio"]["models"]) == {"mean", "gbm", "cnn", "ensemble"}
+    # the ensemble averages the members' full test predictions, kept beside the results for reruns
+    with np.load(out / "predictability_predictions.npz") as z:
+        mean_pred = (z["pred:gbm"] + z["pred:cnn"]) / 2
+        proba = (z["proba:gbm:osc1waveform"] + z["proba:cnn:osc1waveform"]) / 2
+    head = np.asarray(data["models"]["ensemble"]["test_predictions_head"])
+    cols = data["columns"]
+    assert np.allclose(head[:, cols.index("cutoff")], mean_pred[: len(head), cols.index("cutoff")])
+    assert np.allclose(head[:, cols.index("osc1waveform")], np.array([0.0, 0.5, 1.0])[proba[: len(head)].argmax(1)])
     assert data["audio"]["models"]["cnn"]["log_mel"]["mean"] >= 0
     with np.load(out / "predictability_media.npz") as z:
         assert z["target"].shape == z["prediction"].shape == (2, 8000)
@@ -95,6 +105,8 @@ def test_rerun_keeps_finished_models(study, dataset):
     assert sum("kept from the earlier run" in s for s in lines) == 3
     assert any("from cache" in s for s in lines) is False  # nothing had to be recomputed
     assert again["models"]["cnn"]["parameters"] == results["models"]["cnn"]["parameters"]
+    # the ensemble is rebuilt from the saved predictions of the kept members
+    assert again["models"]["ensemble"]["parameters"] == results["models"]["ensemble"]["parameters"]
 
 
 def test_one_page_with_sensitivity_in_either_order(study, noisemaker, tmp_path):
@@ -145,3 +157,21 @@ def test_skill_and_charts():
     assert svg.count("<circle") == 2 and ">a<" in svg and ">c<" not in svg
     lines = line_chart_svg({"train": [(1, 1.0), (2, 0.5)], "validation": [(1, 1.1), (2, None)]})
     assert lines.count("<polyline") == 2
+
+
+def test_ensemble_averages_values_and_probabilities():
+    from synth_probe.predictability import ensemble
+
+    Y = pd.DataFrame({"cutoff": [0.1, 0.9, 0.5], "osc1waveform": [0.0, 0.5, 1.0]})
+    preds = {"gbm": pd.DataFrame({"cutoff": [0.2, 0.8, 0.4], "osc1waveform": [0.0, 0.5, 0.5]}),
+             "cnn": pd.DataFrame({"cutoff": [0.4, 0.6, 0.6], "osc1waveform": [1.0, 0.5, 1.0]}),
+             "knn": pd.DataFrame({"cutoff": [0.0, 0.0, 0.0], "osc1waveform": [0.0, 0.0, 0.0]})}  # not a member
+    probas = {"gbm": {"osc1waveform": np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.5, 0.4]])},
+              "cnn": None}  # hard classes only: certain of its choice
+    pred, proba, members = ensemble(preds, probas, "noisemaker", Y)
+    assert members == ["gbm", "cnn"]
+    assert np.allclose(pred["cutoff"], [0.3, 0.7, 0.5])
+    assert np.allclose(proba["osc1waveform"], [[0.3, 0.15, 0.55], [0.1, 0.85, 0.05], [0.05, 0.25, 0.7]])
+    assert list(pred["osc1waveform"]) == [1.0, 0.5, 1.0]
+    # one member alone is no ensemble
+    assert ensemble({"gbm": preds["gbm"]}, {}, "noisemaker", Y)[2] == []

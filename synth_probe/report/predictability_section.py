@@ -40,7 +40,7 @@ PART_TITLE = "Measured predictability: how well each parameter is recovered"
 RESULTS_NAME = "predictability.json"
 MEDIA_NAME = "predictability_media.npz"
 MODEL_LABELS = {"mean": "MeanBaseline", "knn": "kNN", "gbm": "LightGBM", "cnn": "CNN",
-                "autoencoder": "Autoencoder+MLP", "transformer": "Transformer"}
+                "autoencoder": "Autoencoder+MLP", "transformer": "Transformer", "ensemble": "Ensemble"}
 CLASS_COLOURS = {"strong": "#1f77b4", "weak": "#f0a030", "inaudible": "#b8bcc6", None: "#7a3ec8"}
 LINE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
@@ -246,6 +246,7 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
 
     models = results.get("models", {})
     order = [m for m in results.get("config", {}).get("models", list(models)) if m in models]
+    order += [m for m in ("ensemble",) if m in models and m not in order]
     sens = {p["name"]: p for p in (sensitivity or {}).get("params", [])}
     best = results.get("best", {})
     by = {m: {r["parameter"]: r for r in models[m]["parameters"]} for m in order}
