@@ -27,10 +27,10 @@ For each parameter and each of ``bases`` patches drawn by the sampler:
    other varied parameters, from the moved patch toward the base's render,
    within ``budget`` renders: confounded when it reaches ``floor + tolerance``,
    *distinct* otherwise;
-5. ``fine``: a small move (``fine_step``, 0.1 of the range toward the middle, or
-   the neighbouring choice) compared with the same limit. The half-range move
-   says whether the sound tells far-apart values apart; the fine one whether it
-   resolves the value closely, which is what a high R² needs.
+5. the same for smaller moves (``steps``, by default 0.25 and 0.1 of the range,
+   toward the middle; discrete: the neighbouring choice). The half-range move
+   says whether the sound tells far-apart values apart; the smaller ones how
+   closely it resolves the value, which is what a high R² needs.
 
 A base the synth cannot render (non-finite audio, a plugin that crashes or
 hangs) is recorded with its error and left out of the shares; the other
@@ -40,9 +40,12 @@ Distances are :class:`~synth_probe.matching.MatchObjective`'s multi-resolution
 log-mel L1 (dB). A twin found proves the confound at that base; a search that
 finds none proves nothing, so the *distinct* fraction is an upper bound on
 how often the parameter is identifiable. Where a parameter is masked or
-confounded, no model can do better than guess; so, roughly, the distinct
-fraction bounds the share of the parameter's variance a model can explain
-(its R²).
+confounded, no model can do better than guess. For a continuous parameter
+the summary turns this into a rough R² ceiling: at each base, the value is
+taken as known to within the largest probed move that is not distinct (the
+whole range when the half-range move is not), ``Δ``, and a uniform error of
+``±Δ`` costs ``4 Δ²`` of R² (the range's variance is 1/12), so
+``R² ≲ 1 − 4 mean(Δ²)``. Twins the search missed make the true ceiling lower.
 """
 from __future__ import annotations
 
@@ -84,10 +87,10 @@ class IdentifiabilityConfig:
         Renders of each twin search.
     tolerance_db : float
         Distance (dB) above the render-noise floor that still counts as "the same sound".
-    fine_step : float
-        A second, small move (unit value; discrete: the neighbouring choice) whose effect is only
-        compared with the floor: how finely the render resolves the value, which bounds a continuous
-        parameter's R² more tightly than the half-range move.
+    steps : tuple of float
+        The moves probed, largest first (unit range; :func:`moved_value`). The first (0.5) gives the
+        masked / confounded / distinct shares; the smaller ones how finely the sound resolves the
+        value, from which a rough R² ceiling is estimated (:meth:`IdentifiabilityResult.summary`).
     seed : int
         Sampler seed (bases, render seeds) and search seed.
     params : tuple of str, optional
@@ -103,7 +106,7 @@ class IdentifiabilityConfig:
     bases: int = 12
     budget: int = 200
     tolerance_db: float = 0.2
-    fine_step: float = 0.1
+    steps: tuple[float, ...] = (0.5, 0.25, 0.1)
     seed: int = 0
     params: tuple[str, ...] | None = None
     jobs: int = 1
@@ -119,8 +122,10 @@ class IdentifiabilityConfig:
                 raise ParameterValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
         if not float(self.tolerance_db) >= 0:
             raise ParameterValueError(f"tolerance_db must be >= 0 dB, got {self.tolerance_db}")
-        if not 0 < float(self.fine_step) <= 0.5:
-            raise ParameterValueError(f"fine_step must be in (0, 0.5], got {self.fine_step}")
+        st = tuple(float(x) for x in self.steps)
+        if not st or any(not 0 < x <= 0.5 for x in st) or list(st) != sorted(st, reverse=True):
+            raise ParameterValueError(f"steps must be unit-range moves in (0, 0.5], largest first, got {self.steps}")
+        object.__setattr__(self, "steps", st)
 
     def settings(self) -> RenderSettings:
         return RenderSettings(int(self.note), int(self.velocity), float(self.note_length),
@@ -147,8 +152,8 @@ def moved_value(spec: ParamSpec, value: float, step: float = 0.5) -> float:
 
 def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSettings, *, seed: int,
                compensate: Sequence[str], budget: int, tolerance_db: float, search_seed: int = 0,
-               fine_step: float | None = None) -> dict[str, Any]:
-    """Probe one parameter at one base patch: floor, effect, and (when audible) a twin search.
+               steps: Sequence[float] = (0.5,)) -> dict[str, Any]:
+    """Probe one parameter at one base patch: the floor, and for each move its effect and a twin search.
 
     Parameters
     ----------
@@ -163,21 +168,22 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
     compensate : sequence of str
         Parameters the twin search may change (``param`` itself is left out).
     budget : int
-        Renders of the twin search.
+        Renders of each twin search.
     tolerance_db : float
     search_seed : int
-    fine_step : float, optional
-        Also measure the effect of this small move (:func:`moved_value`).
+    steps : sequence of float, default=(0.5,)
+        The moves (:func:`moved_value`); a discrete parameter's small steps all take the
+        neighbouring choice, so it is probed once for them.
 
     Returns
     -------
     record : dict
-        ``value``, ``moved``, ``floor``, ``effect``, ``twin`` (dB; ``twin`` None when masked),
-        ``verdict`` ("masked", "confounded" or "distinct"), ``compensators`` (name -> unit change
-        of the twin, largest first; only for confounded), ``renders``; with ``fine_step``,
-        ``fine_effect`` (dB) and ``fine_audible`` (above the floor + tolerance).
+        ``value``, ``floor`` (dB), ``renders`` and ``steps``: one dict per move with ``step``,
+        ``moved``, ``effect``, ``twin`` (dB; None when masked), ``verdict`` ("masked",
+        "confounded" or "distinct") and ``compensators`` (name -> unit change of the twin, largest
+        first; only for confounded). The first move's fields are repeated at the top level.
     """
-    from synth_probe.matching import MatchObjective, hill_climb
+    from synth_probe.matching import MatchObjective
 
     names = list(synth.param_names)
     j = names.index(param)
@@ -188,53 +194,68 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
                           patch=dict(zip(names, map(float, base))))
     obj = MatchObjective(synth, target, settings, seed=int(seed))
     floor = obj.distance_of(synth.render_vector(base, settings, seed=(int(seed) + 7919) % (2 ** 31)))
-    moved = obj.snap(base)
-    moved[j] = moved_value(spec, float(base[j]))
     limit = floor + float(tolerance_db)
-    effect = float(obj(moved))
-    rec: dict[str, Any] = {"value": float(base[j]), "moved": float(moved[j]), "floor": float(floor),
-                           "effect": effect, "twin": None, "verdict": "masked", "compensators": {}, "renders": 2}
-    if fine_step is not None:
-        fine = obj.snap(base)
-        fine[j] = moved_value(spec, float(base[j]), float(fine_step))
-        fine = obj.snap(fine)
-        rec["fine_effect"] = float(obj(fine)) if fine[j] != base[j] else 0.0
-        rec["fine_audible"] = bool(rec["fine_effect"] > limit)
-    if effect <= limit:
-        rec["renders"] += obj.n_renders
-        return rec
+    start = obj.snap(base)
     free = [c for c in compensate if c != param]
+    moves: list[dict[str, Any]] = []
+    seen: dict[float, dict[str, Any]] = {}
+    for i, step in enumerate(steps):
+        moved = start.copy()
+        moved[j] = moved_value(spec, float(base[j]), float(step))
+        moved = obj.snap(moved)
+        key = float(moved[j])
+        if key in seen:  # a discrete parameter's small steps: the same neighbour
+            moves.append({**seen[key], "step": float(step)})
+            continue
+        m = _probe_move(obj, base, moved, j, names, limit, free, budget, search_seed + 7 * i)
+        m = {"step": float(step), **m}
+        seen[key] = m
+        moves.append(m)
+    first = {k: v for k, v in moves[0].items() if k != "step"}
+    return {"value": float(base[j]), "floor": float(floor), **first, "steps": moves, "renders": 2 + obj.n_renders,
+            "discrete": bool(spec.is_discrete)}
+
+
+def _probe_move(obj: Any, base: np.ndarray, moved: np.ndarray, j: int, names: list[str], limit: float,
+                free: list[str], budget: int, search_seed: int) -> dict[str, Any]:
+    """Effect of one move and, when it is audible, a twin search from it toward the base's render."""
+    from synth_probe.matching import hill_climb
+
+    effect = float(obj(moved)) if moved[j] != base[j] else 0.0
+    rec: dict[str, Any] = {"moved": float(moved[j]), "effect": effect, "twin": None, "verdict": "masked",
+                           "compensators": {}}
+    if effect <= limit:
+        return rec
     if budget > 0 and free:
-        r = hill_climb(obj, moved, int(budget), specs=synth.specs, free=free, seed=int(search_seed),
+        r = hill_climb(obj, moved, int(budget), specs=obj.specs, free=free, seed=int(search_seed),
                        start_distance=effect)
         twin, vec = float(r.distance), r.vector
     else:
         twin, vec = effect, moved
     rec["twin"] = twin
-    if twin <= limit:
-        rec["verdict"] = "confounded"
-        # the search also carries moves that cost nothing (a parameter that is itself masked): put each moved
-        # parameter back, smallest move first, and keep it back when the twin stays within the limit
-        vec = vec.copy()
-        moved_k = sorted((k for k in range(len(names)) if k != j and abs(vec[k] - base[k]) > MOVE_THRESHOLD),
-                         key=lambda k: abs(vec[k] - base[k]))
-        for k in moved_k:
-            trial = vec.copy()
-            trial[k] = base[k]
-            if obj(trial) <= limit:
-                vec = trial
-        delta = {names[k]: float(vec[k] - base[k]) for k in range(len(names))
-                 if k != j and abs(vec[k] - base[k]) > MOVE_THRESHOLD}
-        rec["compensators"] = dict(sorted(delta.items(), key=lambda kv: -abs(kv[1]))[:4])
-        rec["twin"] = float(obj(vec))
-    else:
+    if twin > limit:
         rec["verdict"] = "distinct"
-    rec["renders"] += obj.n_renders
+        return rec
+    rec["verdict"] = "confounded"
+    # the search also carries moves that cost nothing (a parameter that is itself masked): put each moved
+    # parameter back, smallest move first, and keep it back when the twin stays within the limit
+    vec = vec.copy()
+    moved_k = sorted((k for k in range(len(names)) if k != j and abs(vec[k] - base[k]) > MOVE_THRESHOLD),
+                     key=lambda k: abs(vec[k] - base[k]))
+    for k in moved_k:
+        trial = vec.copy()
+        trial[k] = base[k]
+        if obj(trial) <= limit:
+            vec = trial
+    delta = {names[k]: float(vec[k] - base[k]) for k in range(len(names))
+             if k != j and abs(vec[k] - base[k]) > MOVE_THRESHOLD}
+    rec["compensators"] = dict(sorted(delta.items(), key=lambda kv: -abs(kv[1]))[:4])
+    rec["twin"] = float(obj(vec))
     return rec
 
 
 def _probe_task(ctx: Any, units: list[tuple[str, int, np.ndarray, int]], settings: RenderSettings,
-                compensate: list[str], budget: int, tolerance_db: float, fine_step: float
+                compensate: list[str], budget: int, tolerance_db: float, steps: tuple[float, ...]
                 ) -> list[tuple[str, int, dict]]:
     """Task body (a worker process, or here for jobs=1): probe a group of (parameter, base) units."""
     from threadpoolctl import threadpool_limits
@@ -245,7 +266,7 @@ def _probe_task(ctx: Any, units: list[tuple[str, int, np.ndarray, int]], setting
             ctx.start(b)
             try:
                 rec = probe_base(ctx.synth, base, param, settings, seed=seed, compensate=compensate, budget=budget,
-                                 tolerance_db=tolerance_db, search_seed=seed % 100003, fine_step=fine_step)
+                                 tolerance_db=tolerance_db, search_seed=seed % 100003, steps=steps)
             except RenderError as e:  # the base itself does not render: record it, go on with the others
                 rec = {"error": str(e)}
             ctx.done(b)
@@ -265,7 +286,14 @@ class IdentifiabilityResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> list[dict[str, Any]]:
-        """One row per parameter: verdict fractions, medians and the usual compensators."""
+        """One row per parameter.
+
+        ``masked``, ``confounded``, ``distinct``: shares of the bases (the first, half-range
+        move); ``distinct_by_step``: the distinct share of every move; ``r2_ceiling``
+        (continuous parameters): ``1 - 4 mean(Δ²)``, Δ the largest move not distinct at a
+        base (see the module notes); medians of the effect, floor and twin distances; the
+        parameters the twins moved most often.
+        """
         rows = []
         for p, recs in self.records.items():
             recs = [r for r in recs if r and "error" not in r]
@@ -275,14 +303,22 @@ class IdentifiabilityResult:
             v = Counter(r["verdict"] for r in recs)
             comp = Counter(k for r in recs for k in r.get("compensators", {}))
             twins = [r["twin"] for r in recs if r.get("twin") is not None]
-            fine = [bool(r["fine_audible"]) for r in recs if "fine_audible" in r]
+            by_step: dict[str, list[bool]] = {}
+            widths = []
+            for r in recs:
+                moves = r.get("steps", [])
+                for m in moves:
+                    by_step.setdefault(f"{m['step']:g}", []).append(m["verdict"] == "distinct")
+                widths.append(max([m["step"] for m in moves if m["verdict"] != "distinct"], default=0.0))
+            continuous = not any(r.get("discrete") for r in recs)
             rows.append({
                 "parameter": p, "bases": n,
                 "masked": v["masked"] / n, "confounded": v["confounded"] / n, "distinct": v["distinct"] / n,
                 "effect_db": float(np.median([r["effect"] for r in recs])),
                 "floor_db": float(np.median([r["floor"] for r in recs])),
                 "twin_db": float(np.median(twins)) if twins else None,
-                "fine_audible": float(np.mean(fine)) if fine else None,
+                "distinct_by_step": {k: float(np.mean(v)) for k, v in by_step.items()},
+                "r2_ceiling": float(1.0 - 4.0 * np.mean(np.square(widths))) if continuous and widths else None,
                 "compensators": [k for k, _ in comp.most_common(3)],
             })
         rows.sort(key=lambda r: (-r["distinct"], -r["effect_db"]))
@@ -320,7 +356,7 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
     records: dict[str, list[dict]] = {p: [{} for _ in range(int(config.bases))] for p in params}
     # groups of a few units per task: the twin searches take 1-3 s each
     groups = [units[i:i + 4] for i in range(0, len(units), 4)]
-    args = (settings, list(varied), int(config.budget), float(config.tolerance_db), float(config.fine_step))
+    args = (settings, list(varied), int(config.budget), float(config.tolerance_db), tuple(config.steps))
     log(f"identifiability: {len(params)} parameters x {config.bases} {config.sampler} bases, twin searches of "
         f"{config.budget} renders, tolerance {config.tolerance_db} dB, {config.jobs} job(s)")
     complete = False
@@ -400,12 +436,19 @@ def write_identifiability(result: IdentifiabilityResult, reports_dir: str | os.P
     rows = result.summary()
     with cpath.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["parameter", "bases", "masked", "confounded", "distinct", "fine_audible", "effect_db",
-                    "floor_db", "twin_db", "compensators"])
+        steps = [f"{x:g}" for x in result.config.get("steps", [])]
+        w.writerow(["parameter", "bases", "masked", "confounded", "distinct"]
+                   + [f"distinct_at_{x}" for x in steps[1:]] + ["r2_ceiling", "effect_db", "floor_db", "twin_db",
+                                                                "compensators"])
         for r in rows:
             w.writerow([r["parameter"], r["bases"], f"{r['masked']:.3f}", f"{r['confounded']:.3f}",
-                        f"{r['distinct']:.3f}", "" if r["fine_audible"] is None else f"{r['fine_audible']:.3f}",
-                        f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
+                        f"{r['distinct']:.3f}"]
+                       + [_num(r["distinct_by_step"].get(x)) for x in steps[1:]]
+                       + [_num(r["r2_ceiling"]), f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
                         "" if r["twin_db"] is None else f"{r['twin_db']:.3f}", " ".join(r["compensators"])])
     html = assemble(d, "predictability")
     return {"json": jpath, "csv": cpath, "html": html}
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"

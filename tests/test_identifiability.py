@@ -36,6 +36,7 @@ def test_moved_value_goes_half_the_range(noisemaker):
     assert ft.choice_index(moved_value(ft, ft.choice_values[3])) == 9
     assert ft.choice_index(moved_value(ft, ft.choice_values[9])) == 3
     # the fine step moves toward the middle of the range, or to the neighbouring choice
+    assert moved_value(spec["cutoff"], 0.2, 0.25) == pytest.approx(0.45)
     assert moved_value(spec["cutoff"], 0.2, 0.1) == pytest.approx(0.3)
     assert moved_value(spec["cutoff"], 0.95, 0.1) == pytest.approx(0.85)
     assert ft.choice_index(moved_value(ft, ft.choice_values[3], 0.1)) == 4
@@ -63,6 +64,11 @@ def test_masked_and_distinct(noisemaker):
     saw = _patch(noisemaker, osc1waveform=0.0, osc1pw=0.3)
     rec = probe_base(noisemaker, saw, "osc1pw", SETTINGS, seed=1, compensate=["cutoff"], budget=30, tolerance_db=0.2)
     assert rec["verdict"] == "masked" and rec["effect"] == 0.0 and rec["twin"] is None and rec["renders"] == 3
+    # a discrete parameter's small steps are one neighbour: probed once
+    rec = probe_base(noisemaker, saw, "osc2waveform", SETTINGS, seed=1, compensate=[], budget=0, tolerance_db=0.2,
+                     steps=(0.5, 0.25, 0.1))
+    assert rec["discrete"] and rec["steps"][1]["moved"] == rec["steps"][2]["moved"] != rec["steps"][0]["moved"]
+    assert rec["renders"] == 2 + 2
     # the amp attack cannot be imitated by the oscillator level
     rec = probe_base(noisemaker, _patch(noisemaker), "ampattack", SETTINGS, seed=1, compensate=["osc1volume"],
                      budget=30, tolerance_db=0.2)
@@ -70,22 +76,32 @@ def test_masked_and_distinct(noisemaker):
 
 
 def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
-    cfg = IdentifiabilityConfig(bases=3, budget=15, params=("ampattack", "osc2phase"), render_length=0.5,
+    cfg = IdentifiabilityConfig(bases=3, budget=10, params=("ampattack", "osc2phase"), render_length=0.5,
                                 note_length=0.3, sample_rate=16000)
     res = run_identifiability(noisemaker, cfg)
     assert res.complete and set(res.records) == {"ampattack", "osc2phase"}
     rows = {r["parameter"]: r for r in res.summary()}
     for r in rows.values():
         assert r["bases"] == 3 and r["masked"] + r["confounded"] + r["distinct"] == pytest.approx(1.0)
-        assert 0.0 <= r["fine_audible"] <= 1.0
+        assert set(r["distinct_by_step"]) == {"0.5", "0.25", "0.1"}
+        assert r["distinct_by_step"]["0.5"] == r["distinct"]
     assert rows["ampattack"]["distinct"] == 1.0
+    # the rough ceiling: each base's value known to within the largest move that is not distinct
+    widths = [max([m["step"] for m in rec["steps"] if m["verdict"] != "distinct"], default=0.0)
+              for rec in res.records["ampattack"]]
+    assert rows["ampattack"]["r2_ceiling"] == pytest.approx(1 - 4 * np.mean(np.square(widths)))
     for rec in res.records["ampattack"]:
-        assert rec["fine_audible"] == (rec["fine_effect"] > rec["floor"] + cfg.tolerance_db)
+        assert [m["step"] for m in rec["steps"]] == [0.5, 0.25, 0.1]
+        for m in rec["steps"]:
+            limit = rec["floor"] + cfg.tolerance_db
+            assert (m["verdict"] == "masked") == (m["effect"] <= limit)
+            assert m["verdict"] != "confounded" or m["twin"] <= limit
     assert rows["ampattack"]["effect_db"] > rows["osc2phase"]["effect_db"]
     paths = write_identifiability(res, tmp_path)
     data = json.loads(paths["json"].read_text())
     assert data["config"]["sampler"] == "timbral" and len(data["records"]["ampattack"]) == 3
-    assert paths["csv"].read_text().splitlines()[0].startswith("parameter,bases,masked,confounded,distinct")
+    assert paths["csv"].read_text().splitlines()[0].startswith(
+        "parameter,bases,masked,confounded,distinct,distinct_at_0.25,distinct_at_0.1,r2_ceiling")
     page = paths["html"].read_text()
     assert 'id="identifiability-t"' in page and "ampattack" in page
 
@@ -102,6 +118,7 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
     assert plain["ok"] is False and "osc2phase [distinct" in plain["value"]
     ceiling = 50 + 50 * np.mean([rows["ampattack"]["distinct"], rows["osc2phase"]["distinct"]])
     assert checks["best model mean MPR"]["value"].endswith(f"[in context ≈ {ceiling:.1f} at most]")
+    assert checks["best R² on ampattack"]["value"].endswith(f"[in context ≈ {rows['ampattack']['r2_ceiling']:.2f} at most]")
     in_context = checks["… on every strong parameter that is distinct in context"]
     if rows["osc2phase"]["distinct"] < 0.5:
         assert in_context["ok"] is True and in_context["value"] == "1/1"
@@ -132,10 +149,11 @@ def test_a_base_that_does_not_render_is_recorded_and_left_out(noisemaker):
     try:
         good = _patch(flaky)
         bad = _patch(flaky, unused=1.0)
-        out = _probe_task(_LocalContext(flaky), [("ampattack", 0, bad, 1)], SETTINGS, ["osc1volume"], 5, 0.2, 0.1)
+        out = _probe_task(_LocalContext(flaky), [("ampattack", 0, bad, 1)], SETTINGS, ["osc1volume"], 5, 0.2, (0.5,))
         assert "non-finite" in out[0][2]["error"]
         flaky = FlakyNoiseMaker()  # the broken instance stays broken: a fresh one for the good base
-        out += _probe_task(_LocalContext(flaky), [("ampattack", 1, good, 1)], SETTINGS, ["osc1volume"], 5, 0.2, 0.1)
+        out += _probe_task(_LocalContext(flaky), [("ampattack", 1, good, 1)], SETTINGS, ["osc1volume"], 5, 0.2,
+                           (0.5,))
     finally:
         flaky.close()
     res = IdentifiabilityResult({"synth": "noisemaker"}, {}, {"ampattack": [rec for _, _, rec in out]})

@@ -11,6 +11,16 @@ from synth_probe.commands.sensitivity import _positive_float, _positive_int
 __all__ = ["register", "run"]
 
 
+def _steps(text: str) -> tuple[float, ...]:
+    try:
+        st = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--steps must be numbers separated by commas, got {text!r}") from None
+    if not st or any(not 0 < x <= 0.5 for x in st) or list(st) != sorted(st, reverse=True):
+        raise argparse.ArgumentTypeError(f"--steps must be moves in (0, 0.5], largest first, got {text!r}")
+    return st
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "identifiability",
@@ -29,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="renders of each twin search (default 200; 0: no search, masked or not only)")
     p.add_argument("--tolerance", type=_positive_float("--tolerance", zero=True), default=0.2, metavar="DB",
                    help="dB above the render-noise floor that still counts as the same sound (default 0.2)")
-    p.add_argument("--fine-step", type=_positive_float("--fine-step"), default=0.1, metavar="U",
-                   help="the small move whose effect is compared with the floor too (unit range, default 0.1)")
+    p.add_argument("--steps", type=_steps, default=(0.5, 0.25, 0.1), metavar="S,S,...",
+                   help="moves probed, largest first, in units of the range (default 0.5,0.25,0.1); the first "
+                        "gives the masked/confounded/distinct shares, all of them the rough R² ceiling")
     p.add_argument("--params", default=None, metavar="NAMES",
                    help="comma-separated parameters (default: every parameter the sampler varies)")
     p.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="base patches and search seed")
@@ -57,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = IdentifiabilityConfig(
         sampler=args.sampler, bases=args.bases, budget=args.budget, tolerance_db=args.tolerance,
-        fine_step=args.fine_step, seed=args.seed,
+        steps=args.steps, seed=args.seed,
         params=params, jobs=args.jobs, sample_rate=args.sample_rate, render_length=args.render_length,
         note_length=round(args.render_length * 2 / 3, 6),
     )
@@ -72,11 +83,14 @@ def run(args: argparse.Namespace) -> int:
     paths = write_identifiability(result, Path(args.out))
     rows = result.summary()
     print(f"{len(rows)} parameters of {result.synth.get('synth')} on {config.bases} {config.sampler} patches "
-          "(share of patches: distinct / masked / confounded; a fine step audible)")
+          f"(share of patches: distinct / masked / confounded at a move of {config.steps[0]:g}; distinct at "
+          f"{', '.join(f'{x:g}' for x in config.steps[1:]) or '-'}; rough R² ceiling)")
     for r in rows:
         comp = f"  twins moved: {', '.join(r['compensators'])}" if r["compensators"] else ""
+        small = " ".join(f"{100 * r['distinct_by_step'].get(f'{x:g}', 0):4.0f} %" for x in config.steps[1:])
+        ceiling = "  -  " if r["r2_ceiling"] is None else f"{r['r2_ceiling']:5.2f}"
         print(f"  {r['parameter']:<22} {100 * r['distinct']:4.0f} % / {100 * r['masked']:4.0f} % / "
-              f"{100 * r['confounded']:4.0f} %; {100 * (r['fine_audible'] or 0):4.0f} %   effect {r['effect_db']:6.2f} dB, floor {r['floor_db']:5.2f} dB{comp}")
+              f"{100 * r['confounded']:4.0f} %; {small}; {ceiling}   effect {r['effect_db']:6.2f} dB, floor {r['floor_db']:5.2f} dB{comp}")
     print(f"wrote {paths['html']}, {paths['csv']}, {paths['json']}")
     print(f"time taken: {time.perf_counter() - t0:.1f} s")
     if not result.complete:

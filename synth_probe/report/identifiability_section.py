@@ -55,12 +55,13 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
         f"{fmt_num(cfg.get('tolerance_db'), 2)} dB. <strong>Confounded</strong>: the move was audible, but a "
         f"search over the other varied parameters ({esc(cfg.get('budget'))} renders) found a twin, a patch with "
         "the moved value that sounds like the original within the same limit. <strong>Distinct</strong>: "
-        "audible and no twin found. <strong>Fine step audible</strong>: a move of "
-        f"{fmt_num(cfg.get('fine_step'), 2)} of the range (toward the middle; discrete: the neighbouring choice) "
-        "stands above the same limit, so the sound resolves the value closely, which a high R² needs. "
-        "A twin proves a confound; a search that finds none proves nothing, so the "
-        "distinct share is an upper bound on how often the sound pins the parameter down, and, roughly, on the "
-        "R² any model can reach on it.</p>",
+        "audible and no twin found. The same is done for smaller moves "
+        f"({esc(', '.join(f'{x:g}' for x in cfg.get('steps', [0.5])[1:]))} of the range, toward the middle; "
+        "discrete: the neighbouring choice), which tell how closely the sound resolves the value. "
+        "<strong>R² ceiling</strong> (continuous parameters): at each patch the value is taken as known to within "
+        "Δ, the largest move that is not distinct (the whole range if the half-range move is not), and a uniform "
+        "error of ±Δ costs 4Δ² of R², so R² ≲ 1 − 4·mean(Δ²); a rough figure. A twin proves a confound; a search that finds none proves nothing, so the "
+        "distinct shares and the ceiling are upper bounds.</p>",
         "<p>The sensitivity study opens a parameter's gate before sweeping it (the LFO amount with its "
         "destination set, for instance); here every other parameter is as random as in the training data. A "
         "parameter that is strong there and mostly masked or confounded here is audible, but not recoverable "
@@ -72,13 +73,22 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
     if sens:
         cols.append(Column("cls", "Sensitivity class",
                            fmt=lambda v: f'<span class="badge {esc(v)}">{esc(v)}</span>' if v else "—"))
+    steps = [f"{x:g}" for x in cfg.get("steps", [0.5])]
+    for r in rows:
+        for x in steps[1:]:
+            r[f"at_{x}"] = r.get("distinct_by_step", {}).get(x)
     cols += [
         Column("distinct", "Distinct", fmt=_pct, numeric=True, title="audible and no twin found"),
         Column("masked", "Masked", fmt=_pct, numeric=True, title="change within the render-noise floor + tolerance"),
         Column("confounded", "Confounded", fmt=_pct, numeric=True, title="a twin with the moved value was found"),
-        Column("fine_audible", "Fine step audible", fmt=_pct, numeric=True,
-               title=f"share of patches where a move of {cfg.get('fine_step')} of the range (discrete: the "
-                     "neighbouring choice) is above the floor + tolerance"),
+    ] + [
+        Column(f"at_{x}", f"Distinct at {x}", fmt=_pct, numeric=True,
+               title=f"share of patches where a move of {x} of the range (discrete: the neighbouring choice) is "
+                     "audible and no twin was found")
+        for x in steps[1:]
+    ] + [
+        Column("r2_ceiling", "R² ceiling ≈", fmt=lambda v: fmt_num(v, 2), numeric=True,
+               title="1 - 4 mean(Δ²), Δ the largest move not distinct at a patch (continuous parameters)"),
         Column("effect_db", "Effect (dB)", fmt=fmt_num, numeric=True, title="median distance of the moved render"),
         Column("floor_db", "Floor (dB)", fmt=fmt_num, numeric=True,
                title="median distance between two render seeds of the base"),
