@@ -38,14 +38,16 @@ probes go on.
 
 Distances are :class:`~synth_probe.matching.MatchObjective`'s multi-resolution
 log-mel L1 (dB). A twin found proves the confound at that base; a search that
-finds none proves nothing, so the *distinct* fraction is an upper bound on
-how often the parameter is identifiable. Where a parameter is masked or
-confounded, no model can do better than guess. For a continuous parameter
-the summary turns this into a rough R² ceiling: at each base, the value is
-taken as known to within the largest probed move that is not distinct (the
-whole range when the half-range move is not), ``Δ``, and a uniform error of
-``±Δ`` costs ``4 Δ²`` of R² (the range's variance is 1/12), so
-``R² ≲ 1 − 4 mean(Δ²)``. Twins the search missed make the true ceiling lower.
+finds none proves nothing. For a continuous parameter the summary turns the
+verdicts into a rough *resolvable R²*: at each base the value is taken as
+known to within ``Δ``, the largest probed move that is not distinct (the whole
+range when the half-range move is not), and a uniform error of ``±Δ`` costs
+``4 Δ²`` of R² (the range's variance is 1/12), so ``1 − 4 mean(Δ²)``.
+
+These are estimates, not bounds: twins the search missed would lower them;
+a model can hear differences below the tolerance in renders without noise,
+which would raise them; and with K bases each share is uncertain by about
+``±0.5/sqrt(K)``.
 """
 from __future__ import annotations
 
@@ -90,7 +92,7 @@ class IdentifiabilityConfig:
     steps : tuple of float
         The moves probed, largest first (unit range; :func:`moved_value`). The first (0.5) gives the
         masked / confounded / distinct shares; the smaller ones how finely the sound resolves the
-        value, from which a rough R² ceiling is estimated (:meth:`IdentifiabilityResult.summary`).
+        value, from which a rough resolvable R² is estimated (:meth:`IdentifiabilityResult.summary`).
     seed : int
         Sampler seed (bases, render seeds) and search seed.
     params : tuple of str, optional
@@ -289,7 +291,7 @@ class IdentifiabilityResult:
         """One row per parameter.
 
         ``masked``, ``confounded``, ``distinct``: shares of the bases (the first, half-range
-        move); ``distinct_by_step``: the distinct share of every move; ``r2_ceiling``
+        move); ``distinct_by_step``: the distinct share of every move; ``resolvable_r2``
         (continuous parameters): ``1 - 4 mean(Δ²)``, Δ the largest move not distinct at a
         base (see the module notes); medians of the effect, floor and twin distances; the
         parameters the twins moved most often.
@@ -318,7 +320,7 @@ class IdentifiabilityResult:
                 "floor_db": float(np.median([r["floor"] for r in recs])),
                 "twin_db": float(np.median(twins)) if twins else None,
                 "distinct_by_step": {k: float(np.mean(v)) for k, v in by_step.items()},
-                "r2_ceiling": float(1.0 - 4.0 * np.mean(np.square(widths))) if continuous and widths else None,
+                "resolvable_r2": float(1.0 - 4.0 * np.mean(np.square(widths))) if continuous and widths else None,
                 "compensators": [k for k, _ in comp.most_common(3)],
             })
         rows.sort(key=lambda r: (-r["distinct"], -r["effect_db"]))
@@ -438,13 +440,13 @@ def write_identifiability(result: IdentifiabilityResult, reports_dir: str | os.P
         w = csv.writer(f)
         steps = [f"{x:g}" for x in result.config.get("steps", [])]
         w.writerow(["parameter", "bases", "masked", "confounded", "distinct"]
-                   + [f"distinct_at_{x}" for x in steps[1:]] + ["r2_ceiling", "effect_db", "floor_db", "twin_db",
+                   + [f"distinct_at_{x}" for x in steps[1:]] + ["resolvable_r2", "effect_db", "floor_db", "twin_db",
                                                                 "compensators"])
         for r in rows:
             w.writerow([r["parameter"], r["bases"], f"{r['masked']:.3f}", f"{r['confounded']:.3f}",
                         f"{r['distinct']:.3f}"]
                        + [_num(r["distinct_by_step"].get(x)) for x in steps[1:]]
-                       + [_num(r["r2_ceiling"]), f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
+                       + [_num(r["resolvable_r2"]), f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
                         "" if r["twin_db"] is None else f"{r['twin_db']:.3f}", " ".join(r["compensators"])])
     html = assemble(d, "predictability")
     return {"json": jpath, "csv": cpath, "html": html}

@@ -493,7 +493,7 @@ IDENTIFIABLE_SHARE = 0.5
 
 def distinct_shares(identifiability: Mapping[str, Any] | None, results: Mapping[str, Any],
                     key: str = "distinct") -> dict[str, float]:
-    """Parameter -> distinct share (or another summary ``key``, e.g. ``r2_ceiling``), when
+    """Parameter -> distinct share (or another summary ``key``, e.g. ``resolvable_r2``), when
     ``identifiability`` probed the sampler ``results`` were trained on."""
     if not identifiability or identifiability.get("config", {}).get("sampler") != results.get("sampler"):
         return {}
@@ -530,28 +530,28 @@ def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | N
     learned = [m for m in models if m != "mean"]
     distinct = distinct_shares(identifiability, results)
 
-    def mpr_ceiling(params: Sequence[str]) -> str:
+    def mpr_resolvable(params: Sequence[str]) -> str:
         # rough: a model ranks perfectly where the sound is distinct and at chance (50) elsewhere
         ds = [distinct[p] for p in params if p in distinct]
-        return f" [in context ≈ {50 + 50 * float(np.mean(ds)):.1f} at most]" if ds and len(ds) == len(params) else ""
+        return f" [resolvable in context ≈ {50 + 50 * float(np.mean(ds)):.1f}]" if ds and len(ds) == len(params) else ""
 
     if learned:
         best_m = max(learned, key=lambda m: models[m].get("mean_mpr") or 0.0)
         v = models[best_m]["mean_mpr"]
         checks.append({"name": "best model mean MPR", "target": "≥ 90 (InverSynth: 77.9)",
-                       "value": f"{v:.1f} ({best_m})" + mpr_ceiling(list(by[best_m])), "ok": v >= 90})
+                       "value": f"{v:.1f} ({best_m})" + mpr_resolvable(list(by[best_m])), "ok": v >= 90})
         cut = [(by[m]["cutoff"]["mpr"], m) for m in learned if "cutoff" in by[m]]
         if cut:
             v, m = max(cut)
             checks.append({"name": "best MPR on cutoff", "target": "≥ 99 (InverSynth: 99.7)",
-                           "value": f"{v:.1f} ({m})" + mpr_ceiling(["cutoff"]), "ok": v >= 99})
+                           "value": f"{v:.1f} ({m})" + mpr_resolvable(["cutoff"]), "ok": v >= 99})
         for p, target in FIGURE_PARAMS.items():
             vals = [(by[m][p]["r2"], m) for m in learned if p in by[m] and by[m][p].get("r2") is not None]
             if vals:
                 v, m = max(vals)
-                c = distinct_shares(identifiability, results, "r2_ceiling").get(p)
+                c = distinct_shares(identifiability, results, "resolvable_r2").get(p)
                 checks.append({"name": f"best R² on {p}", "target": f"≥ {target}",
-                               "value": f"{v:.3f} ({m})" + ("" if c is None else f" [in context ≈ {c:.2f} at most]"),
+                               "value": f"{v:.3f} ({m})" + ("" if c is None else f" [resolvable in context ≈ {c:.2f}]"),
                                "ok": v >= target})
     strong = None
     if sensitivity:
@@ -592,10 +592,10 @@ def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | N
             chance = by[learned[0]][p]["chance_accuracy"]
             if best < 2 * chance:
                 # in context, a model can at best be right where the sound tells the choice apart and guess
-                # elsewhere: accuracy <= distinct + (1 - distinct) * chance (an upper bound: see identifiability)
+                # elsewhere: accuracy ≈ distinct + (1 - distinct) * chance (an estimate: see identifiability)
                 d = distinct.get(p)
-                ceiling = "" if d is None else f" [ceiling ≈ {d + (1 - d) * chance:.2f}]"
-                short.append(f"{p} {best:.2f} < 2×{chance:.2f}{ceiling}")
+                resolvable = "" if d is None else f" [resolvable ≈ {d + (1 - d) * chance:.2f}]"
+                short.append(f"{p} {best:.2f} < 2×{chance:.2f}{resolvable}")
         if disc:
             checks.append({"name": "strong discrete parameters ≥ 2× chance accuracy", "target": f"all {len(disc)}",
                            "value": f"{len(disc) - len(short)}/{len(disc)}" + (f" (not: {'; '.join(short)})" if short else ""),

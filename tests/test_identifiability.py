@@ -86,10 +86,10 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
         assert set(r["distinct_by_step"]) == {"0.5", "0.25", "0.1"}
         assert r["distinct_by_step"]["0.5"] == r["distinct"]
     assert rows["ampattack"]["distinct"] == 1.0
-    # the rough ceiling: each base's value known to within the largest move that is not distinct
+    # the rough resolvable R²: each base's value known to within the largest move that is not distinct
     widths = [max([m["step"] for m in rec["steps"] if m["verdict"] != "distinct"], default=0.0)
               for rec in res.records["ampattack"]]
-    assert rows["ampattack"]["r2_ceiling"] == pytest.approx(1 - 4 * np.mean(np.square(widths)))
+    assert rows["ampattack"]["resolvable_r2"] == pytest.approx(1 - 4 * np.mean(np.square(widths)))
     for rec in res.records["ampattack"]:
         assert [m["step"] for m in rec["steps"]] == [0.5, 0.25, 0.1]
         for m in rec["steps"]:
@@ -101,7 +101,7 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
     data = json.loads(paths["json"].read_text())
     assert data["config"]["sampler"] == "timbral" and len(data["records"]["ampattack"]) == 3
     assert paths["csv"].read_text().splitlines()[0].startswith(
-        "parameter,bases,masked,confounded,distinct,distinct_at_0.25,distinct_at_0.1,r2_ceiling")
+        "parameter,bases,masked,confounded,distinct,distinct_at_0.25,distinct_at_0.1,resolvable_r2")
     page = paths["html"].read_text()
     assert 'id="identifiability-t"' in page and "ampattack" in page
 
@@ -116,9 +116,10 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
     checks = {c["name"]: c for c in figure_checks(results, sens, data)}
     plain = checks["CNN beats MeanBaseline on every strong parameter"]
     assert plain["ok"] is False and "osc2phase [distinct" in plain["value"]
-    ceiling = 50 + 50 * np.mean([rows["ampattack"]["distinct"], rows["osc2phase"]["distinct"]])
-    assert checks["best model mean MPR"]["value"].endswith(f"[in context ≈ {ceiling:.1f} at most]")
-    assert checks["best R² on ampattack"]["value"].endswith(f"[in context ≈ {rows['ampattack']['r2_ceiling']:.2f} at most]")
+    resolvable = 50 + 50 * np.mean([rows["ampattack"]["distinct"], rows["osc2phase"]["distinct"]])
+    assert checks["best model mean MPR"]["value"].endswith(f"[resolvable in context ≈ {resolvable:.1f}]")
+    assert checks["best R² on ampattack"]["value"].endswith(
+        f"[resolvable in context ≈ {rows['ampattack']['resolvable_r2']:.2f}]")
     in_context = checks["… on every strong parameter that is distinct in context"]
     if rows["osc2phase"]["distinct"] < 0.5:
         assert in_context["ok"] is True and in_context["value"] == "1/1"

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="dB above the render-noise floor that still counts as the same sound (default 0.2)")
     p.add_argument("--steps", type=_steps, default=(0.5, 0.25, 0.1), metavar="S,S,...",
                    help="moves probed, largest first, in units of the range (default 0.5,0.25,0.1); the first "
-                        "gives the masked/confounded/distinct shares, all of them the rough R² ceiling")
+                        "gives the masked/confounded/distinct shares, all of them the rough resolvable R²")
     p.add_argument("--params", default=None, metavar="NAMES",
                    help="comma-separated parameters (default: every parameter the sampler varies)")
     p.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="base patches and search seed")
@@ -84,13 +84,13 @@ def run(args: argparse.Namespace) -> int:
     rows = result.summary()
     print(f"{len(rows)} parameters of {result.synth.get('synth')} on {config.bases} {config.sampler} patches "
           f"(share of patches: distinct / masked / confounded at a move of {config.steps[0]:g}; distinct at "
-          f"{', '.join(f'{x:g}' for x in config.steps[1:]) or '-'}; rough R² ceiling)")
+          f"{', '.join(f'{x:g}' for x in config.steps[1:]) or '-'}; rough resolvable R²)")
     for r in rows:
         comp = f"  twins moved: {', '.join(r['compensators'])}" if r["compensators"] else ""
         small = " ".join(f"{100 * r['distinct_by_step'].get(f'{x:g}', 0):4.0f} %" for x in config.steps[1:])
-        ceiling = "  -  " if r["r2_ceiling"] is None else f"{r['r2_ceiling']:5.2f}"
+        resolvable = "  -  " if r["resolvable_r2"] is None else f"{r['resolvable_r2']:5.2f}"
         print(f"  {r['parameter']:<22} {100 * r['distinct']:4.0f} % / {100 * r['masked']:4.0f} % / "
-              f"{100 * r['confounded']:4.0f} %; {small}; {ceiling}   effect {r['effect_db']:6.2f} dB, floor {r['floor_db']:5.2f} dB{comp}")
+              f"{100 * r['confounded']:4.0f} %; {small}; {resolvable}   effect {r['effect_db']:6.2f} dB, floor {r['floor_db']:5.2f} dB{comp}")
     print(f"wrote {paths['html']}, {paths['csv']}, {paths['json']}")
     print(f"time taken: {time.perf_counter() - t0:.1f} s")
     if not result.complete:

@@ -58,10 +58,13 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
         "audible and no twin found. The same is done for smaller moves "
         f"({esc(', '.join(f'{x:g}' for x in cfg.get('steps', [0.5])[1:]))} of the range, toward the middle; "
         "discrete: the neighbouring choice), which tell how closely the sound resolves the value. "
-        "<strong>R² ceiling</strong> (continuous parameters): at each patch the value is taken as known to within "
+        "<strong>Resolvable R²</strong> (continuous parameters): at each patch the value is taken as known to within "
         "Δ, the largest move that is not distinct (the whole range if the half-range move is not), and a uniform "
-        "error of ±Δ costs 4Δ² of R², so R² ≲ 1 − 4·mean(Δ²); a rough figure. A twin proves a confound; a search that finds none proves nothing, so the "
-        "distinct shares and the ceiling are upper bounds.</p>",
+        "error of ±Δ costs 4Δ² of R², which gives 1 − 4·mean(Δ²). A twin proves a confound; a search that finds "
+        "none proves nothing. The shares and the resolvable R² are estimates, not bounds: a missed twin would "
+        "lower them, a model that hears differences below the "
+        f"tolerance would beat them, and with {esc(cfg.get('bases'))} patches each share is uncertain by about "
+        "±0.5/√patches.</p>",
         "<p>The sensitivity study opens a parameter's gate before sweeping it (the LFO amount with its "
         "destination set, for instance); here every other parameter is as random as in the training data. A "
         "parameter that is strong there and mostly masked or confounded here is audible, but not recoverable "
@@ -87,7 +90,7 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
                      "audible and no twin was found")
         for x in steps[1:]
     ] + [
-        Column("r2_ceiling", "R² ceiling ≈", fmt=lambda v: fmt_num(v, 2), numeric=True,
+        Column("resolvable_r2", "Resolvable R² ≈", fmt=lambda v: fmt_num(v, 2), numeric=True,
                title="1 - 4 mean(Δ²), Δ the largest move not distinct at a patch (continuous parameters)"),
         Column("effect_db", "Effect (dB)", fmt=fmt_num, numeric=True, title="median distance of the moved render"),
         Column("floor_db", "Floor (dB)", fmt=fmt_num, numeric=True,
