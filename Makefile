@@ -40,7 +40,7 @@ predictability: $(STAMP)
 	$(VENV)/bin/synth-probe predictability $(SYNTH) --jobs $(JOBS) --out reports/
 
 identifiability: $(STAMP)
-	$(VENV)/bin/synth-probe identifiability $(SYNTH) --bases 16 --jobs $(JOBS) --out reports/
+	$(VENV)/bin/synth-probe identifiability $(SYNTH) --jobs $(JOBS) --out reports/
 
 match-eval: $(STAMP)
 	$(PY) -m synth_probe.bench.match_eval

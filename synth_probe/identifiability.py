@@ -64,7 +64,7 @@ from typing import Any
 
 import numpy as np
 
-from synth_probe.errors import ParameterValueError, RenderError, SynthProbeError
+from synth_probe.errors import ParameterValueError, RenderError, SamplerError, SynthProbeError
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 
 __all__ = ["IdentifiabilityConfig", "IdentifiabilityResult", "probe_base", "moved_value", "run_identifiability",
@@ -105,7 +105,7 @@ class IdentifiabilityConfig:
     """
 
     sampler: str = "timbral"
-    bases: int = 12
+    bases: int = 16
     budget: int = 200
     tolerance_db: float = 0.2
     steps: tuple[float, ...] = (0.5, 0.25, 0.1)
@@ -343,14 +343,22 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
 
     log = log or (lambda m: None)
     t0 = time.perf_counter()
-    plan = make_plan(synth, config.sampler)
+    sampler = config.sampler
+    try:
+        plan = make_plan(synth, sampler)
+    except SamplerError:  # a plugin without TAL-NoiseMaker's names: every parameter random, as sensitivity does
+        if sampler != "timbral":
+            raise
+        sampler = "all"
+        plan = make_plan(synth, sampler)
+        log("identifiability: this synth has no 'timbral' sampler; using 'all'")
     varied = plan.varied
     if config.params is None:
         params = list(varied)
     else:
         params = [s.name for s in select_specs(synth, config.params)]
     settings = config.settings()
-    rd = dict(SAMPLERS[config.sampler].render_defaults) if config.sampler in SAMPLERS else {}
+    rd = dict(SAMPLERS[sampler].render_defaults) if sampler in SAMPLERS else {}
     if rd:
         settings = RenderSettings(**{**asdict(settings), **rd})
     V, seeds = plan.rows(int(config.seed), 0, int(config.bases))
@@ -359,7 +367,7 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
     # groups of a few units per task: the twin searches take 1-3 s each
     groups = [units[i:i + 4] for i in range(0, len(units), 4)]
     args = (settings, list(varied), int(config.budget), float(config.tolerance_db), tuple(config.steps))
-    log(f"identifiability: {len(params)} parameters x {config.bases} {config.sampler} bases, twin searches of "
+    log(f"identifiability: {len(params)} parameters x {config.bases} {sampler} bases, twin searches of "
         f"{config.budget} renders, tolerance {config.tolerance_db} dB, {config.jobs} job(s)")
     complete = False
     done = 0
@@ -378,6 +386,7 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
     meta = {"synth": synth.name, "kind": getattr(synth, "kind", ""), "n_params": len(synth.param_names)}
     cfg = asdict(config)
     cfg["params"] = list(params)
+    cfg["sampler"] = sampler
     cfg["render"] = asdict(settings)
     res = IdentifiabilityResult(meta, cfg, records, time.perf_counter() - t0, complete)
     res.extra = {"created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv),

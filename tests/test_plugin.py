@@ -347,3 +347,14 @@ def test_forked_worker_starts_its_own_child_process(amsynth):
     p.join(timeout=30)
     assert p.exitcode == 0 and peak > 0.01
     assert np.abs(amsynth.render(**SHORT)).max() > 0.01  # the parent's child process still answers
+
+
+def test_identifiability_on_the_real_plugin(amsynth):
+    from synth_probe.identifiability import IdentifiabilityConfig, run_identifiability
+
+    cfg = IdentifiabilityConfig(bases=2, budget=5, params=("filter_cutoff",), render_length=0.5, note_length=0.3,
+                                sample_rate=22050)
+    res = run_identifiability(amsynth, cfg)
+    assert res.complete and res.config["sampler"] == "all"  # no 'timbral' sampler for amsynth's names
+    (row,) = res.summary()
+    assert row["bases"] == 2 and row["effect_db"] > row["floor_db"]

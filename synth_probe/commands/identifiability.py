@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("synth", help="built-in synth name (noisemaker) or the path of a VST2/VST3 plugin")
     p.add_argument("--sampler", default="timbral", help="sampler of the base patches (default timbral)")
-    p.add_argument("--bases", type=_positive_int("--bases"), default=12, metavar="K",
-                   help="random base patches per parameter (default 12)")
+    p.add_argument("--bases", type=_positive_int("--bases"), default=16, metavar="K",
+                   help="random base patches per parameter (default 16)")
     p.add_argument("--budget", type=_positive_int("--budget", 0), default=200, metavar="N",
                    help="renders of each twin search (default 200; 0: no search, masked or not only)")
     p.add_argument("--tolerance", type=_positive_float("--tolerance", zero=True), default=0.2, metavar="DB",
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         close_pools()
     paths = write_identifiability(result, Path(args.out))
     rows = result.summary()
-    print(f"{len(rows)} parameters of {result.synth.get('synth')} on {config.bases} {config.sampler} patches "
+    print(f"{len(rows)} parameters of {result.synth.get('synth')} on {config.bases} {result.config['sampler']} patches "
           f"(share of patches: distinct / masked / confounded at a move of {config.steps[0]:g}; distinct at "
           f"{', '.join(f'{x:g}' for x in config.steps[1:]) or '-'}; rough resolvable R²)")
     for r in rows:
