@@ -160,3 +160,8 @@ def test_a_base_that_does_not_render_is_recorded_and_left_out(noisemaker):
     res = IdentifiabilityResult({"synth": "noisemaker"}, {}, {"ampattack": [rec for _, _, rec in out]})
     (row,) = res.summary()
     assert row["bases"] == 1 and row["distinct"] == 1.0
+
+
+def test_cli_refuses_bad_steps(capsys, tmp_path):
+    assert main(["identifiability", "noisemaker", "--steps", "0.1,0.5", "--out", str(tmp_path)]) == 2
+    assert "largest first" in capsys.readouterr().err
