@@ -32,6 +32,11 @@ def load_json(path: Path) -> dict | None:
         return None
 
 
+def _move(step: float) -> str:
+    return "half its range (wrapping round; discrete: the choice half-way round)" if float(step) >= 0.5 else (
+        f"{float(step):g} of its range toward the middle (discrete: to the neighbouring choice)")
+
+
 def _pct(v: Any) -> str:
     return "—" if v is None else f"{100 * float(v):.0f} %"
 
@@ -48,7 +53,7 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
         rows.append({**r, "cls": (sens.get(p) or {}).get("classification"),
                      "skill": (best.get(p) or {}).get("skill"), "comp": ", ".join(r.get("compensators") or [])})
     out = [
-        f"<p>Each parameter was moved half its range on {esc(cfg.get('bases'))} random "
+        f"<p>Each parameter was moved {esc(_move(cfg.get('steps', [0.5])[0]))} on {esc(cfg.get('bases'))} random "
         f"<code>{esc(cfg.get('sampler'))}</code> patches, every other parameter as the sampler drew it. "
         "<strong>Masked</strong>: the move changed the render (multi-resolution log-mel distance) by no more than "
         "two renders of the same patch with different render seeds differ, plus "
