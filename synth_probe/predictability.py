@@ -763,6 +763,9 @@ def run_predictability(
             preds["ensemble"] = e_pred
             log(f"ensemble of {', '.join(members)}: mean MPR {entry['mean_mpr']:.1f}, mean skill "
                 f"{entry['mean_skill'] if entry['mean_skill'] is None else round(entry['mean_skill'], 3)}")
+        elif sum(m in preds for m in ENSEMBLE_MEMBERS) >= 2:
+            log("ensemble: left out, the kept models' full test predictions are not in "
+                f"{out / PREDICTIONS_NAME} (an older run); --fresh retrains them")
 
     results["best"] = _best_per_parameter(results["models"])
     # ---- audio-domain metrics on the first test rows

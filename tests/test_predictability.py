@@ -109,6 +109,20 @@ def test_rerun_keeps_finished_models(study, dataset):
     assert again["models"]["ensemble"]["parameters"] == results["models"]["ensemble"]["parameters"]
 
 
+def test_rerun_without_saved_predictions_says_why_there_is_no_ensemble(study, dataset, tmp_path):
+    import shutil
+
+    out, _, _ = study
+    copy = tmp_path / "reports"
+    shutil.copytree(out, copy)
+    (copy / "predictability_predictions.npz").unlink()  # as after a run of an older synth_probe
+    lines: list[str] = []
+    again = run_predictability(dataset, PredictabilityConfig(**CONFIG), out=copy, cache_dir=out / "cache",
+                               log=lines.append, write_report=False)
+    assert "ensemble" not in again["models"] and again["complete"]
+    assert any(s.startswith("ensemble: left out") and "--fresh" in s for s in lines)
+
+
 def test_one_page_with_sensitivity_in_either_order(study, noisemaker, tmp_path):
     out, _, _ = study
     sens = run_sensitivity(noisemaker, SensitivityConfig(bases=2, steps=3, floor_seeds=2, max_choices=3,
