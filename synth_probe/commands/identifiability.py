@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         close_pools()
     paths = write_identifiability(result, Path(args.out))
     rows = result.summary()
-    print(f"{len(rows)} parameters of {result.synth.get('synth')} on {config.bases} {result.config['sampler']} patches "
+    print(f"{len(rows)} parameters of {result.synth.get('synth')} on {config.bases} {result.config['sampler']} "
+          "patches "
           f"(share of patches: distinct / masked / confounded at a move of {config.steps[0]:g}; distinct at "
           f"{', '.join(f'{x:g}' for x in config.steps[1:]) or '-'}; rough resolvable R²)")
     for r in rows:
@@ -87,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         small = " ".join(f"{100 * r['distinct_by_step'].get(f'{x:g}', 0):4.0f} %" for x in config.steps[1:])
         resolvable = "  -  " if r["resolvable_r2"] is None else f"{r['resolvable_r2']:5.2f}"
         print(f"  {r['parameter']:<22} {100 * r['distinct']:4.0f} % / {100 * r['masked']:4.0f} % / "
-              f"{100 * r['confounded']:4.0f} %; {small}; {resolvable}   effect {r['effect_db']:6.2f} dB, floor {r['floor_db']:5.2f} dB{comp}")
+              f"{100 * r['confounded']:4.0f} %; {small}; {resolvable}   effect {r['effect_db']:6.2f} dB, "
+              f"floor {r['floor_db']:5.2f} dB{comp}")
     print(f"wrote {paths['html']}, {paths['csv']}, {paths['json']}")
     print(f"time taken: {time.perf_counter() - t0:.1f} s")
     if not result.complete:

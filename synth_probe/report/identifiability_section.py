@@ -53,7 +53,8 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
         rows.append({**r, "cls": (sens.get(p) or {}).get("classification"),
                      "skill": (best.get(p) or {}).get("skill"), "comp": ", ".join(r.get("compensators") or [])})
     out = [
-        f"<p>Each parameter was moved {esc(_move(cfg.get('steps', [0.5])[0]))} on {esc(cfg.get('bases'))} random "
+        f"<p>Each parameter was moved {esc(_move(cfg.get('steps', [0.5])[0]))} on {esc(cfg.get('bases'))} "
+        "random "
         f"<code>{esc(cfg.get('sampler'))}</code> patches, every other parameter as the sampler drew it. "
         "<strong>Masked</strong>: the move changed the render (multi-resolution log-mel distance) by no more than "
         "two renders of the same patch with different render seeds differ, plus "
