@@ -1,0 +1,94 @@
+"""Does a model trained on one parameter beat the suite, which trains each model on all of them?
+
+The predictability suite fits every model to all 43 varied parameters at once. This
+script fits *specialists* — the suite's torch models with one target each, with the
+suite's settings, on the same rows, split and cached log-mel features — and compares
+them on the held-out rows with the suite's own models and ensemble, read from
+``reports/predictability_predictions.npz`` (so run ``make predictability`` first, on
+the same dataset). It prints the R² of each specialist, of their mean, and of their
+mean averaged with the suite's ensemble.
+
+    .venv/bin/python studies/specialists.py --params ampattack,cutoff
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import r2_score
+
+
+def main(argv: list[str] | None = None) -> int:
+    from synth_probe.commands.train import build_pipeline, dataset_context, split_indices
+    from synth_probe.dataset import load_dataset
+    from synth_probe.predictability import (
+        ENSEMBLE_MEMBERS,
+        PREDICTIONS_NAME,
+        RESULTS_NAME,
+        PredictabilityConfig,
+        _feature_steps,
+        compute_features,
+    )
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reports", default="reports", help="folder of the predictability run to compare with")
+    ap.add_argument("--params", default="ampattack,cutoff", help="continuous parameters, comma-separated")
+    ap.add_argument("--models", default="cnn,autoencoder", help="torch models to train as specialists")
+    ap.add_argument("--cache", default=".cache/features", help="feature cache (the predictability study's)")
+    args = ap.parse_args(argv)
+
+    reports = Path(args.reports)
+    try:
+        results = json.loads((reports / RESULTS_NAME).read_text(encoding="utf-8"))
+        saved = dict(np.load(reports / PREDICTIONS_NAME))
+    except OSError as e:
+        print(f"error: {e}; run `make predictability` first", file=sys.stderr)
+        return 2
+    ds = load_dataset(results["data"], verify=False)
+    if len(ds.params) != results["n"]:
+        print(f"error: {results['data']} has {len(ds.params)} rows, the predictability run used {results['n']}",
+              file=sys.stderr)
+        return 2
+    cfg = results["config"]
+    config = PredictabilityConfig(models=tuple(args.models.split(",")), seed=cfg["seed"],
+                                  test_fraction=cfg["test_fraction"], epochs=cfg["epochs"], patience=cfg["patience"],
+                                  jobs=cfg["jobs"])
+    settings = dataset_context(ds)["settings"]
+    train_idx, test_idx = split_indices(len(ds.params), config.test_fraction, config.seed)
+    step = _feature_steps(int(settings.sample_rate), settings.note_length, config.jobs)["logmel"]
+    F = compute_features(ds, "logmel", step, np.concatenate([train_idx, test_idx]), cache_dir=args.cache,
+                         log=lambda s: print(s, file=sys.stderr, flush=True))
+    F_tr, F_te = F[:len(train_idx)], F[len(train_idx):]
+    columns = results["columns"]
+    members = [m for m in ENSEMBLE_MEMBERS if f"pred:{m}" in saved]
+    for p in args.params.split(","):
+        j = columns.index(p)
+        y_tr = ds.params[[p]].iloc[train_idx].reset_index(drop=True)
+        y = ds.params[p].to_numpy()[test_idx]
+        suite = {m: r2_score(y, saved[f"pred:{m}"][:, j]) for m in members}
+        ens = np.mean([saved[f"pred:{m}"][:, j] for m in members], axis=0)
+        print(f"{p}: suite " + ", ".join(f"{m} {v:.3f}" for m, v in suite.items())
+              + f"; suite ensemble {r2_score(y, ens):.3f}", flush=True)
+        spec = []
+        for m in config.models:
+            est = build_pipeline(m, features="none", synth="noisemaker", sample_rate=int(settings.sample_rate),
+                                 note_length=settings.note_length, n_samples=settings.n_samples,
+                                 overrides=config.suite_overrides(m), seed=config.seed, jobs=config.jobs).steps[-1][1]
+            est.set_params(input_shape=(step.n_bins(), step.n_frames(settings.n_samples)))
+            t0 = time.perf_counter()
+            est.fit(F_tr, y_tr)
+            pred = est.predict(F_te)[p].to_numpy()
+            spec.append(pred)
+            print(f"  specialist {m}: R² {r2_score(y, pred):.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        mean = np.mean(spec, axis=0)
+        print(f"  specialists' mean {r2_score(y, mean):.3f}; with the suite ensemble {r2_score(y, (mean + ens) / 2):.3f}",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
