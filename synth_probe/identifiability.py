@@ -396,9 +396,9 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
 
 def _run(synth: Synth, groups: list, args: tuple, jobs: int):
     if jobs <= 1:
-        from synth_probe.sensitivity import _LocalContext
+        from synth_probe.render import LocalContext
 
-        ctx = _LocalContext(synth)
+        ctx = LocalContext(synth)
         for g in groups:
             yield _probe_task(ctx, g, *args)
         return
@@ -441,10 +441,11 @@ def write_identifiability(result: IdentifiabilityResult, reports_dir: str | os.P
         raise SynthProbeError(f"cannot write the reports folder {d}: {e}") from e
     jpath = d / RESULTS_NAME
     tmp = jpath.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
+    data = result.to_dict()
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
     os.replace(tmp, jpath)
     cpath = d / "identifiability.csv"
-    rows = result.summary()
+    rows = data["summary"]
     with cpath.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         steps = [f"{x:g}" for x in result.config.get("steps", [])]

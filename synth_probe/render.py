@@ -34,7 +34,8 @@ from synth_probe.errors import RenderError
 from synth_probe.synths.base import RenderSettings, Synth
 from synth_probe.synths.registry import get_synth
 
-__all__ = ["render_many", "WorkerPool", "Task", "TaskFailure", "WorkerContext", "get_pool", "discard_pool", "close_pools"]
+__all__ = ["render_many", "WorkerPool", "Task", "TaskFailure", "WorkerContext", "LocalContext", "get_pool",
+           "discard_pool", "close_pools"]
 
 #: extra seconds the first render of a worker may take (engine build, Faust compile, plugin load)
 STARTUP_ALLOWANCE = 300.0
@@ -420,6 +421,22 @@ class WorkerContext:
         except Exception:  # pragma: no cover - a broken instance may fail to close
             pass
         self.synth = pickle.loads(self._blob)
+
+
+class LocalContext:
+    """The in-process stand-in for :class:`WorkerContext`, for running a task function here (jobs=1)."""
+
+    def __init__(self, synth: Synth) -> None:
+        self.synth = synth
+
+    def start(self, i: int) -> None:
+        pass
+
+    def done(self, i: int) -> None:
+        pass
+
+    def recreate(self) -> None:
+        pass
 
 
 def _resolve(func: str) -> Callable[..., Any]:

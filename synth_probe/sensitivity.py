@@ -637,22 +637,6 @@ def _tasks(units: list[_Unit], size: int) -> list[list[_Unit]]:
     return out
 
 
-class _LocalContext:
-    """The in-process stand-in for a worker's context (jobs=1)."""
-
-    def __init__(self, synth: Synth) -> None:
-        self.synth = synth
-
-    def start(self, i: int) -> None:
-        pass
-
-    def done(self, i: int) -> None:
-        pass
-
-    def recreate(self) -> None:
-        pass
-
-
 def _render_and_analyse(
     ctx: Any,
     units: list[tuple[tuple, str, np.ndarray, np.ndarray, bool]],
@@ -705,7 +689,9 @@ def _run_tasks(
     payloads = [[(u.key, u.kind, u.vectors, u.seeds, u.media) for u in t] for t in tasks]
     order_seeds = [_seed_of(int(config.seed), 4, i) for i in range(len(tasks))]
     if int(config.jobs) <= 1:
-        ctx = _LocalContext(synth)
+        from synth_probe.render import LocalContext
+
+        ctx = LocalContext(synth)
         for p, o in zip(payloads, order_seeds):
             res = _render_and_analyse(ctx, p, settings, config.media_clip, o)
             on_renders(sum(len(u[2]) for u in p))

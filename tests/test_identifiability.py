@@ -141,7 +141,7 @@ def test_a_base_that_does_not_render_is_recorded_and_left_out(noisemaker):
     from pathlib import Path
 
     from synth_probe.identifiability import IdentifiabilityResult, _probe_task
-    from synth_probe.sensitivity import _LocalContext
+    from synth_probe.render import LocalContext
 
     sys.path.insert(0, str(Path(__file__).parent))
     from faulty_synth import FlakyNoiseMaker
@@ -150,10 +150,10 @@ def test_a_base_that_does_not_render_is_recorded_and_left_out(noisemaker):
     try:
         good = _patch(flaky)
         bad = _patch(flaky, unused=1.0)
-        out = _probe_task(_LocalContext(flaky), [("ampattack", 0, bad, 1)], SETTINGS, ["osc1volume"], 5, 0.2, (0.5,))
+        out = _probe_task(LocalContext(flaky), [("ampattack", 0, bad, 1)], SETTINGS, ["osc1volume"], 5, 0.2, (0.5,))
         assert "non-finite" in out[0][2]["error"]
         flaky = FlakyNoiseMaker()  # the broken instance stays broken: a fresh one for the good base
-        out += _probe_task(_LocalContext(flaky), [("ampattack", 1, good, 1)], SETTINGS, ["osc1volume"], 5, 0.2,
+        out += _probe_task(LocalContext(flaky), [("ampattack", 1, good, 1)], SETTINGS, ["osc1volume"], 5, 0.2,
                            (0.5,))
     finally:
         flaky.close()
