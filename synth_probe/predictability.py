@@ -529,6 +529,7 @@ def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | N
     by = {m: {r["parameter"]: r for r in e["parameters"]} for m, e in models.items()}
     learned = [m for m in models if m != "mean"]
     distinct = distinct_shares(identifiability, results)
+    resolvable_r2 = distinct_shares(identifiability, results, "resolvable_r2")
 
     def mpr_resolvable(params: Sequence[str]) -> str:
         # rough: a model ranks perfectly where the sound is distinct and at chance (50) elsewhere
@@ -549,7 +550,7 @@ def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | N
             vals = [(by[m][p]["r2"], m) for m in learned if p in by[m] and by[m][p].get("r2") is not None]
             if vals:
                 v, m = max(vals)
-                c = distinct_shares(identifiability, results, "resolvable_r2").get(p)
+                c = resolvable_r2.get(p)
                 checks.append({"name": f"best R² on {p}", "target": f"≥ {target}",
                                "value": f"{v:.3f} ({m})" + ("" if c is None else f" [resolvable in context ≈ {c:.2f}]"),
                                "ok": v >= target})

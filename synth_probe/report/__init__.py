@@ -31,6 +31,7 @@ __all__ = [
     "assemble",
     "write_index",
     "parts_dir",
+    "load_json",
 ]
 
 #: page titles and subtitles of the reports that are assembled from parts
@@ -61,6 +62,19 @@ class Part:
     title: str
     html: str
     path: Path
+
+
+def load_json(path: str | os.PathLike) -> dict | None:
+    """A study's JSON file in a reports folder, or None when it is missing or unreadable."""
+    import json
+
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def parts_dir(reports_dir: str | os.PathLike, report: str) -> Path:

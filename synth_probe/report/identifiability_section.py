@@ -8,28 +8,17 @@ whichever study ran last.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from synth_probe.report import write_part
+from synth_probe.report import load_json, write_part
 from synth_probe.report.html import Column, esc, fmt_num, key_value_table, table
 
-__all__ = ["PART_KEY", "PART_TITLE", "identifiability_html", "refresh_part", "load_json"]
+__all__ = ["PART_KEY", "PART_TITLE", "identifiability_html", "refresh_part"]
 
 PART_KEY = "15-identifiability"
 PART_TITLE = "Identifiability in context: masked, confounded or distinct among random patches"
-
-
-def load_json(path: Path) -> dict | None:
-    """A JSON file's contents, or None when it is missing or unreadable."""
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _move(step: float) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from synth_probe.report import assemble, write_part
+from synth_probe.report import assemble, load_json, write_part
 from synth_probe.report.html import (
     Column,
     nice_ceiling,
@@ -246,7 +246,8 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
 
     models = results.get("models", {})
     order = [m for m in results.get("config", {}).get("models", list(models)) if m in models]
-    order += [m for m in ("ensemble",) if m in models and m not in order]
+    if "ensemble" in models and "ensemble" not in order:  # computed from the others, not a configured model
+        order.append("ensemble")
     sens = {p["name"]: p for p in (sensitivity or {}).get("params", [])}
     best = results.get("best", {})
     by = {m: {r["parameter"]: r for r in models[m]["parameters"]} for m in order}
@@ -435,18 +436,12 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
     return "\n".join(out)
 
 
-def _load(reports_dir: Path) -> tuple[dict | None, dict | None, dict | None]:
+def _load(reports_dir: Path) -> tuple[dict | None, dict | None, dict | None, dict | None]:
     rp = reports_dir / RESULTS_NAME
     if not rp.exists():
-        return None, None, None
+        return None, None, None, None
     results = json.loads(rp.read_text(encoding="utf-8"))
-    sp = reports_dir / "sensitivity.json"
-    sens = None
-    if sp.exists():
-        try:
-            sens = json.loads(sp.read_text(encoding="utf-8"))
-        except ValueError:
-            sens = None
+    sens = load_json(reports_dir / "sensitivity.json")
     mp = reports_dir / MEDIA_NAME
     media = None
     if mp.exists():
@@ -455,19 +450,16 @@ def _load(reports_dir: Path) -> tuple[dict | None, dict | None, dict | None]:
                 media = {k: z[k] for k in z.files}
         except (OSError, ValueError):
             media = None
-    return results, sens, media
+    return results, sens, media, load_json(reports_dir / "identifiability.json")
 
 
 def refresh_part(reports_dir: str | os.PathLike) -> Path | None:
     """Rewrite the measured part from the files in ``reports_dir``; None when there are no results yet."""
     d = Path(reports_dir)
-    results, sens, media = _load(d)
+    results, sens, media, ident = _load(d)
     if results is None:
         return None
-    from synth_probe.report.identifiability_section import load_json
-
-    return write_part(d, "predictability", PART_KEY, PART_TITLE,
-                      predictability_html(results, sens, media, load_json(d / "identifiability.json")))
+    return write_part(d, "predictability", PART_KEY, PART_TITLE, predictability_html(results, sens, media, ident))
 
 
 def write_predictability_report(reports_dir: str | os.PathLike) -> dict[str, Path]:
