@@ -43,6 +43,13 @@ verdicts into a rough *resolvable R²*: at each base the value is taken as
 known to within ``Δ``, the largest probed move that is not distinct (the whole
 range when the half-range move is not), and a uniform error of ``±Δ`` costs
 ``4 Δ²`` of R² (the range's variance is 1/12), so ``1 − 4 mean(Δ²)``.
+The same estimate at looser tolerances (:data:`LOOSER_TOLERANCES_DB`) comes from
+the stored distances without new renders: a move counts as not distinct there
+when its effect or its twin lies within ``floor + tolerance``. How fast it falls
+says how fine a difference a model must hear to reach a given R². Each search also
+keeps the best distance it had after half its renders; the estimate from those
+(``resolvable_r2_half_budget``) above the full one says the searches were still
+finding twins, so a bigger ``budget`` would lower the estimate further.
 
 These are estimates, not bounds: twins the search missed would lower them;
 a model can hear differences below the tolerance in renders without noise,
@@ -73,6 +80,32 @@ __all__ = ["IdentifiabilityConfig", "IdentifiabilityResult", "probe_base", "move
 RESULTS_NAME = "identifiability.json"
 #: a twin's parameter counts as a compensator when it moved by more than this (unit values)
 MOVE_THRESHOLD = 1e-3
+#: tolerances (dB above the floor) at which the summary also gives the resolvable R², from the stored distances
+LOOSER_TOLERANCES_DB = (0.5, 1.0, 2.0)
+
+
+def _not_distinct(move: dict[str, Any], floor: float, tolerance_db: float, twin_key: str = "twin") -> bool:
+    """Whether a probed move would not be distinct at ``tolerance_db`` (at or above the run's tolerance), judged
+    by its effect and the twin distance under ``twin_key`` (``twin_half_budget``: after half the search)."""
+    limit = float(floor) + float(tolerance_db)
+    if move["effect"] <= limit:
+        return True
+    twin = move.get(twin_key, move.get("twin"))
+    return twin is not None and twin <= limit
+
+
+def _resolvable_r2(recs: Sequence[dict[str, Any]], tolerance_db: float | None = None,
+                   twin_key: str = "twin") -> float:
+    """``1 - 4 mean(Δ²)`` over ``recs``; Δ from the stored verdicts, or re-judged at ``tolerance_db``."""
+    widths = []
+    for r in recs:
+        moves = r.get("steps", [])
+        if tolerance_db is None:
+            nd = [m["step"] for m in moves if m["verdict"] != "distinct"]
+        else:
+            nd = [m["step"] for m in moves if _not_distinct(m, r["floor"], tolerance_db, twin_key)]
+        widths.append(max(nd, default=0.0))
+    return float(1.0 - 4.0 * np.mean(np.square(widths)))
 
 
 @dataclass(frozen=True)
@@ -232,6 +265,9 @@ def _probe_move(obj: Any, base: np.ndarray, moved: np.ndarray, j: int, names: li
         r = hill_climb(obj, moved, int(budget), specs=obj.specs, free=free, seed=int(search_seed),
                        start_distance=effect)
         twin, vec = float(r.distance), r.vector
+        # the best distance after half the renders: a search still closing in on a twin says the verdict may not hold
+        half = r.history[: max(1, int(budget) // 2)]
+        rec["twin_half_budget"] = float(half[-1]) if half else effect
     else:
         twin, vec = effect, moved
     rec["twin"] = twin
@@ -293,10 +329,16 @@ class IdentifiabilityResult:
         ``masked``, ``confounded``, ``distinct``: shares of the bases (the first, half-range
         move); ``distinct_by_step``: the distinct share of every move; ``resolvable_r2``
         (continuous parameters): ``1 - 4 mean(Δ²)``, Δ the largest move not distinct at a
-        base (see the module notes); medians of the effect, floor and twin distances; the
-        parameters the twins moved most often.
+        base (see the module notes); ``resolvable_r2_at``: the same at each of
+        :data:`LOOSER_TOLERANCES_DB` above the run's tolerance (dB as str -> value);
+        ``resolvable_r2_half_budget``: the same with the twins each search had after half its
+        renders (above ``resolvable_r2`` when the searches were still finding twins; None for
+        records without it); medians of the effect, floor and twin distances; the parameters
+        the twins moved most often.
         """
         rows = []
+        tolerance = float(self.config.get("tolerance_db", 0.0))
+        looser = [t for t in LOOSER_TOLERANCES_DB if t > tolerance]
         for p, recs in self.records.items():
             recs = [r for r in recs if r and "error" not in r]
             if not recs:
@@ -306,13 +348,11 @@ class IdentifiabilityResult:
             comp = Counter(k for r in recs for k in r.get("compensators", {}))
             twins = [r["twin"] for r in recs if r.get("twin") is not None]
             by_step: dict[str, list[bool]] = {}
-            widths = []
             for r in recs:
-                moves = r.get("steps", [])
-                for m in moves:
+                for m in r.get("steps", []):
                     by_step.setdefault(f"{m['step']:g}", []).append(m["verdict"] == "distinct")
-                widths.append(max([m["step"] for m in moves if m["verdict"] != "distinct"], default=0.0))
-            continuous = not any(r.get("discrete") for r in recs)
+            continuous = not any(r.get("discrete") for r in recs) and any(r.get("steps") for r in recs)
+            half_budget = any("twin_half_budget" in m for r in recs for m in r.get("steps", []))
             rows.append({
                 "parameter": p, "bases": n,
                 "masked": v["masked"] / n, "confounded": v["confounded"] / n, "distinct": v["distinct"] / n,
@@ -320,7 +360,10 @@ class IdentifiabilityResult:
                 "floor_db": float(np.median([r["floor"] for r in recs])),
                 "twin_db": float(np.median(twins)) if twins else None,
                 "distinct_by_step": {k: float(np.mean(v)) for k, v in by_step.items()},
-                "resolvable_r2": float(1.0 - 4.0 * np.mean(np.square(widths))) if continuous and widths else None,
+                "resolvable_r2": _resolvable_r2(recs) if continuous else None,
+                "resolvable_r2_at": {f"{t:g}": _resolvable_r2(recs, t) for t in looser} if continuous else {},
+                "resolvable_r2_half_budget": (_resolvable_r2(recs, tolerance, "twin_half_budget")
+                                              if continuous and half_budget else None),
                 "compensators": [k for k, _ in comp.most_common(3)],
             })
         rows.sort(key=lambda r: (-r["distinct"], -r["effect_db"]))
@@ -449,14 +492,18 @@ def write_identifiability(result: IdentifiabilityResult, reports_dir: str | os.P
     with cpath.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         steps = [f"{x:g}" for x in result.config.get("steps", [])]
+        looser = sorted({t for r in rows for t in r["resolvable_r2_at"]}, key=float)
         w.writerow(["parameter", "bases", "masked", "confounded", "distinct"]
-                   + [f"distinct_at_{x}" for x in steps[1:]] + ["resolvable_r2", "effect_db", "floor_db", "twin_db",
-                                                                "compensators"])
+                   + [f"distinct_at_{x}" for x in steps[1:]] + ["resolvable_r2"]
+                   + [f"resolvable_r2_at_{t}db" for t in looser]
+                   + ["resolvable_r2_half_budget", "effect_db", "floor_db", "twin_db", "compensators"])
         for r in rows:
             w.writerow([r["parameter"], r["bases"], f"{r['masked']:.3f}", f"{r['confounded']:.3f}",
                         f"{r['distinct']:.3f}"]
                        + [_num(r["distinct_by_step"].get(x)) for x in steps[1:]]
-                       + [_num(r["resolvable_r2"]), f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
+                       + [_num(r["resolvable_r2"])] + [_num(r["resolvable_r2_at"].get(t)) for t in looser]
+                       + [_num(r["resolvable_r2_half_budget"])]
+                       + [f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
                         "" if r["twin_db"] is None else f"{r['twin_db']:.3f}", " ".join(r["compensators"])])
     html = assemble(d, "predictability")
     return {"json": jpath, "csv": cpath, "html": html}

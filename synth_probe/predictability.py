@@ -497,7 +497,8 @@ def distinct_shares(identifiability: Mapping[str, Any] | None, results: Mapping[
     ``identifiability`` probed the sampler ``results`` were trained on."""
     if not identifiability or identifiability.get("config", {}).get("sampler") != results.get("sampler"):
         return {}
-    return {r["parameter"]: float(r[key]) for r in identifiability.get("summary", []) if r.get(key) is not None}
+    return {r["parameter"]: r[key] if isinstance(r[key], dict) else float(r[key])
+            for r in identifiability.get("summary", []) if r.get(key) is not None}
 
 
 def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | None,
@@ -530,6 +531,15 @@ def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | N
     learned = [m for m in models if m != "mean"]
     distinct = distinct_shares(identifiability, results)
     resolvable_r2 = distinct_shares(identifiability, results, "resolvable_r2")
+    resolvable_at = distinct_shares(identifiability, results, "resolvable_r2_at")
+
+    def r2_resolvable(p: str) -> str:
+        c = resolvable_r2.get(p)
+        if c is None:
+            return ""
+        looser = "".join(f", {float(v):.2f} at {t} dB" for t, v in sorted(resolvable_at.get(p, {}).items(),
+                                                                           key=lambda kv: float(kv[0]))[:2])
+        return f" [resolvable in context ≈ {c:.2f}{looser}]"
 
     def mpr_resolvable(params: Sequence[str]) -> str:
         # rough: a model ranks perfectly where the sound is distinct and at chance (50) elsewhere
@@ -550,10 +560,8 @@ def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | N
             vals = [(by[m][p]["r2"], m) for m in learned if p in by[m] and by[m][p].get("r2") is not None]
             if vals:
                 v, m = max(vals)
-                c = resolvable_r2.get(p)
                 checks.append({"name": f"best R² on {p}", "target": f"≥ {target}",
-                               "value": f"{v:.3f} ({m})" + ("" if c is None else f" [resolvable in context ≈ {c:.2f}]"),
-                               "ok": v >= target})
+                               "value": f"{v:.3f} ({m})" + r2_resolvable(p), "ok": v >= target})
     strong = None
     if sensitivity:
         strong = {p["name"] for p in sensitivity.get("params", []) if p.get("classification") == "strong"}

@@ -9,6 +9,7 @@ import pytest
 from synth_probe.cli import main
 from synth_probe.identifiability import (
     IdentifiabilityConfig,
+    IdentifiabilityResult,
     moved_value,
     probe_base,
     run_identifiability,
@@ -90,18 +91,22 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
     widths = [max([m["step"] for m in rec["steps"] if m["verdict"] != "distinct"], default=0.0)
               for rec in res.records["ampattack"]]
     assert rows["ampattack"]["resolvable_r2"] == pytest.approx(1 - 4 * np.mean(np.square(widths)))
+    # a twin found by half way is still there at the end: the half-search estimate is never below the full one
+    assert rows["ampattack"]["resolvable_r2_half_budget"] >= rows["ampattack"]["resolvable_r2"] - 1e-12
     for rec in res.records["ampattack"]:
         assert [m["step"] for m in rec["steps"]] == [0.5, 0.25, 0.1]
         for m in rec["steps"]:
             limit = rec["floor"] + cfg.tolerance_db
             assert (m["verdict"] == "masked") == (m["effect"] <= limit)
             assert m["verdict"] != "confounded" or m["twin"] <= limit
+            assert m["verdict"] == "masked" or m["twin_half_budget"] >= m["twin"] - 1e-9
     assert rows["ampattack"]["effect_db"] > rows["osc2phase"]["effect_db"]
     paths = write_identifiability(res, tmp_path)
     data = json.loads(paths["json"].read_text())
     assert data["config"]["sampler"] == "timbral" and len(data["records"]["ampattack"]) == 3
     assert paths["csv"].read_text().splitlines()[0].startswith(
-        "parameter,bases,masked,confounded,distinct,distinct_at_0.25,distinct_at_0.1,resolvable_r2")
+        "parameter,bases,masked,confounded,distinct,distinct_at_0.25,distinct_at_0.1,resolvable_r2,"
+        "resolvable_r2_at_0.5db,resolvable_r2_at_1db,resolvable_r2_at_2db,")
     page = paths["html"].read_text()
     assert 'id="identifiability-t"' in page and "ampattack" in page
 
@@ -118,8 +123,11 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
     assert plain["ok"] is False and "osc2phase [distinct" in plain["value"]
     resolvable = 50 + 50 * np.mean([rows["ampattack"]["distinct"], rows["osc2phase"]["distinct"]])
     assert checks["best model mean MPR"]["value"].endswith(f"[resolvable in context ≈ {resolvable:.1f}]")
+    at = rows["ampattack"]["resolvable_r2_at"]
+    assert set(at) == {"0.5", "1", "2"}
     assert checks["best R² on ampattack"]["value"].endswith(
-        f"[resolvable in context ≈ {rows['ampattack']['resolvable_r2']:.2f}]")
+        f"[resolvable in context ≈ {rows['ampattack']['resolvable_r2']:.2f}, {at['0.5']:.2f} at 0.5 dB, "
+        f"{at['1']:.2f} at 1 dB]")
     in_context = checks["… on every strong parameter that is distinct in context"]
     if rows["osc2phase"]["distinct"] < 0.5:
         assert in_context["ok"] is True and in_context["value"] == "1/1"
@@ -127,6 +135,45 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
     other = {**data, "config": {**data["config"], "sampler": "inversynth"}}
     assert "… on every strong parameter that is distinct in context" not in {
         c["name"] for c in figure_checks(results, sens, other)}
+
+
+def test_resolvable_r2_at_looser_tolerances_rejudges_the_stored_distances():
+    # one base, floor 0.1 dB, run tolerance 0.2 dB (limit 0.3): distinct at 0.5 and 0.25, masked at 0.1
+    steps = [{"step": 0.5, "effect": 5.0, "twin": 0.55, "verdict": "distinct"},
+             {"step": 0.25, "effect": 2.0, "twin": 1.2, "verdict": "distinct"},
+             {"step": 0.1, "effect": 0.25, "twin": None, "verdict": "masked"}]
+    rec = {"value": 0.3, "floor": 0.1, "effect": 5.0, "twin": 0.55, "verdict": "distinct", "steps": steps,
+           "discrete": False}
+    masked = {**rec, "effect": 0.2, "twin": None, "verdict": "masked",
+              "steps": [{**m, "effect": 0.2, "twin": None, "verdict": "masked"} for m in steps]}
+    res = IdentifiabilityResult(synth={}, config={"tolerance_db": 0.2}, records={"p": [rec, masked]})
+    (row,) = res.summary()
+    assert row["resolvable_r2"] == pytest.approx(1 - 4 * (0.1 ** 2 + 0.5 ** 2) / 2)
+    # 0.5 dB (limit 0.6): the half-range twin now counts; 1 dB: as well; 2 dB: everything
+    assert row["resolvable_r2_at"] == pytest.approx({"0.5": 1 - 4 * (0.5 ** 2 + 0.5 ** 2) / 2,
+                                                     "1": 1 - 4 * (0.5 ** 2 + 0.5 ** 2) / 2,
+                                                     "2": 1 - 4 * (0.5 ** 2 + 0.5 ** 2) / 2})
+    rec["steps"][0]["twin"] = 0.9  # the half-range twin misses 0.5 dB: only the 0.1 move is not distinct there
+    (row,) = res.summary()
+    assert row["resolvable_r2_at"]["0.5"] == pytest.approx(1 - 4 * (0.1 ** 2 + 0.5 ** 2) / 2)
+    assert row["resolvable_r2_at"]["1"] == pytest.approx(1 - 4 * (0.5 ** 2 + 0.5 ** 2) / 2)
+    # looser tolerances only: a run at 1 dB gives 2 dB alone; a discrete parameter has none
+    assert set(IdentifiabilityResult({}, {"tolerance_db": 1.0}, {"p": [rec]}).summary()[0]["resolvable_r2_at"]) == {"2"}
+    disc = IdentifiabilityResult({}, {"tolerance_db": 0.2}, {"p": [{**rec, "discrete": True}]}).summary()[0]
+    assert disc["resolvable_r2"] is None and disc["resolvable_r2_at"] == {}
+    assert row["resolvable_r2_half_budget"] is None  # records without the half-budget distances
+
+
+def test_resolvable_r2_half_budget_uses_the_twin_each_search_had_half_way():
+    # the half-range twin was found late (confounded in the end, 0.9 dB half way); the 0.25 twin early
+    steps = [{"step": 0.5, "effect": 5.0, "twin": 0.25, "twin_half_budget": 0.9, "verdict": "confounded"},
+             {"step": 0.25, "effect": 2.0, "twin": 0.28, "twin_half_budget": 0.29, "verdict": "confounded"},
+             {"step": 0.1, "effect": 0.25, "twin": None, "verdict": "masked"}]
+    rec = {"value": 0.3, "floor": 0.1, "effect": 5.0, "twin": 0.25, "verdict": "confounded", "steps": steps,
+           "discrete": False}
+    (row,) = IdentifiabilityResult({}, {"tolerance_db": 0.2}, {"p": [rec]}).summary()
+    assert row["resolvable_r2"] == pytest.approx(1 - 4 * 0.5 ** 2)
+    assert row["resolvable_r2_half_budget"] == pytest.approx(1 - 4 * 0.25 ** 2)
 
 
 def test_cli_names_an_unknown_parameter(capsys, tmp_path):

@@ -55,8 +55,11 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
         "discrete: the neighbouring choice), which tell how closely the sound resolves the value. "
         "<strong>Resolvable R²</strong> (continuous parameters): at each patch the value is taken as known to within "
         "Δ, the largest move that is not distinct (the whole range if the half-range move is not), and a uniform "
-        "error of ±Δ costs 4Δ² of R², which gives 1 − 4·mean(Δ²). A twin proves a confound; a search that finds "
-        "none proves nothing. The shares and the resolvable R² are estimates, not bounds: a missed twin would "
+        "error of ±Δ costs 4Δ² of R², which gives 1 − 4·mean(Δ²). The columns after it judge the same stored "
+        "distances at looser tolerances: how fast the estimate falls tells how fine a difference a model must "
+        "hear to reach a given R²; the estimate from the twins each search had found after half its renders tells "
+        "whether the searches had settled (when it is higher, a bigger budget would lower the estimate). A twin "
+        "proves a confound; a search that finds none proves nothing. The shares and the resolvable R² are estimates, not bounds: a missed twin would "
         "lower them, a model that hears differences below the "
         f"tolerance would beat them, and with {esc(cfg.get('bases'))} patches each share is uncertain by about "
         "±0.5/√patches.</p>",
@@ -72,9 +75,12 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
         cols.append(Column("cls", "Sensitivity class",
                            fmt=lambda v: f'<span class="badge {esc(v)}">{esc(v)}</span>' if v else "—"))
     steps = [f"{x:g}" for x in cfg.get("steps", [0.5])]
+    looser = sorted({t for r in rows for t in r.get("resolvable_r2_at") or {}}, key=float)
     for r in rows:
         for x in steps[1:]:
             r[f"at_{x}"] = r.get("distinct_by_step", {}).get(x)
+        for t in looser:
+            r[f"r2_at_{t}"] = (r.get("resolvable_r2_at") or {}).get(t)
     cols += [
         Column("distinct", "Distinct", fmt=_pct, numeric=True, title="audible and no twin found"),
         Column("masked", "Masked", fmt=_pct, numeric=True, title="change within the render-noise floor + tolerance"),
@@ -87,6 +93,16 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
     ] + [
         Column("resolvable_r2", "Resolvable R² ≈", fmt=lambda v: fmt_num(v, 2), numeric=True,
                title="1 - 4 mean(Δ²), Δ the largest move not distinct at a patch (continuous parameters)"),
+    ] + [
+        Column(f"r2_at_{t}", f"… at {t} dB", fmt=lambda v: fmt_num(v, 2), numeric=True,
+               title=f"the same with a tolerance of {t} dB above the floor: a move whose effect or twin lies "
+                     "within it counts as not distinct (from the stored distances)")
+        for t in looser
+    ] + [
+        Column("resolvable_r2_half_budget", "… half the search", fmt=lambda v: fmt_num(v, 2), numeric=True,
+               title="the resolvable R² from the twins each search had after half its renders: above the full "
+                     "search's, the searches were still finding twins and a bigger budget would lower it"),
+    ] * any(r.get("resolvable_r2_half_budget") is not None for r in rows) + [
         Column("effect_db", "Effect (dB)", fmt=fmt_num, numeric=True, title="median distance of the moved render"),
         Column("floor_db", "Floor (dB)", fmt=fmt_num, numeric=True,
                title="median distance between two render seeds of the base"),
