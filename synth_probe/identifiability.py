@@ -120,6 +120,9 @@ class IdentifiabilityConfig:
         Random base patches per parameter (the sampler's rows ``0 .. bases-1``).
     budget : int
         Renders of each twin search.
+    search : {"hill", "cmaes"}
+        The twin search: :func:`~synth_probe.matching.hill_climb` or
+        :func:`~synth_probe.matching.cmaes_search`.
     tolerance_db : float
         Distance (dB) above the render-noise floor that still counts as "the same sound".
     steps : tuple of float
@@ -140,6 +143,7 @@ class IdentifiabilityConfig:
     sampler: str = "timbral"
     bases: int = 16
     budget: int = 200
+    search: str = "hill"
     tolerance_db: float = 0.2
     steps: tuple[float, ...] = (0.5, 0.25, 0.1)
     seed: int = 0
@@ -155,6 +159,8 @@ class IdentifiabilityConfig:
         for name, lo in (("bases", 1), ("budget", 0), ("jobs", 1)):
             if int(getattr(self, name)) < lo:
                 raise ParameterValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
+        if self.search not in ("hill", "cmaes"):
+            raise ParameterValueError(f"search must be 'hill' or 'cmaes', got {self.search!r}")
         if not float(self.tolerance_db) >= 0:
             raise ParameterValueError(f"tolerance_db must be >= 0 dB, got {self.tolerance_db}")
         st = tuple(float(x) for x in self.steps)
@@ -187,7 +193,7 @@ def moved_value(spec: ParamSpec, value: float, step: float = 0.5) -> float:
 
 def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSettings, *, seed: int,
                compensate: Sequence[str], budget: int, tolerance_db: float, search_seed: int = 0,
-               steps: Sequence[float] = (0.5,)) -> dict[str, Any]:
+               steps: Sequence[float] = (0.5,), search: str = "hill") -> dict[str, Any]:
     """Probe one parameter at one base patch: the floor, and for each move its effect and a twin search.
 
     Parameters
@@ -209,6 +215,8 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
     steps : sequence of float, default=(0.5,)
         The moves (:func:`moved_value`); a discrete parameter's small steps all take the
         neighbouring choice, so it is probed once for them.
+    search : {"hill", "cmaes"}, default="hill"
+        The twin search (see :class:`IdentifiabilityConfig`).
 
     Returns
     -------
@@ -242,7 +250,7 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
         if key in seen:  # a discrete parameter's small steps: the same neighbour
             moves.append({**seen[key], "step": float(step)})
             continue
-        m = _probe_move(obj, base, moved, j, names, limit, free, budget, search_seed + 7 * i)
+        m = _probe_move(obj, base, moved, j, names, limit, free, budget, search_seed + 7 * i, search)
         m = {"step": float(step), **m}
         seen[key] = m
         moves.append(m)
@@ -252,9 +260,9 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
 
 
 def _probe_move(obj: Any, base: np.ndarray, moved: np.ndarray, j: int, names: list[str], limit: float,
-                free: list[str], budget: int, search_seed: int) -> dict[str, Any]:
+                free: list[str], budget: int, search_seed: int, search: str = "hill") -> dict[str, Any]:
     """Effect of one move and, when it is audible, a twin search from it toward the base's render."""
-    from synth_probe.matching import hill_climb
+    from synth_probe.matching import cmaes_search, hill_climb
 
     effect = float(obj(moved)) if moved[j] != base[j] else 0.0
     rec: dict[str, Any] = {"moved": float(moved[j]), "effect": effect, "twin": None, "verdict": "masked",
@@ -262,8 +270,8 @@ def _probe_move(obj: Any, base: np.ndarray, moved: np.ndarray, j: int, names: li
     if effect <= limit:
         return rec
     if budget > 0 and free:
-        r = hill_climb(obj, moved, int(budget), specs=obj.specs, free=free, seed=int(search_seed),
-                       start_distance=effect)
+        r = (hill_climb if search == "hill" else cmaes_search)(
+            obj, moved, int(budget), specs=obj.specs, free=free, seed=int(search_seed), start_distance=effect)
         twin, vec = float(r.distance), r.vector
         # the best distance after half the renders: a search still closing in on a twin says the verdict may not hold
         half = r.history[: max(1, int(budget) // 2)]
@@ -293,8 +301,8 @@ def _probe_move(obj: Any, base: np.ndarray, moved: np.ndarray, j: int, names: li
 
 
 def _probe_task(ctx: Any, units: list[tuple[str, int, np.ndarray, int]], settings: RenderSettings,
-                compensate: list[str], budget: int, tolerance_db: float, steps: tuple[float, ...]
-                ) -> list[tuple[str, int, dict]]:
+                compensate: list[str], budget: int, tolerance_db: float, steps: tuple[float, ...],
+                search: str = "hill") -> list[tuple[str, int, dict]]:
     """Task body (a worker process, or here for jobs=1): probe a group of (parameter, base) units."""
     from threadpoolctl import threadpool_limits
 
@@ -304,7 +312,7 @@ def _probe_task(ctx: Any, units: list[tuple[str, int, np.ndarray, int]], setting
             ctx.start(b)
             try:
                 rec = probe_base(ctx.synth, base, param, settings, seed=seed, compensate=compensate, budget=budget,
-                                 tolerance_db=tolerance_db, search_seed=seed % 100003, steps=steps)
+                                 tolerance_db=tolerance_db, search_seed=seed % 100003, steps=steps, search=search)
             except RenderError as e:  # the base itself does not render: record it, go on with the others
                 rec = {"error": str(e)}
             ctx.done(b)
@@ -409,9 +417,10 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
     records: dict[str, list[dict]] = {p: [{} for _ in range(int(config.bases))] for p in params}
     # groups of a few units per task: the twin searches take 1-3 s each
     groups = [units[i:i + 4] for i in range(0, len(units), 4)]
-    args = (settings, list(varied), int(config.budget), float(config.tolerance_db), tuple(config.steps))
-    log(f"identifiability: {len(params)} parameters x {config.bases} {sampler} bases, twin searches of "
-        f"{config.budget} renders, tolerance {config.tolerance_db} dB, {config.jobs} job(s)")
+    args = (settings, list(varied), int(config.budget), float(config.tolerance_db), tuple(config.steps),
+            config.search)
+    log(f"identifiability: {len(params)} parameters x {config.bases} {sampler} bases, {config.search} twin searches "
+        f"of {config.budget} renders, tolerance {config.tolerance_db} dB, {config.jobs} job(s)")
     complete = False
     done = 0
     try:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from synth_probe.cli import main
+from synth_probe.errors import ParameterValueError
 from synth_probe.identifiability import (
     IdentifiabilityConfig,
     IdentifiabilityResult,
@@ -58,6 +59,13 @@ def test_keyfollow_on_one_note_is_the_cutoff_in_disguise(noisemaker):
     rec = probe_base(noisemaker, base, "keyfollow", SETTINGS, seed=1, compensate=["resonance"], budget=60,
                      tolerance_db=0.2)
     assert rec["verdict"] == "distinct" and rec["twin"] > 0.2
+    # CMA-ES finds the same twin
+    rec = probe_base(noisemaker, base, "keyfollow", SETTINGS, seed=1, compensate=["cutoff"], budget=60,
+                     tolerance_db=0.2, search="cmaes")
+    assert rec["verdict"] == "confounded" and list(rec["compensators"]) == ["cutoff"]
+    assert -0.02 < rec["compensators"]["cutoff"] < 0.0
+    with pytest.raises(ParameterValueError, match="search"):
+        IdentifiabilityConfig(search="grid")
 
 
 def test_masked_and_distinct(noisemaker):

@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="random base patches per parameter (default 16)")
     p.add_argument("--budget", type=_positive_int("--budget", 0), default=200, metavar="N",
                    help="renders of each twin search (default 200; 0: no search, masked or not only)")
+    p.add_argument("--search", choices=("hill", "cmaes"), default="hill",
+                   help="twin search: hill climbing (default) or CMA-ES (through Optuna)")
     p.add_argument("--tolerance", type=_positive_float("--tolerance", zero=True), default=0.2, metavar="DB",
                    help="dB above the render-noise floor that still counts as the same sound (default 0.2)")
     p.add_argument("--steps", type=_steps, default=(0.5, 0.25, 0.1), metavar="S,S,...",
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             print(msg, file=sys.stderr, flush=True)
 
     config = IdentifiabilityConfig(
-        sampler=args.sampler, bases=args.bases, budget=args.budget, tolerance_db=args.tolerance,
+        sampler=args.sampler, bases=args.bases, budget=args.budget, search=args.search, tolerance_db=args.tolerance,
         steps=args.steps, seed=args.seed,
         params=params, jobs=args.jobs, sample_rate=args.sample_rate, render_length=args.render_length,
         note_length=round(args.render_length * 2 / 3, 6),

@@ -118,7 +118,8 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
     render = cfg.get("render", {})
     out.append(key_value_table([
         ("sampler", cfg.get("sampler")), ("bases", cfg.get("bases")), ("seed", cfg.get("seed")),
-        ("twin search", f"hill climb, {cfg.get('budget')} renders, over the sampler's other varied parameters"),
+        ("twin search", f"{'CMA-ES' if cfg.get('search') == 'cmaes' else 'hill climb'}, {cfg.get('budget')} "
+                        "renders, over the sampler's other varied parameters"),
         ("tolerance", f"{cfg.get('tolerance_db')} dB above the floor"),
         ("render", f"note {render.get('note')}, velocity {render.get('velocity')}, {render.get('note_length')} s "
                    f"held in {render.get('render_length')} s at {render.get('sample_rate')} Hz"),
