@@ -1,0 +1,138 @@
+"""Does the CNN miss cutoff, amp attack or the waveforms for want of time or frequency detail?
+
+The suite's CNN sees 64 log-mel bands over 0-11 kHz at a 23 ms hop (``n_fft`` 1024,
+hop 512). This script trains the same CNN, with the suite's settings, on the same rows
+and split of a predictability run, with three inputs:
+
+* ``standard``: the suite's log-mel (read from the feature cache when it is there);
+* ``onset``: the first 0.4 s at a 2.9 ms hop (``n_fft`` 256, hop 64, 48 bands), where the
+  filter envelope starts from the cutoff knob and the amp attack shows;
+* ``hires``: 128 bands up to 6 kHz (``n_fft`` 2048), which resolve the harmonics of a
+  note-60 oscillator up to about 3 kHz (waveform shapes).
+
+It prints R² (continuous) or accuracy (discrete) per target and input, and for the
+continuous targets the R² of each input's predictions averaged with the suite's saved
+ensemble (``reports/predictability_predictions.npz``; run ``make predictability`` first).
+
+    .venv/bin/python studies/cnn_inputs.py
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import r2_score
+
+TARGETS = "cutoff,ampattack,osc1waveform,osc2waveform,lfo1destination,lfo1waveform,lfo2destination,filtertype"
+#: name -> (LogMelSpectrogram arguments, seconds of audio from the start or None for all)
+INPUTS = {
+    "standard": (dict(n_fft=1024, hop_length=512, n_mels=64), None),
+    "onset": (dict(n_fft=256, hop_length=64, n_mels=48), 0.4),
+    "hires": (dict(n_fft=2048, hop_length=512, n_mels=128, fmax=6000.0), None),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from synth_probe.commands.train import dataset_context, split_indices
+    from synth_probe.dataset import load_dataset
+    from synth_probe.features import LogMelSpectrogram
+    from synth_probe.models import SpectrogramCNN
+    from synth_probe.predictability import (
+        ENSEMBLE_MEMBERS,
+        PREDICTIONS_NAME,
+        RESULTS_NAME,
+        _feature_steps,
+        compute_features,
+    )
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reports", default="reports", help="folder of the predictability run to compare with")
+    ap.add_argument("--targets", default=TARGETS, help="parameters, comma-separated")
+    ap.add_argument("--inputs", default=",".join(INPUTS), help=f"comma-separated, of {', '.join(INPUTS)}")
+    ap.add_argument("--cache", default=".cache/features", help="the predictability study's feature cache")
+    args = ap.parse_args(argv)
+
+    reports = Path(args.reports)
+    try:
+        results = json.loads((reports / RESULTS_NAME).read_text(encoding="utf-8"))
+        saved = dict(np.load(reports / PREDICTIONS_NAME))
+    except OSError as e:
+        print(f"error: {e}; run `make predictability` first", file=sys.stderr)
+        return 2
+    inputs = [x.strip() for x in args.inputs.split(",") if x.strip()]
+    unknown = [x for x in inputs if x not in INPUTS]
+    if unknown:
+        print(f"error: unknown input(s) {', '.join(unknown)}; choose from {', '.join(INPUTS)}", file=sys.stderr)
+        return 2
+    ds = load_dataset(results["data"], verify=False)
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    missing = [t for t in targets if t not in results["columns"]]
+    if missing:
+        print(f"error: {', '.join(missing)} not among the run's targets", file=sys.stderr)
+        return 2
+    cfg = results["config"]
+    settings = dataset_context(ds)["settings"]
+    sr = int(settings.sample_rate)
+    train_idx, test_idx = split_indices(len(ds.params), cfg["test_fraction"], cfg["seed"])
+    rows = np.concatenate([train_idx, test_idx])
+    Y = ds.params[targets]
+    y_test = Y.iloc[test_idx].reset_index(drop=True)
+    discrete = {s.name for s in ds.specs if s.is_discrete}
+    members = [m for m in ENSEMBLE_MEMBERS if f"pred:{m}" in saved]
+    ensemble = np.mean([saved[f"pred:{m}"] for m in members], axis=0) if members else None
+
+    def log(s: str) -> None:
+        print(s, file=sys.stderr, flush=True)
+
+    scores: dict[str, dict[str, float]] = {}
+    with_ensemble: dict[str, dict[str, float]] = {}
+    for name in inputs:
+        kwargs, seconds = INPUTS[name]
+        step = LogMelSpectrogram(sample_rate=sr, n_jobs=2, **kwargs)
+        if name == "standard":  # the suite's own step and cache
+            step = _feature_steps(sr, settings.note_length, 2)["logmel"]
+            F = compute_features(ds, "logmel", step, rows, cache_dir=args.cache, log=log)
+        else:
+            n = None if seconds is None else int(seconds * sr)
+            parts = []
+            for a in range(0, len(rows), 1000):
+                X = np.asarray(ds.audio[rows[a:a + 1000]], dtype=np.float32)[:, :n]
+                if a == 0:
+                    step.fit(X)
+                parts.append(np.asarray(step.transform(X), dtype=np.float32))
+            F = np.concatenate(parts)
+        n_mels = int(step.n_mels)
+        est = SpectrogramCNN(input_shape=(n_mels, F.shape[1] // n_mels), max_epochs=int(cfg["epochs"]),
+                             patience=int(cfg["patience"]), random_state=int(cfg["seed"]), synth=results["synth"])
+        t0 = time.perf_counter()
+        est.fit(F[:len(train_idx)], Y.iloc[train_idx].reset_index(drop=True))
+        pred = est.predict(F[len(train_idx):])
+        log(f"{name}: input {n_mels}x{F.shape[1] // n_mels}, fit {time.perf_counter() - t0:.0f} s")
+        scores[name], with_ensemble[name] = {}, {}
+        for t in targets:
+            y, p = y_test[t].to_numpy(), pred[t].to_numpy()
+            if t in discrete:
+                scores[name][t] = float(np.mean(np.isclose(y, p, atol=1e-6)))
+            else:
+                scores[name][t] = float(r2_score(y, p))
+                if ensemble is not None:
+                    e = ensemble[:, results["columns"].index(t)]
+                    with_ensemble[name][t] = float(r2_score(y, (p + e) / 2))
+    print("target".ljust(18) + "".join(f"{x:>10}" for x in inputs) + "   (R², or accuracy for discrete targets)")
+    for t in targets:
+        print(t.ljust(18) + "".join(f"{scores[x][t]:10.3f}" for x in inputs))
+    if ensemble is not None:
+        print(f"averaged with the suite's ensemble ({', '.join(members)}):")
+        for t in targets:
+            if t not in discrete:
+                e = r2_score(y_test[t].to_numpy(), ensemble[:, results["columns"].index(t)])
+                print(t.ljust(18) + "".join(f"{with_ensemble[x][t]:10.3f}" for x in inputs) + f"   (ensemble {e:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
