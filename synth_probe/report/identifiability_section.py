@@ -57,10 +57,11 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
         "Δ, the largest move that is not distinct (the whole range if the half-range move is not), and a uniform "
         "error of ±Δ costs 4Δ² of R², which gives 1 − 4·mean(Δ²). The columns after it judge the same stored "
         "distances at looser tolerances: how fast the estimate falls tells how fine a difference a model must "
-        "hear to reach a given R²; the estimate from the twins each search had found after half its renders tells "
-        "whether the searches had settled (when it is higher, a bigger budget would lower the estimate). A twin "
-        "proves a confound; a search that finds none proves nothing. The shares and the resolvable R² are estimates, not bounds: a missed twin would "
-        "lower them, a model that hears differences below the "
+        "hear to reach a given R². The last of them is the estimate from the twins each search had found after "
+        "half its renders: when it is higher, the searches were still finding twins and a bigger budget would "
+        "lower the estimate; when it is not, that is no proof they had settled. A twin proves a confound; a "
+        "search that finds none proves nothing. The shares and the resolvable R² are estimates, not bounds: a "
+        "missed twin would lower them, a model that hears differences below the "
         f"tolerance would beat them, and with {esc(cfg.get('bases'))} patches each share is uncertain by about "
         "±0.5/√patches.</p>",
         "<p>The sensitivity study opens a parameter's gate before sweeping it (the LFO amount with its "
@@ -101,7 +102,7 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
     ] + [
         Column("resolvable_r2_half_budget", "… half the search", fmt=lambda v: fmt_num(v, 2), numeric=True,
                title="the resolvable R² from the twins each search had after half its renders: above the full "
-                     "search's, the searches were still finding twins and a bigger budget would lower it"),
+                     "search's, the searches were still finding twins (the same is no proof they had settled)"),
     ] * any(r.get("resolvable_r2_half_budget") is not None for r in rows) + [
         Column("effect_db", "Effect (dB)", fmt=fmt_num, numeric=True, title="median distance of the moved render"),
         Column("floor_db", "Floor (dB)", fmt=fmt_num, numeric=True,
