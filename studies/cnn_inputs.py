@@ -19,10 +19,8 @@ ensemble (``reports/predictability_predictions.npz``; run ``make predictability`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import r2_score
@@ -39,15 +37,10 @@ INPUTS = {
 def main(argv: list[str] | None = None) -> int:
     from synth_probe.commands.train import dataset_context, split_indices
     from synth_probe.dataset import load_dataset
+    from synth_probe.errors import DatasetError
     from synth_probe.features import LogMelSpectrogram
     from synth_probe.models import SpectrogramCNN
-    from synth_probe.predictability import (
-        ENSEMBLE_MEMBERS,
-        PREDICTIONS_NAME,
-        RESULTS_NAME,
-        _feature_steps,
-        compute_features,
-    )
+    from synth_probe.predictability import _feature_steps, compute_features, load_saved_run
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", default="reports", help="folder of the predictability run to compare with")
@@ -56,12 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=".cache/features", help="the predictability study's feature cache")
     args = ap.parse_args(argv)
 
-    reports = Path(args.reports)
     try:
-        results = json.loads((reports / RESULTS_NAME).read_text(encoding="utf-8"))
-        saved = dict(np.load(reports / PREDICTIONS_NAME))
-    except OSError as e:
-        print(f"error: {e}; run `make predictability` first", file=sys.stderr)
+        results, saved, members = load_saved_run(args.reports)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     inputs = [x.strip() for x in args.inputs.split(",") if x.strip()]
     unknown = [x for x in inputs if x not in INPUTS]
@@ -82,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     Y = ds.params[targets]
     y_test = Y.iloc[test_idx].reset_index(drop=True)
     discrete = {s.name for s in ds.specs if s.is_discrete}
-    members = [m for m in ENSEMBLE_MEMBERS if f"pred:{m}" in saved]
     ensemble = np.mean([saved[f"pred:{m}"] for m in members], axis=0) if members else None
 
     def log(s: str) -> None:

@@ -13,10 +13,8 @@ mean averaged with the suite's ensemble.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import r2_score
@@ -25,13 +23,12 @@ from sklearn.metrics import r2_score
 def main(argv: list[str] | None = None) -> int:
     from synth_probe.commands.train import build_pipeline, dataset_context, split_indices
     from synth_probe.dataset import load_dataset
+    from synth_probe.errors import DatasetError
     from synth_probe.predictability import (
-        ENSEMBLE_MEMBERS,
-        PREDICTIONS_NAME,
-        RESULTS_NAME,
         PredictabilityConfig,
         _feature_steps,
         compute_features,
+        load_saved_run,
     )
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -41,12 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=".cache/features", help="feature cache (the predictability study's)")
     args = ap.parse_args(argv)
 
-    reports = Path(args.reports)
     try:
-        results = json.loads((reports / RESULTS_NAME).read_text(encoding="utf-8"))
-        saved = dict(np.load(reports / PREDICTIONS_NAME))
-    except OSError as e:
-        print(f"error: {e}; run `make predictability` first", file=sys.stderr)
+        results, saved, members = load_saved_run(args.reports)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     ds = load_dataset(results["data"], verify=False)
     if len(ds.params) != results["n"]:
@@ -64,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
                          log=lambda s: print(s, file=sys.stderr, flush=True))
     F_tr, F_te = F[:len(train_idx)], F[len(train_idx):]
     columns = results["columns"]
-    members = [m for m in ENSEMBLE_MEMBERS if f"pred:{m}" in saved]
     for p in args.params.split(","):
         j = columns.index(p)
         y_tr = ds.params[[p]].iloc[train_idx].reset_index(drop=True)

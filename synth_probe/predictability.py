@@ -66,6 +66,7 @@ __all__ = [
     "ensemble",
     "ENSEMBLE_MEMBERS",
     "PREDICTIONS_NAME",
+    "load_saved_run",
     "IDENTIFIABLE_SHARE",
     "RESULTS_NAME",
     "MEDIA_NAME",
@@ -821,6 +822,34 @@ def _save_predictions(path: Path, fingerprint: str, preds: Mapping[str, pd.DataF
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
+
+
+def load_saved_run(reports_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray], list[str]]:
+    """A finished run's results and saved test predictions, for studies that compare with it.
+
+    Returns
+    -------
+    results : dict
+        ``predictability.json``.
+    saved : dict of str to np.ndarray
+        The arrays of ``predictability_predictions.npz`` (``pred:MODEL`` holds a model's
+        test predictions, one column per entry of ``results["columns"]``).
+    members : list of str
+        The :data:`ENSEMBLE_MEMBERS` with saved predictions.
+
+    Raises
+    ------
+    DatasetError
+        When either file is missing or unreadable (run ``make predictability`` first).
+    """
+    d = Path(reports_dir)
+    try:
+        results = json.loads((d / RESULTS_NAME).read_text(encoding="utf-8"))
+        with np.load(d / PREDICTIONS_NAME) as z:
+            saved = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"cannot read the predictability run in {d}: {e}; run `make predictability` first") from e
+    return results, saved, [m for m in ENSEMBLE_MEMBERS if f"pred:{m}" in saved]
 
 
 def _load_predictions(path: Path, fingerprint: str,

@@ -112,10 +112,18 @@ def test_rerun_keeps_finished_models(study, dataset):
 def test_rerun_without_saved_predictions_says_why_there_is_no_ensemble(study, dataset, tmp_path):
     import shutil
 
+    from synth_probe.errors import DatasetError
+    from synth_probe.predictability import load_saved_run
+
     out, _, _ = study
+    # what the studies under studies/ compare with: the results, each model's test predictions, the ensemble's members
+    results, saved, members = load_saved_run(out)
+    assert members == ["gbm", "cnn"] and saved["pred:cnn"].shape == (15, len(results["columns"]))
     copy = tmp_path / "reports"
     shutil.copytree(out, copy)
     (copy / "predictability_predictions.npz").unlink()  # as after a run of an older synth_probe
+    with pytest.raises(DatasetError, match="make predictability"):
+        load_saved_run(copy)
     lines: list[str] = []
     again = run_predictability(dataset, PredictabilityConfig(**CONFIG), out=copy, cache_dir=out / "cache",
                                log=lines.append, write_report=False)
