@@ -123,8 +123,8 @@ class IdentifiabilityConfig:
     budget : int
         Renders of each twin search.
     search : {"hill", "cmaes"}
-        The twin search: :func:`~synth_probe.matching.hill_climb` or
-        :func:`~synth_probe.matching.cmaes_search`.
+        The twin search (:func:`~synth_probe.matching.refine`'s ``method``):
+        :func:`~synth_probe.matching.hill_climb` or :func:`~synth_probe.matching.cmaes_search`.
     tolerance_db : float
         Distance (dB) above the render-noise floor that still counts as "the same sound".
     steps : tuple of float
@@ -161,8 +161,10 @@ class IdentifiabilityConfig:
         for name, lo in (("bases", 1), ("budget", 0), ("jobs", 1)):
             if int(getattr(self, name)) < lo:
                 raise ParameterValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
-        if self.search not in ("hill", "cmaes"):
-            raise ParameterValueError(f"search must be 'hill' or 'cmaes', got {self.search!r}")
+        from synth_probe.matching import SEARCH_METHODS
+
+        if self.search not in SEARCH_METHODS:
+            raise ParameterValueError(f"search must be one of {', '.join(SEARCH_METHODS)}, got {self.search!r}")
         if not float(self.tolerance_db) >= 0:
             raise ParameterValueError(f"tolerance_db must be >= 0 dB, got {self.tolerance_db}")
         st = tuple(float(x) for x in self.steps)
@@ -264,7 +266,7 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
 def _probe_move(obj: Any, base: np.ndarray, moved: np.ndarray, j: int, names: list[str], limit: float,
                 free: list[str], budget: int, search_seed: int, search: str = "hill") -> dict[str, Any]:
     """Effect of one move and, when it is audible, a twin search from it toward the base's render."""
-    from synth_probe.matching import cmaes_search, hill_climb
+    from synth_probe.matching import refine
 
     effect = float(obj(moved)) if moved[j] != base[j] else 0.0
     rec: dict[str, Any] = {"moved": float(moved[j]), "effect": effect, "twin": None, "verdict": "masked",
@@ -272,8 +274,7 @@ def _probe_move(obj: Any, base: np.ndarray, moved: np.ndarray, j: int, names: li
     if effect <= limit:
         return rec
     if budget > 0 and free:
-        r = (hill_climb if search == "hill" else cmaes_search)(
-            obj, moved, int(budget), specs=obj.specs, free=free, seed=int(search_seed), start_distance=effect)
+        r = refine(obj, moved, int(budget), method=search, free=free, seed=int(search_seed), start_distance=effect)
         twin, vec = float(r.distance), r.vector
         # the best distance after half the renders: a search still closing in on a twin says the verdict may not hold
         half = r.history[: max(1, int(budget) // 2)]
