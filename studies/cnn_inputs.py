@@ -24,14 +24,21 @@ import time
 
 import numpy as np
 from sklearn.metrics import r2_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 TARGETS = "cutoff,ampattack,osc1waveform,osc2waveform,lfo1destination,lfo1waveform,lfo2destination,filtertype"
-#: name -> (LogMelSpectrogram arguments, seconds of audio from the start or None for all)
+#: name -> (LogMelSpectrogram arguments, seconds of audio from the start or None for all); None: the suite's
 INPUTS = {
-    "standard": (dict(n_fft=1024, hop_length=512, n_mels=64), None),
+    "standard": None,
     "onset": (dict(n_fft=256, hop_length=64, n_mels=48), 0.4),
     "hires": (dict(n_fft=2048, hop_length=512, n_mels=128, fmax=6000.0), None),
 }
+
+
+def _head(X: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` samples of each row."""
+    return X[:, :n]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,21 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     scores: dict[str, dict[str, float]] = {}
     with_ensemble: dict[str, dict[str, float]] = {}
     for name in inputs:
-        kwargs, seconds = INPUTS[name]
-        step = LogMelSpectrogram(sample_rate=sr, n_jobs=2, **kwargs)
-        if name == "standard":  # the suite's own step and cache
-            step = _feature_steps(sr, settings.note_length, 2)["logmel"]
+        if INPUTS[name] is None:  # the suite's own step and cache
+            logmel = step = _feature_steps(sr, settings.note_length, 2)["logmel"]
             F = compute_features(ds, "logmel", step, rows, cache_dir=args.cache, log=log)
         else:
-            n = None if seconds is None else int(seconds * sr)
-            parts = []
-            for a in range(0, len(rows), 1000):
-                X = np.asarray(ds.audio[rows[a:a + 1000]], dtype=np.float32)[:, :n]
-                if a == 0:
-                    step.fit(X)
-                parts.append(np.asarray(step.transform(X), dtype=np.float32))
-            F = np.concatenate(parts)
-        n_mels = int(step.n_mels)
+            kwargs, seconds = INPUTS[name]
+            logmel = step = LogMelSpectrogram(sample_rate=sr, n_jobs=2, **kwargs)
+            if seconds is not None:
+                step = make_pipeline(FunctionTransformer(_head, kw_args={"n": int(seconds * sr)}), logmel)
+            F = compute_features(ds, name, step, rows, log=log)  # not cached: the study's own inputs
+        n_mels = int(logmel.n_mels)
         est = SpectrogramCNN(input_shape=(n_mels, F.shape[1] // n_mels), max_epochs=int(cfg["epochs"]),
                              patience=int(cfg["patience"]), random_state=int(cfg["seed"]), synth=results["synth"])
         t0 = time.perf_counter()
