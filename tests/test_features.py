@@ -78,7 +78,7 @@ def test_handcrafted_pitch_brightness_and_noise():
     X = np.stack([_tone(110), _tone(220), _tone(440), (0.1 * rng.standard_normal(8000)).astype(np.float32)])
     tr = HandcraftedFeatures(sample_rate=SR, note_length=0.4).fit(X)
     F = tr.transform(X)
-    assert F.shape == (4, len(tr.feature_names_)) == (4, 46 + 2 * 13)
+    assert F.shape == (4, len(tr.feature_names_)) == (4, 66 + 2 * 13)
     assert np.isfinite(F).all()
     f0 = 2 ** _col(tr, F, "f0_log2")
     np.testing.assert_allclose(f0[:3], [110, 220, 440], rtol=0.02)
@@ -109,6 +109,24 @@ def test_handcrafted_envelope():
     release = _col(tr, F, "release_time")
     assert attack[0] < 0.05 and 0.12 < attack[1] < 0.25
     assert release[0] < release[2] and 0.1 < release[2] < 0.35
+
+
+def test_handcrafted_onset_tells_short_attacks_apart():
+    # 3, 10 and 30 ms linear attacks: the frame envelope (11.6 ms hop) blurs them, the onset windows do not
+    n = int(0.5 * SR)
+    t = np.arange(n) / SR
+    tone = np.sin(2 * np.pi * 330 * t)
+    X = np.stack([(0.5 * np.clip(t / a, 0, 1) * tone).astype(np.float32) for a in (0.003, 0.01, 0.03)])
+    tr = HandcraftedFeatures(sample_rate=SR, note_length=0.4).fit(X)
+    F = tr.transform(X)
+    assert np.isfinite(F).all()
+    near_peak = np.exp(_col(tr, F, "onset_t_1dB")) - 1e-3  # seconds to come within 1 dB of the peak
+    np.testing.assert_allclose(near_peak, [0.003, 0.01, 0.03], rtol=0.35, atol=0.002)
+    assert near_peak[0] < near_peak[1] < near_peak[2]
+    at_8ms = _col(tr, F, "onset_level_8ms")
+    assert at_8ms[0] > -1.5 and at_8ms[2] < -8.0  # 8 ms: the 3 ms attack is up, the 30 ms one is 11 dB down
+    silent = tr.transform(np.zeros((1, n), dtype=np.float32))
+    assert np.isfinite(silent).all()
 
 
 def test_handcrafted_modulation_rate():

@@ -195,6 +195,35 @@ def test_cli_train_and_evaluate(dataset_dir, tmp_path, capsys):
     assert set(result["audio"]["mean"]) >= {"log_mel", "baseline_log_mel"}
 
 
+def test_models_on_other_descriptors_are_refused(dataset_dir, tmp_path, monkeypatch):
+    # a model fitted on one version of the handcrafted descriptors must not meet another's columns
+    import synth_probe.features as features_module
+    from synth_probe import load_dataset
+    from synth_probe.commands.train import build_features
+    from synth_probe.features import DESCRIPTORS_VERSION
+    from synth_probe.predictability import _feature_key
+
+    ds = load_dataset(dataset_dir)
+    X = np.asarray(ds.audio[:12], dtype=np.float32)
+    hand = build_features("combined", 16000, 0.3, 1)
+    model = make_pipeline(hand, MeanBaseline(synth="noisemaker")).fit(X, ds.params[VARY].iloc[:12])
+    path = save_model(model, tmp_path / "m")
+    header = json.loads((path / "model.json").read_text())
+    assert header["descriptors_version"] == DESCRIPTORS_VERSION
+    load_model(path)
+    header["descriptors_version"] = DESCRIPTORS_VERSION - 1
+    (path / "model.json").write_text(json.dumps(header))
+    with pytest.raises(ModelFileError, match=f"descriptors version {DESCRIPTORS_VERSION - 1}.*Train it again"):
+        load_model(path)
+    # feature caches: a new descriptor version gets a new key; a log-mel step keeps its key
+    rows = np.arange(12)
+    logmel = build_features("logmel", 16000, 0.3, 1)
+    keys = (_feature_key(ds, "tabular", hand, rows), _feature_key(ds, "logmel", logmel, rows))
+    monkeypatch.setattr(features_module, "DESCRIPTORS_VERSION", DESCRIPTORS_VERSION + 1)
+    assert _feature_key(ds, "tabular", hand, rows) != keys[0]
+    assert _feature_key(ds, "logmel", logmel, rows) == keys[1]
+
+
 def test_cli_errors(dataset_dir, tmp_path, capsys):
     from synth_probe.cli import main
 

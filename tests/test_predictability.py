@@ -109,6 +109,27 @@ def test_rerun_keeps_finished_models(study, dataset):
     assert again["models"]["ensemble"]["parameters"] == results["models"]["ensemble"]["parameters"]
 
 
+def test_rerun_refits_the_models_on_changed_descriptors(study, dataset, tmp_path, monkeypatch):
+    # a newer descriptor set (DESCRIPTORS_VERSION) means new tabular features: LightGBM and the baseline
+    # are fitted again on them, the CNN (log-mel input) is kept
+    import shutil
+
+    import synth_probe.features as features_module
+
+    out, results, _ = study
+    copy = tmp_path / "reports"
+    shutil.copytree(out, copy)
+    monkeypatch.setattr(features_module, "DESCRIPTORS_VERSION", features_module.DESCRIPTORS_VERSION + 1)
+    lines: list[str] = []
+    again = run_predictability(dataset, PredictabilityConfig(**CONFIG), out=copy, cache_dir=copy / "cache",
+                               log=lines.append, write_report=False)
+    kept = [s for s in lines if "kept from the earlier run" in s]
+    assert len(kept) == 1 and kept[0].startswith("cnn")
+    assert any(s.startswith("gbm: fitting") for s in lines) and any(s.startswith("mean: fitting") for s in lines)
+    assert again["models"]["gbm"]["fingerprint"] != results["models"]["gbm"]["fingerprint"]
+    assert again["models"]["cnn"]["fingerprint"] == results["models"]["cnn"]["fingerprint"]
+
+
 def test_rerun_without_saved_predictions_says_why_there_is_no_ensemble(study, dataset, tmp_path):
     import shutil
 

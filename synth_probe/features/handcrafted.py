@@ -17,10 +17,24 @@ from sklearn.utils.validation import check_array, validate_data
 from synth_probe.errors import ParameterValueError
 from synth_probe.features.spectrogram import _cached, batched, check_audio_rows
 
-__all__ = ["HandcraftedFeatures", "MOD_BANDS"]
+__all__ = [
+    "HandcraftedFeatures", "MOD_BANDS", "ONSET_THRESHOLDS_DB", "ONSET_TIMES_S", "DESCRIPTORS_VERSION",
+    "uses_handcrafted",
+]
+
+#: the version of the descriptor set; raise it whenever a column is added, removed or computed
+#: differently. Feature caches are keyed by it, and a saved model made with another version is
+#: refused on load (its estimator expects other columns). 2: the onset descriptors.
+DESCRIPTORS_VERSION = 2
 
 #: modulation-frequency bands (Hz) of the loudness and brightness modulation spectra
 MOD_BANDS = ((0.25, 1.0), (1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, 32.0))
+#: levels (dB relative to the held note's peak) at which the onset descriptors time the first crossing
+ONSET_THRESHOLDS_DB = (-60.0, -40.0, -30.0, -20.0, -12.0, -6.0, -3.0, -1.0, -0.3)
+#: times (s from the start) at which the onset descriptors read the level relative to that peak
+ONSET_TIMES_S = (0.002, 0.004, 0.008, 0.016, 0.03, 0.06, 0.12, 0.25, 0.5, 0.9)
+#: window of the onset level (s); windows overlap by half
+_ONSET_WINDOW_S = 0.0029
 _EPS = 1e-10
 _CONTRAST_BANDS = 6
 
@@ -35,6 +49,8 @@ def _feature_names(n_mfcc: int) -> list[str]:
         "peak_db", "mean_db", "attack_time", "peak_time", "decay_slope", "sustain_db",
         "release_time", "tail_db", "offset_drop_db",
     ]
+    names += [f"onset_t_{-thr:g}dB" for thr in ONSET_THRESHOLDS_DB] + ["onset_peak_t"]
+    names += [f"onset_level_{1000 * t:g}ms" for t in ONSET_TIMES_S]
     names += ["f0_log2", "f0_std_semitones", "harmonicity", "noisiness"]
     for sig in ("loudness", "brightness"):
         names += [f"{sig}_mod_{lo:g}_{hi:g}Hz" for lo, hi in MOD_BANDS]
@@ -78,7 +94,13 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
     time (start to 90 % of the peak amplitude), peak time, decay slope (dB/s,
     least squares from the peak to note-off), sustain level (last 20 % before
     note-off, relative to the peak), release time (note-off until 40 dB below
-    the level at note-off), tail level and the drop across note-off; pitch
+    the level at note-off), tail level and the drop across note-off; the onset
+    at a finer grain than the frames (about 3 ms windows, half-overlapping, up
+    to note-off): the first time the level comes within each of
+    :data:`ONSET_THRESHOLDS_DB` of its peak and the time of the peak (as
+    log(seconds + 1 ms)), and the level relative to the peak at each of
+    :data:`ONSET_TIMES_S` (dB; the last window before note-off for later
+    times) — the frame envelope cannot tell a 3 ms attack from a 10 ms one; pitch
     (log2 of the median autocorrelation f0, its spread in semitones),
     harmonicity (mean peak of the normalized autocorrelation) and noisiness
     (1 - harmonicity, weighted by flatness); and for the loudness (frame dB) and
@@ -153,7 +175,7 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
         Returns
         -------
         F : np.ndarray [shape=(n_clips, n_descriptors), dtype=float32]
-            ``n_descriptors = 46 + 2 * n_mfcc``; finite values.
+            ``n_descriptors = 66 + 2 * n_mfcc``; finite values.
         """
         self._check_params()
         if hasattr(self, "n_features_in_"):
@@ -163,7 +185,7 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
         X = check_audio_rows(X)
         fn = _cached(self.cache_dir, _handcrafted_all)
         return fn(
-            X, int(self.sample_rate), self.note_length, int(self.n_fft), int(self.hop_length),
+            X, DESCRIPTORS_VERSION, int(self.sample_rate), self.note_length, int(self.n_fft), int(self.hop_length),
             int(self.n_mfcc), float(self.fmin_f0), float(self.fmax_f0), self.n_jobs,
         )
 
@@ -175,7 +197,15 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _handcrafted_all(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0, n_jobs):
+def uses_handcrafted(step: Any) -> bool:
+    """Whether a transformer is, or contains (Pipeline, FeatureUnion), a :class:`HandcraftedFeatures`."""
+    if isinstance(step, HandcraftedFeatures):
+        return True
+    parts = getattr(step, "steps", None) or getattr(step, "transformer_list", None) or []
+    return any(uses_handcrafted(part) for _, part in parts)
+
+
+def _handcrafted_all(X, version, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0, n_jobs):
     def one(batch):
         return _handcrafted_batch(batch, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0)
 
@@ -202,6 +232,27 @@ def _spectral_contrast(S: np.ndarray, freqs: np.ndarray, fmin: float = 100.0, qu
         valley = band[:, :q, :].mean(axis=1)
         out[:, b, :] = 20.0 * (np.log10(peak + 1e-8) - np.log10(valley + 1e-8))
     return out
+
+
+def _onset_descriptors(X: np.ndarray, sr: int, off: float) -> np.ndarray:
+    """Crossing times, peak time and levels of the onset (see the class notes): ``(n, 20)``."""
+    win = max(8, int(round(_ONSET_WINDOW_S * sr)))
+    hop = max(1, win // 2)
+    x = X.astype(np.float64)
+    end = min(max(int(round(off * sr)), win), x.shape[1])
+    if end < win:  # a clip shorter than one window: pad it with silence
+        x = np.pad(x, ((0, 0), (0, win - end)))
+        end = win
+    energy = np.concatenate([np.zeros((len(x), 1)), np.cumsum(x[:, :end] ** 2, axis=1)], axis=1)
+    starts = np.arange(0, end - win + 1, hop)
+    level = 10.0 * np.log10((energy[:, starts + win] - energy[:, starts]) / win + 1e-14)  # floor -140 dB
+    rel = level - level.max(axis=1, keepdims=True)
+    centres = (starts + win / 2.0) / sr
+    out = [np.log(centres[np.argmax(rel >= thr, axis=1)] + 1e-3) for thr in ONSET_THRESHOLDS_DB]
+    out.append(np.log(centres[np.argmax(rel, axis=1)] + 1e-3))
+    for t in ONSET_TIMES_S:
+        out.append(rel[:, min(int(t * sr / hop), len(starts) - 1)])
+    return np.stack(out, axis=1)
 
 
 def _handcrafted_batch(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0) -> np.ndarray:
@@ -274,6 +325,7 @@ def _handcrafted_batch(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0)
         drop = e[max(off_idx - 2, 0)] - (after[min(3, len(after) - 1)] if len(after) else e[-1])
         env_cols[i] = [peak_db, e.mean(), attack, t_frames[pk], slope, sustain, release, tail, drop]
     cols += list(env_cols.T)
+    cols += list(_onset_descriptors(X[:, :n_samples], sr, off).T)
 
     # f0 and harmonicity: normalized autocorrelation of a few windows while the note is held
     f0_cols = np.zeros((n, 4))

@@ -139,6 +139,10 @@ def save_model(model: Any, path: str | Path, *, metadata: dict[str, Any] | None 
         "versions": _versions(),
         "metadata": _jsonable(metadata or {}),
     }
+    from synth_probe.features import DESCRIPTORS_VERSION, uses_handcrafted
+
+    if any(uses_handcrafted(step) for _, step in pre):
+        header["descriptors_version"] = DESCRIPTORS_VERSION
     if hasattr(est, "_save_torch"):
         import skops.io as sio
 
@@ -230,9 +234,25 @@ def load_model(path: str | Path) -> Any:
         model = _load_torch_model(path, header)
     else:
         raise ModelFileError(f"{str(path)!r}: unknown backend {backend!r} in {HEADER}; expected 'skops' or 'torch'")
-    est, _ = _split(model)
+    est, pre = _split(model)
+    _check_descriptors(path, header, pre)
     est.model_header_ = header
     return model
+
+
+def _check_descriptors(path: Path, header: dict[str, Any], pre: list[tuple[str, Any]]) -> None:
+    """Refuse a model whose handcrafted descriptors are not the ones this synth_probe computes."""
+    from synth_probe.features import DESCRIPTORS_VERSION, uses_handcrafted
+
+    if not any(uses_handcrafted(step) for _, step in pre):
+        return
+    saved = header.get("descriptors_version", 1)  # headers before the version was written: 1
+    if saved != DESCRIPTORS_VERSION:
+        raise ModelFileError(
+            f"{str(path)!r} was trained on handcrafted descriptors version {saved}; this synth_probe computes "
+            f"version {DESCRIPTORS_VERSION}, whose columns its estimator does not know. Train it again "
+            f"with `synth-probe train` (the dataset is all it needs)"
+        )
 
 
 def _load_torch_model(path: Path, header: dict[str, Any]) -> Any:
