@@ -620,7 +620,11 @@ class FeatureStore:
                                  time_pool=None if pool is None else int(pool))
 
     def _compute(self, key: str, transformer: Any) -> np.ndarray:
-        path = self.dir / f"{key}-n{self.n}.npy"
+        from synth_probe.features import DESCRIPTORS_VERSION
+
+        # the handcrafted file names the descriptor version, so a new descriptor set is never served old columns
+        name = f"{key}-v{DESCRIPTORS_VERSION}" if key == "hand" else key
+        path = self.dir / f"{name}-n{self.n}.npy"
         if path.is_file():
             try:
                 return np.load(path)
@@ -828,11 +832,14 @@ class TuneContext:
 
     # -- fingerprint stored with the study: trials compare only on the same rows
     def fingerprint(self) -> dict[str, Any]:
+        from synth_probe.features import DESCRIPTORS_VERSION
+
         c = self.config
         return {"dataset": self.dataset_id, "data": str(c.data), "param": c.param, "seed": int(c.seed),
                 "val_fraction": float(c.val_fraction), "test_fraction": float(c.test_fraction),
                 "n_train": int(len(self.split["train"])), "n_val": int(len(self.split["val"])),
-                "n_test": int(len(self.split["test"])), "metric": self.metric}
+                "n_test": int(len(self.split["test"])), "metric": self.metric,
+                "descriptors": DESCRIPTORS_VERSION}
 
     # -- models
     def estimator(self, family: str, params: Mapping[str, Any], fs: Mapping[str, Any]) -> Any:
@@ -1040,8 +1047,9 @@ def _load_study(cfg: TuneConfig, ctx: TuneContext, storage: Any, n_hint: int = 0
     elif old != fp:
         diffs = [f"{k}: study {old.get(k)!r}, now {fp.get(k)!r}" for k in fp if old.get(k) != fp.get(k)]
         raise ParameterValueError(
-            f"study {name!r} was run on other rows or another split ({'; '.join(diffs)}); its scores would not "
-            "compare. Use the same --data/--seed, or another --study name")
+            f"study {name!r} was run on other rows, another split or other handcrafted descriptors "
+            f"({'; '.join(diffs)}); its scores would not compare. Use the same --data/--seed, or another --study "
+            "name (a study from before a descriptor change cannot be continued)")
     return study
 
 

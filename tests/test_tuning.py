@@ -311,3 +311,24 @@ def test_default_dataset_plan_opens_the_gate_of_a_parameter_timbral_holds():
     assert (X[:, names.index("delaywet")] == 0.5).all() and X[:, names.index("delayfeedback")].std() > 0.1
     # a gate-less parameter is only added to the varied set
     assert default_plan(nm, "reverbwet")[2] == {"vary": [*make_plan(nm, "timbral").varied, "reverbwet"], "fix": None}
+
+
+def test_study_on_other_descriptors_is_refused(tiny, tmp_path, monkeypatch):
+    # trials scored on one descriptor set do not compare with trials on another (DESCRIPTORS_VERSION)
+    import synth_probe.features as features_module
+    from synth_probe.errors import ParameterValueError
+    from synth_probe.synths.registry import get_synth
+    from synth_probe.tuning import _load_study
+
+    cfg = TuneConfig(synth="noisemaker", param="cutoff", data=str(tiny), studies_root=str(tmp_path))
+    ctx = TuneContext(cfg, get_synth("noisemaker"))
+    storage = open_storage(None, tmp_path / "study.journal")
+    _load_study(cfg, ctx, storage)
+    _load_study(cfg, ctx, storage)  # the same settings: the study goes on
+    v = features_module.DESCRIPTORS_VERSION
+    monkeypatch.setattr(features_module, "DESCRIPTORS_VERSION", v + 1)
+    with pytest.raises(ParameterValueError, match=f"descriptors: study {v}, now {v + 1}"):
+        _load_study(cfg, ctx, storage)
+    # and the cached handcrafted features are kept per version
+    ctx.features.get("hand")
+    assert (ctx.features.dir / f"hand-v{v + 1}-n{ctx.features.n}.npy").is_file()
