@@ -832,6 +832,7 @@ def _save_predictions(path: Path, fingerprint: str, preds: Mapping[str, pd.DataF
         arrays[f"pred:{m}"] = p.to_numpy(dtype=np.float64)
         for name, a in (probas.get(m) or {}).items():
             arrays[f"proba:{m}:{name}"] = np.asarray(a, dtype=np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)  # a new --out folder: the first model saves before any report
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)

@@ -176,11 +176,13 @@ def test_one_page_with_sensitivity_in_either_order(study, noisemaker, tmp_path):
 
 def test_cli_on_an_existing_dataset(dataset, tmp_path, capsys):
     rc = main(["predictability", "noisemaker", "--data", str(dataset.path), "--models", "mean,knn",
-               "--params", "cutoff", "--audio", "2", "--pairs", "1", "--out", str(tmp_path), "--no-cache"])
-    assert rc == 0
-    data = json.loads((tmp_path / "predictability.json").read_text())
+               "--params", "cutoff", "--audio", "2", "--pairs", "1", "--out", str(tmp_path / "new" / "run"),
+               "--no-cache"])
+    assert rc == 0  # the --out folder did not exist: it is made
+    out = tmp_path / "new" / "run"
+    data = json.loads((out / "predictability.json").read_text())
     assert list(data["models"]) == ["mean", "knn"] and data["columns"] == ["cutoff"]
-    assert (tmp_path / "predictability.html").exists()
+    assert (out / "predictability.html").exists() and (out / "predictability_predictions.npz").exists()
 
 
 def test_bad_input_is_named():
