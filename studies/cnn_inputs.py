@@ -43,11 +43,10 @@ def _head(X: np.ndarray, n: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     from synth_probe.commands.train import dataset_context, split_indices
-    from synth_probe.dataset import load_dataset
     from synth_probe.errors import DatasetError
     from synth_probe.features import LogMelSpectrogram
     from synth_probe.models import SpectrogramCNN
-    from synth_probe.predictability import _feature_steps, compute_features, load_saved_run
+    from synth_probe.predictability import _feature_steps, compute_features, load_run_dataset, load_saved_run
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", default="reports", help="folder of the predictability run to compare with")
@@ -58,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         results, saved, members = load_saved_run(args.reports)
+        ds = load_run_dataset(results)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -66,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown input(s) {', '.join(unknown)}; choose from {', '.join(INPUTS)}", file=sys.stderr)
         return 2
-    ds = load_dataset(results["data"], verify=False)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     missing = [t for t in targets if t not in results["columns"]]
     if missing:

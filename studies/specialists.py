@@ -22,12 +22,12 @@ from sklearn.metrics import r2_score
 
 def main(argv: list[str] | None = None) -> int:
     from synth_probe.commands.train import build_pipeline, dataset_context, split_indices
-    from synth_probe.dataset import load_dataset
     from synth_probe.errors import DatasetError
     from synth_probe.predictability import (
         PredictabilityConfig,
         _feature_steps,
         compute_features,
+        load_run_dataset,
         load_saved_run,
     )
 
@@ -40,13 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         results, saved, members = load_saved_run(args.reports)
+        ds = load_run_dataset(results)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    ds = load_dataset(results["data"], verify=False)
-    if len(ds.params) != results["n"]:
-        print(f"error: {results['data']} has {len(ds.params)} rows, the predictability run used {results['n']}",
-              file=sys.stderr)
         return 2
     cfg = results["config"]
     config = PredictabilityConfig(models=tuple(args.models.split(",")), seed=cfg["seed"],

@@ -67,6 +67,7 @@ __all__ = [
     "ENSEMBLE_MEMBERS",
     "PREDICTIONS_NAME",
     "load_saved_run",
+    "load_run_dataset",
     "IDENTIFIABLE_SHARE",
     "RESULTS_NAME",
     "MEDIA_NAME",
@@ -865,6 +866,24 @@ def load_saved_run(reports_dir: str | os.PathLike) -> tuple[dict[str, Any], dict
     except (OSError, ValueError) as e:
         raise DatasetError(f"cannot read the predictability run in {d}: {e}; run `make predictability` first") from e
     return results, saved, [m for m in ENSEMBLE_MEMBERS if f"pred:{m}" in saved]
+
+
+def load_run_dataset(results: Mapping[str, Any]) -> Any:
+    """The dataset a finished run (:func:`load_saved_run`'s ``results``) was trained on.
+
+    Raises
+    ------
+    DatasetError
+        When it cannot be loaded, or no longer has the run's number of rows (the split would differ,
+        so predictions of the run and of a study would not be of the same test rows).
+    """
+    from synth_probe.dataset import load_dataset
+
+    ds = load_dataset(results["data"], verify=False)
+    if len(ds.params) != results["n"]:
+        raise DatasetError(f"{results['data']} has {len(ds.params)} rows, the predictability run used "
+                           f"{results['n']}; rerun `make predictability` on it")
+    return ds
 
 
 def _load_predictions(path: Path, fingerprint: str,

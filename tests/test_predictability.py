@@ -134,12 +134,16 @@ def test_rerun_without_saved_predictions_says_why_there_is_no_ensemble(study, da
     import shutil
 
     from synth_probe.errors import DatasetError
-    from synth_probe.predictability import load_saved_run
+    from synth_probe.predictability import load_run_dataset, load_saved_run
 
     out, _, _ = study
     # what the studies under studies/ compare with: the results, each model's test predictions, the ensemble's members
     results, saved, members = load_saved_run(out)
     assert members == ["gbm", "cnn"] and saved["pred:cnn"].shape == (15, len(results["columns"]))
+    # and the dataset it was trained on, refused when its rows no longer match the run's split
+    assert len(load_run_dataset(results).params) == N
+    with pytest.raises(DatasetError, match=f"has {N} rows, the predictability run used {N + 1}"):
+        load_run_dataset({**results, "n": N + 1})
     copy = tmp_path / "reports"
     shutil.copytree(out, copy)
     (copy / "predictability_predictions.npz").unlink()  # as after a run of an older synth_probe
