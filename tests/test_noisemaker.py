@@ -222,3 +222,39 @@ def test_fresh_compile_and_bitcode_cache_render_identically(tmp_path):
         subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], env=env, check=True)
     assert list((tmp_path / "cache" / "synth_probe" / "faust").glob("*.bc"))
     assert np.array_equal(np.load(tmp_path / "compiled.npy"), np.load(tmp_path / "restored.npy"))
+
+
+def test_lfo_amount_sign_is_heard_only_on_some_destinations(noisemaker):
+    """Why no model can predict the LFO amounts' sign in most patches (README, identifiability).
+
+    With key-trigger on (as the ``timbral`` sampler holds it), a negative amount on a pitch
+    destination sounds like the positive one half a cycle later for the symmetric waveforms
+    (sine, triangle, square), and PW and FM use |amount|; the filter destination hears the sign.
+    Compared as multi-resolution log-mel distance (dB), since a pitch-modulated pulse whose phase
+    differs by rounding moves its edges by a sample.
+    """
+    from synth_probe.matching import audio_distances
+
+    dest = {"filter": 1 / 7, "osc1": 2 / 7, "pw": 4 / 7, "fm": 5 / 7}
+    base = {"lfo1keytrigger": 1.0, "lfo1rate": 0.45, "osc1waveform": 0.5, "osc2volume": 0.6, "osc2fm": 0.2,
+            "cutoff": 0.6}  # osc 1 a pulse, so that PW modulation is heard
+
+    def render(d, wave, amount, phase):
+        return noisemaker.render({**base, "lfo1destination": dest[d], "lfo1waveform": wave, "lfo1amount": amount,
+                                  "lfo1phase": phase}, **FAST)
+
+    def db(a, b):
+        return audio_distances(a, b, FAST["sample_rate"])["log_mel"]
+
+    for wave in (0.0, 0.3, 0.7):  # sine, triangle, square
+        pos = render("osc1", wave, 0.85, 0.1)
+        assert db(pos, render("osc1", wave, 0.15, 0.6)) < 0.2, wave  # −amount, half a cycle on: the same
+        assert db(pos, render("osc1", wave, 0.15, 0.1)) > 1.0, wave  # −amount at the same phase differs
+    pos = render("osc1", 0.5, 0.85, 0.1)  # a saw reversed is another shape: the sign is heard
+    assert db(pos, render("osc1", 0.5, 0.15, 0.6)) > 1.0
+    for d in ("pw", "fm"):
+        pos = render(d, 0.0, 0.85, 0.1)
+        assert db(pos, render(d, 0.0, 0.5, 0.1)) > 0.5, d  # the modulation is heard ...
+        assert db(pos, render(d, 0.0, 0.15, 0.1)) < 0.01, d  # ... but not its sign
+    pos = render("filter", 0.0, 0.85, 0.1)
+    assert min(db(pos, render("filter", 0.0, 0.15, p)) for p in (0.1, 0.6)) > 5.0
