@@ -224,3 +224,32 @@ def test_ensemble_averages_values_and_probabilities():
     assert list(pred["osc1waveform"]) == [1.0, 0.5, 1.0]
     # one member alone is no ensemble
     assert ensemble({"gbm": preds["gbm"]}, {}, "noisemaker", Y)[2] == []
+
+
+def test_refine_discrete_study_never_moves_away_from_the_target(study, capsys):
+    """studies/refine_discrete.py on the tiny run: each stage of its searches keeps or lowers the distance."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "studies" / "refine_discrete.py"
+    spec = importlib.util.spec_from_file_location("refine_discrete", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out, _, _ = study
+    args = ["--reports", str(out), "--rows", "3", "--params", "osc1waveform", "--continuous", "cutoff",
+            "--climb", "4", "--passes", "1", "--jobs", "1"]
+    assert mod.main(args) == 0
+    text = capsys.readouterr().out
+    starts = re.findall(r"^start: (.+?) \(", text, re.M)
+    assert starts == ["ensemble", "known continuous", "ensemble, hill-climbed over all 3 targets"]
+    for row in re.findall(r"^  distance \(dB\)\s+(.+)$", text, re.M):
+        d = [float(x) for x in row.split()]
+        assert d == sorted(d, reverse=True) and d[0] > 0, text
+    accuracies = [float(x) for row in re.findall(r"^  osc1waveform\s+(.+)$", text, re.M) for x in row.split()]
+    assert len(accuracies) == 3 + 3 + 4 and all(0.0 <= a <= 1.0 for a in accuracies)
+    assert len(re.findall(r"^  cutoff R²", text, re.M)) == 2  # not for the start that is given the true values
+    assert mod.main(args[:4] + ["--params", "osc1wavefrom"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter 'osc1wavefrom' for the run. Did you mean 'osc1waveform'?" in err
+    assert mod.main(args[:4] + ["--params", "cutoff", "--continuous", "cutoff"]) == 2
+    assert "not discrete: cutoff" in capsys.readouterr().err

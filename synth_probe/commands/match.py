@@ -55,7 +55,8 @@ def register(subparsers: Any) -> None:
                     "distances to the target (multi-resolution log-mel, spectral convergence, MFCC). The target "
                     "is resampled, downmixed, trimmed or padded to the model's format (with a notice), and its "
                     "pitch chooses the render note. --refine N runs a local search from the prediction within N "
-                    "renders that never returns a patch worse than the prediction.",
+                    "renders that never returns a patch that sounds further from the target than the "
+                    "prediction; it brings the sound closer, not the knob values (README, Sound matching).",
     )
     p.add_argument("target", metavar="TARGET.wav", help="the sound to match (WAV, FLAC, OGG or AIFF)")
     p.add_argument("--model", required=True, metavar="MODEL_PATH", help="a model folder from `synth-probe train`")
