@@ -30,7 +30,6 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 
 STRONG_DISCRETE = ("osc1waveform", "osc2waveform", "filtertype", "lfo1destination", "lfo2destination",
                    "lfo1waveform", "lfo2waveform")
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from synth_probe.commands.train import dataset_context, split_indices
     from synth_probe.errors import DatasetError, UnknownParameterError
     from synth_probe.metrics import _patch_matrix
-    from synth_probe.predictability import ensemble, load_run_dataset, load_saved_run
+    from synth_probe.predictability import load_run_dataset, load_saved_run, saved_ensemble
     from synth_probe.synths.registry import get_synth
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     try:
-        results, saved, members = load_saved_run(args.reports)
+        results, saved, _ = load_saved_run(args.reports)
         ds = load_run_dataset(results)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -123,12 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows < 1 or args.passes < 0 or args.climb < 0:
         print("error: --rows must be at least 1, --passes and --climb at least 0", file=sys.stderr)
         return 2
-    synth = get_synth("noisemaker")
-    try:
-        specs = {s.name: s for s in synth.specs}
-        names = list(synth.param_names)
-    finally:
-        synth.close()
+    specs = {s.name: s for s in ds.specs}
+    names = [s.name for s in ds.specs]
     continuous = [p for p in params if not specs[p].is_discrete]
     if continuous:
         print(f"error: the search renders every choice of a discrete parameter; not discrete: {', '.join(continuous)}",
@@ -137,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = dataset_context(ds)["settings"]
     _, test_idx = split_indices(len(ds.params), cfg["test_fraction"], cfg["seed"])
     Y_test = ds.params[columns].iloc[test_idx].reset_index(drop=True)
-    preds = {m: pd.DataFrame(saved[f"pred:{m}"], columns=columns) for m in members}
-    probas = {m: {k.split(":", 2)[2]: v for k, v in saved.items() if k.startswith(f"proba:{m}:")} for m in members}
-    pred, _, used = ensemble(preds, probas, results["synth"], Y_test)
+    pred, used = saved_ensemble(results, saved, Y_test)
     if not used:
         print("error: the run has fewer than two ensemble members' predictions; rerun `make predictability`",
               file=sys.stderr)

@@ -68,6 +68,7 @@ __all__ = [
     "PREDICTIONS_NAME",
     "load_saved_run",
     "load_run_dataset",
+    "saved_ensemble",
     "IDENTIFIABLE_SHARE",
     "RESULTS_NAME",
     "MEDIA_NAME",
@@ -894,19 +895,33 @@ def _load_predictions(path: Path, fingerprint: str,
         with np.load(path) as z:
             if str(z["fingerprint"]) != fingerprint:
                 return {}
-            out: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
-            for key in z.files:
-                m = key[5:]
-                if key.startswith("pred:") and f"model:{m}" in z.files and str(z[f"model:{m}"]) == models.get(m):
-                    out[m] = (z[key], {})
-            for key in z.files:
-                if key.startswith("proba:"):
-                    _, m, name = key.split(":", 2)
-                    if m in out:
-                        out[m][1][name] = z[key]
-            return out
+            return {m: v for m, v in _saved_members(z).items()
+                    if f"model:{m}" in z.files and str(z[f"model:{m}"]) == models.get(m)}
     except (OSError, KeyError, ValueError):
         return {}
+
+
+def _saved_members(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Model -> (test predictions, class probabilities by parameter) in the arrays :func:`_save_predictions`
+    wrote (an open ``.npz`` or :func:`load_saved_run`'s ``saved``)."""
+    out: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {
+        key[5:]: (np.asarray(arrays[key]), {}) for key in arrays if key.startswith("pred:")}
+    for key in arrays:
+        if key.startswith("proba:"):
+            _, m, name = key.split(":", 2)
+            if m in out:
+                out[m][1][name] = np.asarray(arrays[key])
+    return out
+
+
+def saved_ensemble(results: Mapping[str, Any], saved: Mapping[str, np.ndarray],
+                   Y_test: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The :func:`ensemble` of a finished run's saved test predictions (:func:`load_saved_run`), and its
+    members; an empty frame and no members when fewer than two were saved."""
+    members = _saved_members(saved)
+    preds = {m: pd.DataFrame(p, columns=list(results["columns"])) for m, (p, _) in members.items()}
+    pred, _, used = ensemble(preds, {m: proba for m, (_, proba) in members.items()}, results.get("synth"), Y_test)
+    return pred, used
 
 
 def _audio_study(ds, synth, settings, columns, rows, preds, results, config, log):
