@@ -208,7 +208,10 @@ def test_feature_caches_are_arrays_and_never_unpickled(tmp_path, make):
     np.testing.assert_array_equal(step(str(cache)).fit_transform(X), ref)
     marker = tmp_path / "unpickled"
     assert _hostile_cache(cache, marker) >= 1
-    again = step(str(cache)).fit_transform(X)
+    try:
+        again = step(str(cache)).fit_transform(X)
+    except Exception:  # noqa: BLE001 - today's code fails after running the payload
+        again = None
     assert not marker.exists(), "a planted cache file was unpickled"
     np.testing.assert_array_equal(again, ref)  # recomputed
     files = [f for f in cache.rglob("*") if f.is_file()]
@@ -297,7 +300,7 @@ def torch_model(tmp_path):
     return tmp_path / "cnn"
 
 
-@pytest.mark.parametrize("damage", ["missing", "truncated", "pickle"])
+@pytest.mark.parametrize("damage", ["missing", "truncated", "truncated-header", "pickle"])
 def test_a_bad_weights_file_is_a_model_file_error(torch_model, tmp_path, damage, capsys):
     import torch
 
@@ -307,9 +310,9 @@ def test_a_bad_weights_file_is_a_model_file_error(torch_model, tmp_path, damage,
     marker = tmp_path / "unpickled"
     if damage == "missing":
         weights.unlink()
-    elif damage == "truncated":
+    elif damage.startswith("truncated"):  # cut inside the tensors, or inside the zip's first header
         data = weights.read_bytes()
-        weights.write_bytes(data[: len(data) // 2])
+        weights.write_bytes(data[: len(data) // 2 if damage == "truncated" else 20])
     else:
         torch.save({"module": _WritesMarker(marker)}, weights)
     with pytest.raises(ModelFileError, match="weights.pt"):

@@ -280,7 +280,9 @@ def load_model(path: str | Path) -> Any:
     Raises
     ------
     ModelFileError
-        Missing or corrupt files, another format version, untrusted types.
+        Missing or corrupt files (a truncated or pickle-bearing ``weights.pt`` included),
+        another format version, untrusted types, a feature step or Pipeline that sets a cache
+        location (in the header or in the objects).
     """
     path = Path(path)
     header = read_header(path)
@@ -458,7 +460,7 @@ def _load_weights(path: Path, est: Any) -> None:
             + " and was refused without running them"
         ) from None
     except _WEIGHTS_ERRORS as e:
-        first = (str(e).strip().splitlines() or [""])[0][:200]
+        first = (str(e).strip().splitlines() or [""])[0].split(". ")[0][:160]  # torch adds paragraphs of advice
         raise ModelFileError(
             f"{str(file)!r} is not a readable weights file for {type(est).__name__} (truncated or corrupt): "
             f"{type(e).__name__}: {first}"
