@@ -139,38 +139,46 @@ def test_a_built_in_synth_may_come_from_the_header(model_dir):
 
 @pytest.fixture(scope="module")
 def plugin_model(tmp_path_factory):
-    """A mean model trained with a gcc-built VST2 (tests/plugins/fake_vst.c) named by the user."""
-    from synth_probe.models import MeanBaseline, save_model
+    """A dataset of a gcc-built VST2 (tests/plugins/fake_vst.c) and a mean model `train` made on it with --synth."""
+    from synth_probe.dataset import generate
 
     d = tmp_path_factory.mktemp("plugin-model")
     lib = d / "fake_vst.so"
     subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(PLUGINS / "fake_vst.c"), "-lm"],
                    check=True, capture_output=True)
-    X = np.random.default_rng(0).normal(size=(6, int(0.3 * SR))).astype(np.float32)
-    est = MeanBaseline(synth=str(lib)).fit(X, pd.DataFrame({"level": np.linspace(0, 1, 6)}))
-    save_model(est, d / "model", metadata={"render": SETTINGS.to_dict()})
-    return d / "model", lib
+    assert generate(str(lib), d / "data", 6, vary=["level"], settings=SETTINGS, seed=0).ok
+    assert main(["train", "mean", "--data", str(d / "data"), "--params", "level", "--synth", str(lib),
+                 "--out", str(d / "model")]) == 0
+    return d / "model", d / "data", lib
 
 
-def test_train_records_the_plugin_sha256_and_match_checks_it(plugin_model, target_wav, tmp_path, capsys):
-    from synth_probe.models.io import choose_synth, read_header
+def test_train_records_the_plugin_sha256_and_it_is_checked(plugin_model, target_wav, tmp_path, capsys):
+    from synth_probe.models.io import read_header
 
-    model, lib = plugin_model
+    model, data, lib = plugin_model
     header = read_header(model)
-    assert header["synth"] == str(lib)
-    assert header["synth_sha256"] == hashlib.sha256(lib.read_bytes()).hexdigest()
-    # the plugin the user names is checked against the header before anything loads it
-    assert choose_synth(header["synth"], str(lib), recorded_sha256=header["synth_sha256"]) == (str(lib), [])
+    sha = hashlib.sha256(lib.read_bytes()).hexdigest()
+    assert header["synth"] == str(lib) and header["synth_sha256"] == sha
+    assert header["metadata"]["render"]["sample_rate"] == SR  # match needs no dataset to find them
+    capsys.readouterr()
+    # the model names its own plugin: still only loaded when the user names it
+    assert main(["evaluate", str(model), "--data", str(data)]) == 2
+    line = one_error_line(capsys.readouterr().err, "evaluate")
+    assert "--synth PATH" in line and sha in line, line
+    assert main(["evaluate", str(model), "--data", str(data), "--synth", str(lib)]) == 0
+    assert "level" in capsys.readouterr().out
+    # another binary is refused before anything loads it
     marker = tmp_path / "constructor-ran"
     other = build_marker_library(tmp_path / "other.so", marker)
     assert main(["match", str(target_wav), "--model", str(model), "--synth", str(other), "--out",
                  str(tmp_path / "m")]) == 2
     line = one_error_line(capsys.readouterr().err, "match")
-    assert "sha256" in line and "--allow-other-plugin" in line, line
+    assert sha in line and "--allow-other-plugin" in line, line
     assert not marker.exists() and not (tmp_path / "m").exists()
     # the override turns the refusal into a notice (the user named the file)
-    name, notices = choose_synth(header["synth"], str(other), recorded_sha256=header["synth_sha256"],
-                                 allow_other_plugin=True)
+    from synth_probe.models.io import choose_synth
+
+    name, notices = choose_synth(header["synth"], str(other), recorded_sha256=sha, allow_other_plugin=True)
     assert name == str(other) and len(notices) == 1 and "sha256" in notices[0]
     assert not marker.exists()
 
