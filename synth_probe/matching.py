@@ -394,7 +394,10 @@ class MatchModel:
     settings : RenderSettings
         Note, lengths and sample rate of its training renders.
     synth : str or None
-        The synth it was trained for (name or plugin path).
+        The synth it was trained for (name or plugin path); only a built-in name is ever
+        opened from here (:func:`synth_probe.models.io.choose_synth`).
+    synth_sha256 : str or None
+        sha256 of the plugin binary it was trained with (None for built-in synths).
     path : str
     """
 
@@ -403,6 +406,7 @@ class MatchModel:
     settings: RenderSettings
     synth: str | None = None
     path: str = ""
+    synth_sha256: str | None = None
 
 
 def _settings_from(raw: Mapping[str, Any]) -> RenderSettings:
@@ -441,7 +445,8 @@ def load_match_model(path: str | os.PathLike) -> MatchModel:
     columns = list(header.get("columns") or meta.get("params") or [])
     if not columns:
         raise ModelFileError(f"model {str(path)!r} does not list the parameters it predicts")
-    return MatchModel(pipeline, columns, _settings_from(raw), header.get("synth"), str(path))
+    return MatchModel(pipeline, columns, _settings_from(raw), header.get("synth"), str(path),
+                      header.get("synth_sha256"))
 
 
 def predict_patch(model: MatchModel, audio: np.ndarray, synth: Synth) -> dict[str, float]:

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from synth_probe.errors import DatasetError, ParameterValueError, UnknownModelError
+from synth_probe.features.cache import load_array, save_array
 
 __all__ = [
     "SUITE",
@@ -287,15 +288,11 @@ def compute_features(
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"{name}-{_feature_key(ds, name, step, rows)}.npy"
-        if path.exists():
-            try:
-                F = np.load(path, mmap_mode=None)
-                if F.shape[0] == len(rows):
-                    if log:
-                        log(f"features {name}: {F.shape[1]} per row, from cache {path}")
-                    return F
-            except (OSError, ValueError):
-                pass
+        F = load_array(path)  # allow_pickle=False: a planted or torn file is recomputed, never unpickled
+        if F is not None and F.ndim == 2 and F.shape[0] == len(rows):
+            if log:
+                log(f"features {name}: {F.shape[1]} per row, from cache {path}")
+            return F
     t0 = time.perf_counter()
     parts = []
     fitted = False
@@ -310,10 +307,7 @@ def compute_features(
             log(f"features {name}: {done}/{len(rows)} rows ({done / (time.perf_counter() - t0):.0f} rows/s)")
     F = np.concatenate(parts, axis=0)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npy")
-        np.save(tmp, F)
-        os.replace(tmp, path)
+        save_array(path, F)
     if log:
         log(f"features {name}: {F.shape[1]} per row, {len(rows)} rows in {time.perf_counter() - t0:.1f} s")
     return F
@@ -862,7 +856,7 @@ def load_saved_run(reports_dir: str | os.PathLike) -> tuple[dict[str, Any], dict
     d = Path(reports_dir)
     try:
         results = json.loads((d / RESULTS_NAME).read_text(encoding="utf-8"))
-        with np.load(d / PREDICTIONS_NAME) as z:
+        with np.load(d / PREDICTIONS_NAME, allow_pickle=False) as z:
             saved = {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:
         raise DatasetError(f"cannot read the predictability run in {d}: {e}; run `make predictability` first") from e
@@ -892,7 +886,7 @@ def _load_predictions(path: Path, fingerprint: str,
     """What :func:`_save_predictions` wrote for the same data and split, of the models whose
     hyperparameter fingerprint is as in ``models``; {} when there is nothing."""
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             if str(z["fingerprint"]) != fingerprint:
                 return {}
             return {m: v for m, v in _saved_members(z).items()

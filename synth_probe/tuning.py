@@ -627,7 +627,7 @@ class FeatureStore:
         path = self.dir / f"{name}-n{self.n}.npy"
         if path.is_file():
             try:
-                return np.load(path)
+                return np.load(path, allow_pickle=False)
             except (OSError, ValueError):  # a torn file from a killed writer: recompute
                 pass
         t0 = time.perf_counter()

@@ -57,8 +57,14 @@ def test_logmel_parallel_and_cache_match(tmp_path):
     np.testing.assert_array_equal(ref, par)
     cached = LogMelSpectrogram(sample_rate=SR, n_mels=16, cache_dir=str(tmp_path))
     np.testing.assert_array_equal(cached.fit_transform(X), ref)
-    assert any(tmp_path.rglob("*.pkl")) or any(tmp_path.rglob("output*"))
-    np.testing.assert_array_equal(cached.transform(X), ref)  # served from the cache
+    files = list(tmp_path.glob("logmel-*.npy"))
+    assert len(files) == 1 and not any(tmp_path.rglob("*.pkl"))  # a plain array, never a pickle
+    cached_rows = np.load(files[0], allow_pickle=False)
+    cached_rows[:] = 0.0  # change the cached array: a cache hit returns what the file holds
+    np.save(files[0], cached_rows, allow_pickle=False)
+    np.testing.assert_array_equal(cached.transform(X), np.zeros_like(ref))  # served from the cache
+    assert not np.array_equal(LogMelSpectrogram(sample_rate=SR, n_mels=16, n_fft=512, cache_dir=str(tmp_path))
+                              .fit_transform(X), np.zeros_like(ref))  # other parameters: another key
 
 
 def test_logmel_bad_params():

@@ -18,6 +18,7 @@ __all__ = ["register", "run"]
 def run(args: argparse.Namespace) -> int:
     from synth_probe.metrics import audio_report, grid_levels, parameter_report, summarize_audio
     from synth_probe.models import load_model
+    from synth_probe.models.io import choose_synth
 
     model = load_model(args.model_path)
     est = model.steps[-1][1] if hasattr(model, "steps") else model
@@ -30,6 +31,16 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterValueError(
             f"the model predicts {missing}, which dataset {args.data} does not have; it has {list(ds.params.columns)}"
         )
+    ctx = dataset_context(ds)
+    synth, notices = None, []
+    if header.get("synth") or args.synth:  # a plugin comes only from --synth, never from the model folder
+        synth, notices = choose_synth(header.get("synth"), args.synth, recorded_sha256=header.get("synth_sha256"),
+                                      source=f"model {args.model_path!r}", allow_other_plugin=args.allow_other_plugin)
+    elif args.audio:  # the dataset's synth re-renders the predictions
+        synth, notices = choose_synth(ctx["synth"], None, recorded_sha256=ctx["synth_sha256"],
+                                      source=f"dataset {args.data!r}")
+    for note in notices:
+        print(f"notice: {note}", file=sys.stderr)
     n = len(ds.params) if args.limit is None else min(len(ds.params), args.limit)
     if args.split == "test":
         if Path(str(meta.get("data", ""))).resolve() != Path(args.data).resolve():
@@ -49,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         import pandas as pd
 
         pred = pd.DataFrame(np.asarray(pred).reshape(len(X), -1), columns=columns)
-    report = parameter_report(Y, pred, header.get("synth"), proba=_proba(model, X) if hasattr(model, "steps") else None,
+    report = parameter_report(Y, pred, synth, proba=_proba(model, X) if hasattr(model, "steps") else None,
                               levels=grid_levels(ds.params[columns]))
     print(format_report(report))
     result: dict[str, Any] = {
@@ -58,10 +69,8 @@ def run(args: argparse.Namespace) -> int:
         "mean_mpr": float(report.mpr.mean()),
     }
     if args.audio:
-        ctx = dataset_context(ds)
-        synth = header.get("synth") or ctx["synth"]
-        if synth is None or ctx["settings"] is None:
-            raise ParameterValueError("--audio needs a dataset that records its synth and render settings")
+        if ctx["settings"] is None:
+            raise ParameterValueError("--audio needs a dataset that records its render settings")
         k = min(int(args.audio), len(idx))
         seeds = _seeds(ds, idx[:k])
         baseline = meta.get("train_means")
@@ -101,5 +110,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--audio", type=int, default=0, metavar="N",
                    help="also re-render N predictions and measure audio distances beside the mean patch")
     p.add_argument("--jobs", type=int, default=None, help="render workers for --audio")
+    p.add_argument("--synth", default=None,
+                   help="synth name or plugin path (default: the model's synth, else the dataset's, if built in; "
+                        "a plugin is never loaded from the model folder or dataset and must be given here)")
+    p.add_argument("--allow-other-plugin", action="store_true",
+                   help="use a --synth plugin whose sha256 differs from the one the model was trained with")
     p.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON")
     p.set_defaults(func=run)

@@ -12,14 +12,16 @@ __all__ = ["register", "run"]
 def run(args: argparse.Namespace) -> int:
     from synth_probe.errors import ParameterValueError
     from synth_probe.matching import DISTANCE_LABELS, load_audio, load_match_model, match, write_match
+    from synth_probe.models.io import choose_synth
     from synth_probe.synths.registry import get_synth
 
     if args.refine < 0:
         raise ParameterValueError(f"--refine must be a number of renders >= 0, got {args.refine}")
     model = load_match_model(args.model)
-    synth_name = args.synth or model.synth
-    if not synth_name:
-        raise ParameterValueError(f"model {args.model!r} does not name its synth; pass --synth")
+    synth_name, notices = choose_synth(model.synth, args.synth, recorded_sha256=model.synth_sha256,
+                                       source=f"model {args.model!r}", allow_other_plugin=args.allow_other_plugin)
+    for n in notices:
+        print(f"notice: {n}", file=sys.stderr)
     synth = get_synth(synth_name)
     try:
         missing = [c for c in model.columns if c not in synth.param_names]
@@ -60,7 +62,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("target", metavar="TARGET.wav", help="the sound to match (WAV, FLAC, OGG or AIFF)")
     p.add_argument("--model", required=True, metavar="MODEL_PATH", help="a model folder from `synth-probe train`")
-    p.add_argument("--synth", default=None, help="synth name or plugin path (default: the model's synth)")
+    p.add_argument("--synth", default=None,
+                   help="synth name or plugin path (default: the model's synth if it is built in; a plugin is "
+                        "never loaded from the model folder and must be given here)")
+    p.add_argument("--allow-other-plugin", action="store_true",
+                   help="use a --synth plugin whose sha256 differs from the one the model was trained with "
+                        "(default: refuse it)")
     p.add_argument("--refine", type=int, default=0, metavar="N", help="renders for the local search (default 0: none)")
     p.add_argument("--method", choices=["hill", "cmaes"], default="hill",
                    help="local search: hill climber (default; measured better at small budgets) or CMA-ES (Optuna)")

@@ -32,12 +32,14 @@ def dataset_context(ds: Any) -> dict[str, Any]:
 
     Returns
     -------
-    dict with ``synth`` (str or None) and ``settings`` (RenderSettings or None).
+    dict with ``synth`` (str or None), ``synth_sha256`` (a plugin binary's, or None) and
+    ``settings`` (RenderSettings or None).
     """
     from synth_probe.synths.base import RenderSettings
 
     meta = dict(getattr(ds, "meta", None) or {})
     synth = meta.get("synth")
+    sha = synth.get("sha256") if isinstance(synth, dict) else None
     if isinstance(synth, dict):
         synth = synth.get("name") or synth.get("synth") or synth.get("id")
     settings = getattr(ds, "settings", None)
@@ -48,7 +50,7 @@ def dataset_context(ds: Any) -> dict[str, Any]:
         if isinstance(raw, dict):
             keys = ("note", "velocity", "note_length", "render_length", "sample_rate")
             settings = RenderSettings(**{k: raw[k] for k in keys if k in raw})
-    return {"synth": synth, "settings": settings}
+    return {"synth": synth, "synth_sha256": sha if isinstance(sha, str) else None, "settings": settings}
 
 
 def select_params(params: pd.DataFrame, spec: str) -> list[str]:
@@ -217,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
         "fit_seconds": round(fit_s, 2), "train_means": {c: float(Y[c].iloc[train_idx].mean()) for c in columns},
         "command": " ".join(sys.argv),
     }
+    if settings is not None:  # `match` reads the render settings from here, not from the dataset
+        meta["render"] = settings.to_dict()
     if len(test_idx):
         est = pipe.steps[-1][1]
         Xt = np.asarray(audio[test_idx])

@@ -15,7 +15,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, validate_data
 
 from synth_probe.errors import ParameterValueError
-from synth_probe.features.spectrogram import _cached, batched, check_audio_rows
+from synth_probe.features.cache import cached_features
+from synth_probe.features.spectrogram import batched, cache_params, check_audio_rows
 
 __all__ = [
     "HandcraftedFeatures", "MOD_BANDS", "ONSET_THRESHOLDS_DB", "ONSET_TIMES_S", "DESCRIPTORS_VERSION",
@@ -76,7 +77,8 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
     n_jobs : int or None, default=None
         joblib workers over batches of 64 clips.
     cache_dir : str or None, default=None
-        Cache results with ``joblib.Memory``.
+        Cache results on disk as ``.npy`` arrays (never pickles), keyed by a hash of the audio,
+        the parameters and :data:`DESCRIPTORS_VERSION`. A saved model never keeps it.
 
     Attributes
     ----------
@@ -183,11 +185,11 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
         else:
             X = check_array(X, dtype=np.float32)
         X = check_audio_rows(X)
-        fn = _cached(self.cache_dir, _handcrafted_all)
-        return fn(
-            X, DESCRIPTORS_VERSION, int(self.sample_rate), self.note_length, int(self.n_fft), int(self.hop_length),
+        key = {**cache_params(self), "descriptors_version": DESCRIPTORS_VERSION}
+        return cached_features(self.cache_dir, "handcrafted", X, key, lambda: _handcrafted_all(
+            X, int(self.sample_rate), self.note_length, int(self.n_fft), int(self.hop_length),
             int(self.n_mfcc), float(self.fmin_f0), float(self.fmax_f0), self.n_jobs,
-        )
+        ))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -205,7 +207,7 @@ def uses_handcrafted(step: Any) -> bool:
     return any(uses_handcrafted(part) for _, part in parts)
 
 
-def _handcrafted_all(X, version, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0, n_jobs):
+def _handcrafted_all(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0, n_jobs):
     def one(batch):
         return _handcrafted_batch(batch, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0)
 

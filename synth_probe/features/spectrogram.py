@@ -8,8 +8,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, validate_data
 
 from synth_probe.errors import AudioError, ParameterValueError
+from synth_probe.features.cache import cached_features
 
-__all__ = ["LogMelSpectrogram", "check_audio_rows", "batched"]
+__all__ = ["LogMelSpectrogram", "check_audio_rows", "batched", "cache_params"]
 
 
 def check_audio_rows(X: Any, *, min_samples: int = 1, name: str = "X") -> np.ndarray:
@@ -65,12 +66,9 @@ def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.n
     return np.concatenate(parts, axis=0)
 
 
-def _cached(cache_dir: str | None, fn):
-    if cache_dir is None:
-        return fn
-    from joblib import Memory
-
-    return Memory(cache_dir, verbose=0).cache(fn)
+def cache_params(step: Any) -> dict[str, Any]:
+    """The parameters of a feature step that shape its output (all but ``n_jobs`` and ``cache_dir``)."""
+    return {k: v for k, v in step.get_params(deep=False).items() if k not in ("n_jobs", "cache_dir")}
 
 
 def _spectrogram_batch(
@@ -135,7 +133,9 @@ class LogMelSpectrogram(TransformerMixin, BaseEstimator):
     n_jobs : int or None, default=None
         joblib workers over batches of 64 clips.
     cache_dir : str or None, default=None
-        Cache results on disk with ``joblib.Memory`` (keyed by the audio and the parameters).
+        Cache results on disk as ``.npy`` arrays (never pickles), keyed by a hash of the audio
+        and the parameters (:func:`synth_probe.features.cache.cached_features`). A saved model
+        never keeps it (:func:`synth_probe.models.save_model` drops it, loading refuses it).
 
     Attributes
     ----------
@@ -240,11 +240,11 @@ class LogMelSpectrogram(TransformerMixin, BaseEstimator):
         else:
             X = check_array(X, dtype=np.float32)
         X = check_audio_rows(X)
-        fn = _cached(self.cache_dir, _transform_all)
-        out = fn(
+        key = {k: v for k, v in cache_params(self).items() if k != "flatten"}  # the cache holds the 3-D frames
+        out = cached_features(self.cache_dir, "logmel", X, key, lambda: _transform_all(
             X, self.sample_rate, self.n_fft, self.hop_length, self.n_mels, self.kind, self.n_mfcc,
             self.fmin, self.fmax, self.top_db, self.time_pool, self.n_jobs,
-        )
+        ))
         return out.reshape(len(out), -1) if self.flatten else out
 
     def __sklearn_tags__(self):

@@ -25,20 +25,34 @@ Torch estimators plug in by implementing two methods::
         # estimator defines one) are already restored
 
 The class of a torch model must be one of :data:`synth_probe.models.MODELS`;
-nothing else is imported by name from a header.
+nothing else is imported by name from a header. A weights file that is missing, truncated
+or holds anything but tensors and plain containers is a :class:`ModelFileError`.
+
+A model folder never names a file that synth_probe opens as code or as a cache:
+
+- the ``synth`` of the header is a built-in synth's name, or a plugin that the user must name
+  again (``--synth PATH``); :func:`choose_synth` decides, and checks the plugin the user names
+  against the ``synth_sha256`` recorded at save time before anything loads it;
+- feature steps never carry a cache location: :func:`save_model` saves them with
+  ``cache_dir=None`` (and a Pipeline with ``memory=None``), and :func:`load_model` refuses a
+  header or an object that sets one.
 """
 from __future__ import annotations
 
 import json
+import pickle
 import platform
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synth_probe.errors import ModelFileError
+from synth_probe.errors import ModelFileError, PluginError
+from synth_probe.synths.registry import BUILTIN_SYNTHS, is_plugin_path
 
-__all__ = ["save_model", "load_model", "read_header", "TRUSTED_TYPES", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "read_header", "choose_synth", "TRUSTED_TYPES", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 HEADER = "model.json"
@@ -67,6 +81,11 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 _BASE_STATE = ("n_features_in_", "param_names_", "n_outputs_")
+#: parameters that name a cache location: the feature steps' ``cache_dir``, a Pipeline's ``memory``
+_CACHE_PARAMS = ("cache_dir", "memory")
+#: what reading a damaged or hostile weights file raises (torch.load with weights_only=True)
+_WEIGHTS_ERRORS = (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, AttributeError,
+                   pickle.UnpicklingError, zipfile.BadZipFile)
 
 
 def _versions() -> dict[str, str]:
@@ -101,8 +120,35 @@ def _split(model: Any) -> tuple[Any, list[tuple[str, Any]]]:
     return model, []
 
 
+def _cache_settings(model: Any) -> dict[str, Any]:
+    """The (deep) parameters of ``model`` that set a cache location, by sklearn parameter name."""
+    if not hasattr(model, "get_params"):
+        return {}
+    try:
+        params = model.get_params(deep=True)
+    except AttributeError as e:  # an object without one of its constructor's attributes
+        raise ModelFileError(f"the model's objects are incomplete: {e}") from None
+    return {k: v for k, v in params.items() if k.rsplit("__", 1)[-1] in _CACHE_PARAMS and v is not None}
+
+
+def _plugin_sha256(synth: Any) -> str | None:
+    """sha256 of a plugin's binary when ``synth`` is a plugin path (None for built-in synths and names)."""
+    if not isinstance(synth, str) or synth in BUILTIN_SYNTHS or not is_plugin_path(synth):
+        return None
+    from synth_probe.synths.plugin import check_plugin_file, sha256_file
+
+    try:
+        return sha256_file(check_plugin_file(synth).binary)
+    except (PluginError, OSError):
+        return None
+
+
 def save_model(model: Any, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
     """Save a fitted estimator, or a Pipeline ending in one, into folder ``path``.
+
+    Cache locations (``cache_dir`` of feature steps, a Pipeline's ``memory``) are not saved:
+    the files hold None there, and ``model`` is left as it was. A plugin synth's binary is
+    hashed into the header's ``synth_sha256``.
 
     Parameters
     ----------
@@ -117,11 +163,21 @@ def save_model(model: Any, path: str | Path, *, metadata: dict[str, Any] | None 
     -------
     path : Path
     """
+    caches = _cache_settings(model)
+    if caches:
+        model.set_params(**{k: None for k in caches})
+    try:
+        return _save(model, Path(path), metadata)
+    finally:
+        if caches:
+            model.set_params(**caches)
+
+
+def _save(model: Any, path: Path, metadata: dict[str, Any] | None) -> Path:
     from sklearn.utils.validation import check_is_fitted
 
     est, pre = _split(model)
     check_is_fitted(est)
-    path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     targets = getattr(est, "targets_", None)
     header: dict[str, Any] = {
@@ -130,6 +186,7 @@ def save_model(model: Any, path: str | Path, *, metadata: dict[str, Any] | None 
         "class_name": type(est).__name__,
         "params": _jsonable(est.get_params(deep=False)),
         "synth": getattr(est, "synth", None),
+        "synth_sha256": _plugin_sha256(getattr(est, "synth", None)),
         "columns": list(getattr(est, "param_names_", [])),
         "pipeline": [name for name, _ in pre] + ["estimator"] if pre else None,
         "feature_steps": [
@@ -223,10 +280,13 @@ def load_model(path: str | Path) -> Any:
     Raises
     ------
     ModelFileError
-        Missing or corrupt files, another format version, untrusted types.
+        Missing or corrupt files (a truncated or pickle-bearing ``weights.pt`` included),
+        another format version, untrusted types, a feature step or Pipeline that sets a cache
+        location (in the header or in the objects).
     """
     path = Path(path)
     header = read_header(path)
+    _refuse_header_caches(path, header)
     backend = header.get("backend")
     if backend == "skops":
         model = _load_skops(path / SKOPS_FILE)
@@ -234,10 +294,95 @@ def load_model(path: str | Path) -> Any:
         model = _load_torch_model(path, header)
     else:
         raise ModelFileError(f"{str(path)!r}: unknown backend {backend!r} in {HEADER}; expected 'skops' or 'torch'")
+    caches = _cache_settings(model)
+    if caches:
+        k, v = next(iter(caches.items()))
+        raise ModelFileError(
+            f"{str(path)!r} sets a feature cache location ({k}={v!r}) and was not used: a saved model never "
+            "carries one (save_model drops it), so this folder was not written by synth_probe"
+        )
     est, pre = _split(model)
     _check_descriptors(path, header, pre)
     est.model_header_ = header
     return model
+
+
+def _refuse_header_caches(path: Path, header: dict[str, Any]) -> None:
+    """Refuse a header whose feature steps name a cache location (save_model writes None there)."""
+    steps = header.get("feature_steps") or []
+    if not isinstance(steps, list):
+        raise ModelFileError(f"{str(path)!r}: 'feature_steps' in {HEADER} is not a list")
+    for step in steps:
+        params = step.get("params") if isinstance(step, dict) else None
+        for key in _CACHE_PARAMS:
+            if isinstance(params, dict) and params.get(key) is not None:
+                raise ModelFileError(
+                    f"{str(path)!r}: feature step {step.get('name')!r} sets {key}={params[key]!r} in {HEADER}; "
+                    "a saved model never carries a cache location, so this folder was not written by synth_probe"
+                )
+
+
+def choose_synth(
+    recorded: str | None,
+    given: str | None = None,
+    *,
+    recorded_sha256: str | None = None,
+    source: str = "the model",
+    allow_other_plugin: bool = False,
+) -> tuple[str, list[str]]:
+    """The synth to open for a saved model (or dataset): never a plugin that only a file names.
+
+    Parameters
+    ----------
+    recorded : str or None
+        The synth a header (or manifest) records: a built-in name is used as is; a plugin's
+        path or name is never loaded from there.
+    given : str or None
+        What the user passed (``--synth``): a built-in name or a plugin path; it wins.
+    recorded_sha256 : str or None
+        The sha256 of the plugin binary the model was trained with. A plugin ``given`` by the
+        user is hashed (not loaded) and compared with it.
+    source : str
+        How to name the model or dataset in messages.
+    allow_other_plugin : bool
+        Use a ``given`` plugin whose sha256 differs from ``recorded_sha256``, with a notice
+        (``--allow-other-plugin``); without it that is an error.
+
+    Returns
+    -------
+    synth : str
+        A built-in name or the user's plugin path, for :func:`synth_probe.synths.registry.get_synth`.
+    notices : list of str
+        What the user should know (a plugin other than the one the model was trained with).
+
+    Raises
+    ------
+    ModelFileError
+        No synth at all; a recorded plugin the user did not name; a plugin whose sha256
+        differs from the recorded one (without ``allow_other_plugin``).
+    """
+    if given is None:
+        if recorded is None:
+            raise ModelFileError(f"{source} does not name its synth; pass --synth")
+        if str(recorded) in BUILTIN_SYNTHS:
+            return str(recorded), []
+        raise ModelFileError(
+            f"{source} names the plugin {str(recorded)!r}; a plugin named by a model folder or dataset is never "
+            "loaded: pass --synth PATH with the plugin file you trust"
+            + (f" (sha256 {recorded_sha256} expected)" if recorded_sha256 else "")
+        )
+    if given in BUILTIN_SYNTHS or recorded_sha256 is None or not is_plugin_path(given):
+        return given, []
+    from synth_probe.synths.plugin import check_plugin_file, sha256_file
+
+    sha = sha256_file(check_plugin_file(given).binary)  # hashed, not loaded
+    if sha == recorded_sha256:
+        return given, []
+    what = (f"{source} was trained with a plugin binary of sha256 {recorded_sha256}; {given!r} has sha256 {sha} "
+            "(another build or version: its parameters may mean other sounds)")
+    if not allow_other_plugin:
+        raise ModelFileError(f"{what}. Pass --allow-other-plugin to use it anyway")
+    return given, [f"{what}; used because of --allow-other-plugin"]
 
 
 def _check_descriptors(path: Path, header: dict[str, Any], pre: list[tuple[str, Any]]) -> None:
@@ -285,10 +430,38 @@ def _load_torch_model(path: Path, header: dict[str, Any]) -> Any:
         est.targets_ = t
     if "torch_state" in fitted and hasattr(est, "_set_torch_state"):
         est._set_torch_state(fitted["torch_state"])
-    est._load_torch(path)
+    _load_weights(path, est)
     if header.get("pipeline"):
         from sklearn.pipeline import Pipeline
 
         pre = _load_skops(path / FEATURES_FILE)
         return Pipeline(list(pre.steps) + [(header.get("estimator_step") or "estimator", est)])
     return est
+
+
+def _load_weights(path: Path, est: Any) -> None:
+    """Run the estimator's ``_load_torch``; a missing, damaged or hostile weights file is a ModelFileError.
+
+    The hook reads with ``torch.load(weights_only=True)``, which refuses any object other than
+    tensors and plain containers without running it; this turns that refusal, and a truncated
+    or missing file, into one clear error.
+    """
+    file = path / getattr(est, "_WEIGHTS_FILE", "weights.pt")
+    if not file.is_file():
+        raise ModelFileError(f"{str(file)!r} is missing; the model folder is incomplete (train it again)")
+    try:
+        est._load_torch(path)
+    except ModelFileError:
+        raise
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        raise ModelFileError(
+            f"{str(file)!r} holds objects other than tensors" + (f" ({found.group(1)})" if found else "")
+            + " and was refused without running them"
+        ) from None
+    except _WEIGHTS_ERRORS as e:
+        first = (str(e).strip().splitlines() or [""])[0].split(". ")[0][:160]  # torch adds paragraphs of advice
+        raise ModelFileError(
+            f"{str(file)!r} is not a readable weights file for {type(est).__name__} (truncated or corrupt): "
+            f"{type(e).__name__}: {first}"
+        ) from None

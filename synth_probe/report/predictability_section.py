@@ -446,7 +446,7 @@ def _load(reports_dir: Path) -> tuple[dict | None, dict | None, dict | None, dic
     media = None
     if mp.exists():
         try:
-            with np.load(mp) as z:
+            with np.load(mp, allow_pickle=False) as z:
                 media = {k: z[k] for k in z.files}
         except (OSError, ValueError):
             media = None
