@@ -6,16 +6,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from synth_probe.commands._args import int_arg, seed_arg
+
 __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
     from synth_probe.errors import ParameterValueError
+    from synth_probe.fileio import check_output_dir
     from synth_probe.matching import DISTANCE_LABELS, load_audio, load_match_model, match, write_match
     from synth_probe.synths.registry import get_synth
 
     if args.refine < 0:
         raise ParameterValueError(f"--refine must be a number of renders >= 0, got {args.refine}")
+    out = Path(args.out) if args.out else Path(f"match-{Path(args.target).stem}")
+    check_output_dir(out, "match folder")  # refused before the model is loaded, predicted and rendered
     model = load_match_model(args.model)
     synth_name = args.synth or model.synth
     if not synth_name:
@@ -30,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
         target = load_audio(args.target, target_rate=model.settings.sample_rate, n_samples=model.settings.n_samples)
         result = match(target, synth, model, note=args.note, refine_budget=args.refine, method=args.method,
                        seed=args.seed)
-        out = Path(args.out) if args.out else Path(f"match-{Path(args.target).stem}")
         paths = write_match(result, synth, out, extra={"target_file": str(args.target), "model": str(args.model)})
     finally:
         synth.close()
@@ -61,10 +65,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("target", metavar="TARGET.wav", help="the sound to match (WAV, FLAC, OGG or AIFF)")
     p.add_argument("--model", required=True, metavar="MODEL_PATH", help="a model folder from `synth-probe train`")
     p.add_argument("--synth", default=None, help="synth name or plugin path (default: the model's synth)")
-    p.add_argument("--refine", type=int, default=0, metavar="N", help="renders for the local search (default 0: none)")
+    p.add_argument("--refine", type=int_arg(0), default=0, metavar="N", help="renders for the local search (default 0: none)")
     p.add_argument("--method", choices=["hill", "cmaes"], default="hill",
                    help="local search: hill climber (default; measured better at small budgets) or CMA-ES (Optuna)")
-    p.add_argument("--note", type=int, default=None, help="render note (default: from the target's pitch)")
-    p.add_argument("--seed", type=int, default=0, help="search and render seed (default 0)")
+    p.add_argument("--note", type=int_arg(0, 127), default=None, help="render note (default: from the target's pitch)")
+    p.add_argument("--seed", type=seed_arg(), default=0, help="search and render seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: match-<target name>)")
     p.set_defaults(func=run)
