@@ -73,6 +73,7 @@ import optuna
 import pandas as pd
 from sqlalchemy.engine import make_url
 
+from synth_probe.fileio import read_json
 from synth_probe.errors import (
     DatasetError,
     ParameterValueError,
@@ -252,14 +253,16 @@ def check_audible(param: str, sensitivity_json: str | os.PathLike, synth: str,
     if not p.is_file():
         return None
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = read_json(p, error=ParameterValueError, what="sensitivity results")
+    except ParameterValueError as e:  # the check is advisory: an unreadable file does not stop tuning
+        print(f"warning: {e}; the audibility check is skipped", file=sys.stderr)
         return None
     s = data.get("synth") or {}
     s_name = s.get("synth") or s.get("name") if isinstance(s, dict) else s
     if s_name and synth and _safe_name(str(s_name)) != _safe_name(synth):
         return None
-    entry = next((e for e in data.get("params", []) if e.get("name") == param), None)
+    entries = data.get("params") if isinstance(data.get("params"), list) else []
+    entry = next((e for e in entries if isinstance(e, dict) and e.get("name") == param), None)
     if entry is None:
         return None
     cls = entry.get("classification")

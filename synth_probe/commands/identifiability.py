@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
+from synth_probe.fileio import check_output_dir
 
 __all__ = ["register", "run"]
 
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.identifiability import IdentifiabilityConfig, run_identifiability, write_identifiability
     from synth_probe.synths.registry import get_synth
 
+    check_output_dir(args.out, "reports folder")  # refused before any render
     t0 = time.perf_counter()
     params = tuple(x.strip() for x in args.params.split(",") if x.strip()) if args.params else None
 

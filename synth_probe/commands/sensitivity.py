@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from synth_probe.commands._args import int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
+from synth_probe.fileio import check_output_dir
 
 __all__ = ["register", "run"]
 
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.sensitivity import SensitivityConfig, run_sensitivity, stability
     from synth_probe.synths.registry import get_synth
 
+    check_output_dir(args.out, "reports folder")  # refused before any render
     t0 = time.perf_counter()
     note_length = args.note_length if args.note_length is not None else round(args.render_length * 2 / 3, 6)
     params = tuple(x.strip() for x in args.params.split(",") if x.strip()) if args.params else None
