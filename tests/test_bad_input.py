@@ -235,6 +235,7 @@ CASES: list[tuple[str, str]] = [
     ("evaluate {model} --data {tiny} --limit 0", ">= 1"),
     ("evaluate {model} --data {tiny} --audio -1", ">= 0"),
     ("evaluate {model} --data {tiny} --jobs 0", ">= 1"),
+    ("evaluate {model} --data {tiny} --json /dev/full", "No space left on device"),  # an OSError at the end
     # predictability
     ("predictability noisemaker --out {file}", "existing file"),
     ("predictability noisemaker --out {out}/r --cache {file}", "existing file"),
