@@ -13,17 +13,32 @@ import sys
 from collections.abc import Sequence
 
 from synth_probe.errors import SynthProbeError
+from synth_probe.fileio import describe_os_error
+
+__all__ = ["build_parser", "main", "Parser"]
 
 # the order in `synth-probe --help`; modules not listed come after, alphabetically
 ORDER = ["synths", "params", "render", "doctor", "generate", "sensitivity", "train", "evaluate",
          "predictability", "identifiability", "tune", "match"]
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, like every other error of the command line.
+
+    ``synth-probe render: error: argument --render-length: ... (see synth-probe render --help)``,
+    exit status 2; subcommand parsers inherit it.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        text = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {text} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import synth_probe.commands as commands
     from synth_probe import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="synth-probe",
         description="Which synthesizer parameters show up in the sound, and how well can they be recovered?",
     )
@@ -39,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors end as ``synth-probe CMD: error: ...`` on stderr with exit status 2.
+
+    :class:`~synth_probe.errors.SynthProbeError` is what the toolkit raises on bad input. An
+    ``OSError`` that reaches this level is the machine's (a full disk, a folder without
+    permission, a file that vanished): it is reported the same way, with its path.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -48,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
+    except OSError as e:
+        print(f"synth-probe {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"synth-probe {args.command}: interrupted; work already written is kept", file=sys.stderr)
         return 130

@@ -47,6 +47,7 @@ from synth_probe.errors import (
     PatchFileError,
     RenderError,
 )
+from synth_probe.fileio import read_json
 from synth_probe.render import Task, TaskFailure, WorkerPool, get_pool
 from synth_probe.sampling import SamplePlan, make_plan, render_seeds
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
@@ -405,7 +406,7 @@ def read_patch_table(path: str | os.PathLike, synth: Synth) -> pd.DataFrame:
             table = pd.read_csv(p)
             records = table.to_dict(orient="records")
         elif suffix == ".json":
-            data = json.loads(p.read_text(encoding="utf-8"))
+            data = read_json(p, error=PatchFileError, what="patch table", expect=(dict, list))
             if isinstance(data, dict) and isinstance(data.get("patches"), list):
                 data = data["patches"]
             if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):

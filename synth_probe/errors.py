@@ -26,6 +26,7 @@ __all__ = [
     "ModelFileError",
     "StorageError",
     "PresetFileError",
+    "OutputError",
     "closest_names",
 ]
 
@@ -145,4 +146,12 @@ class StorageError(SynthProbeError, RuntimeError):
     """A study storage (Optuna journal file or database URL) that cannot be opened or used.
 
     Messages show the URL with any password masked.
+    """
+
+
+class OutputError(SynthProbeError, OSError):
+    """An output path that cannot be written, or a write that failed.
+
+    An existing file where a folder goes (or the reverse), a parent that is a file, a
+    read-only or forbidden folder, a full disk.
     """

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from synth_probe.errors import AudioError, ModelFileError, ParameterValueError, RenderError
+from synth_probe.errors import AudioError, DatasetError, ModelFileError, ParameterValueError, RenderError
+from synth_probe.fileio import read_json
 from synth_probe.spectral import (
     DEFAULT_RESOLUTIONS,
     log_mel_l1,
@@ -433,8 +434,8 @@ def load_match_model(path: str | os.PathLike) -> MatchModel:
     if raw is None and meta.get("data"):
         manifest = Path(str(meta["data"])) / "manifest.json"
         try:
-            raw = json.loads(manifest.read_text(encoding="utf-8")).get("render")
-        except (OSError, ValueError):
+            raw = read_json(manifest, error=DatasetError, what="dataset manifest").get("render")
+        except DatasetError:
             raw = None
     if not isinstance(raw, Mapping):
         raise ModelFileError(

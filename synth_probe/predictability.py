@@ -53,6 +53,7 @@ import pandas as pd
 
 from synth_probe.errors import DatasetError, ParameterValueError, UnknownModelError
 from synth_probe.features.cache import load_array, save_array
+from synth_probe.fileio import read_json
 
 __all__ = [
     "SUITE",
@@ -688,10 +689,10 @@ def run_predictability(
     old: dict[str, Any] = {}
     if resume and jpath.exists():
         try:
-            prev = json.loads(jpath.read_text(encoding="utf-8"))
-            if prev.get("fingerprint") == fp:
-                old = prev.get("models", {})
-        except (OSError, ValueError):
+            prev = read_json(jpath, error=DatasetError, what="earlier predictability results")
+            if prev.get("fingerprint") == fp and isinstance(prev.get("models"), dict):
+                old = prev["models"]
+        except DatasetError:  # unreadable: every model is trained again
             old = {}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     results: dict[str, Any] = {
@@ -854,8 +855,9 @@ def load_saved_run(reports_dir: str | os.PathLike) -> tuple[dict[str, Any], dict
         When either file is missing or unreadable (run ``make predictability`` first).
     """
     d = Path(reports_dir)
+    results = read_json(d / RESULTS_NAME, error=DatasetError, what="predictability results",
+                        hint="run `make predictability` first")
     try:
-        results = json.loads((d / RESULTS_NAME).read_text(encoding="utf-8"))
         with np.load(d / PREDICTIONS_NAME, allow_pickle=False) as z:
             saved = {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:

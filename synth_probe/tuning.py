@@ -66,11 +66,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import numpy as np
 import optuna
 import pandas as pd
+from sqlalchemy.engine import make_url
 
+from synth_probe.fileio import read_json
 from synth_probe.errors import (
     DatasetError,
     ParameterValueError,
@@ -87,6 +90,7 @@ __all__ = [
     "TuneContext",
     "FeatureStore",
     "mask_url",
+    "scrub_secrets",
     "open_storage",
     "parse_families",
     "check_audible",
@@ -107,18 +111,63 @@ N_FFT = 1024
 
 
 # =========================================================================== small helpers
+#: query keys of a storage URL whose values are masked: any key holding one of these (password, passwd, pwd,
+#: sslpassword, secret, client_secret, token, api_key, sslkey, auth...)
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig", re.IGNORECASE)
+#: what stands for a URL that does not parse (it is never echoed: it may hold a password anywhere)
+UNPARSABLE_URL = "<the --storage URL, not shown: it does not parse as a database URL>"
+
+
+def _parse_url(url: str) -> Any:
+    """SQLAlchemy's parse of ``url``, or None when it does not parse."""
+    try:
+        return make_url(str(url))
+    except Exception:  # ArgumentError, ValueError (a bad port)...
+        return None
+
+
 def mask_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``.
+    """``url`` with its password and every secret query value replaced by ``***``.
+
+    The URL is read by SQLAlchemy's parser, so a password holding ``/`` or ``@``
+    (``postgresql://user:sec/ret@host/db``) is found whole, and query parameters
+    naming a secret (``?password=``, ``sslpassword=``, ``token=``, ``api_key=``...)
+    are masked too. A URL that does not parse is not echoed at all.
 
     >>> mask_url("postgresql://user:secret@db.example.org:5432/optuna")
     'postgresql://user:***@db.example.org:5432/optuna'
+    >>> mask_url("postgresql://db.example.org/optuna?user=u&password=secret")
+    'postgresql://db.example.org/optuna?password=***&user=u'
     """
-    return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", str(url))
+    u = _parse_url(url)
+    if u is None:
+        return UNPARSABLE_URL
+    query = {k: (tuple("***" for _ in v) if isinstance(v, tuple) else "***") if _SECRET_KEY.search(k) else v
+             for k, v in u.query.items()}
+    text = u.set(query=query).render_as_string(hide_password=True)
+    return text.replace("%2A%2A%2A", "***")
 
 
-def _password_of(url: str) -> str | None:
-    m = re.search(r"://[^:/@\s]*:([^@/\s]*)@", str(url))
-    return m.group(1) if m and m.group(1) else None
+def _secrets_of(url: str) -> list[str]:
+    """Every secret ``url`` holds (password, secret query values), as written and URL-decoded, longest first."""
+    u = _parse_url(url)
+    found: set[str] = set()
+    if u is not None:
+        values = [u.password] if u.password else []
+        for k, v in u.query.items():
+            if _SECRET_KEY.search(k):
+                values += list(v) if isinstance(v, tuple) else [v]
+        for v in values:
+            found.update({str(v), quote(str(v), safe=""), quote_plus(str(v))})
+    return sorted((x for x in found if x), key=len, reverse=True)
+
+
+def scrub_secrets(text: str, url: str) -> str:
+    """``text`` (an error message about ``url``) with every secret of ``url``, and the URL itself, masked."""
+    out = str(text).replace(str(url), mask_url(url))
+    for secret in _secrets_of(url):
+        out = out.replace(secret, "***")
+    return out
 
 
 def parse_families(exclude: str | Sequence[str] | None = None,
@@ -204,14 +253,16 @@ def check_audible(param: str, sensitivity_json: str | os.PathLike, synth: str,
     if not p.is_file():
         return None
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = read_json(p, error=ParameterValueError, what="sensitivity results")
+    except ParameterValueError as e:  # the check is advisory: an unreadable file does not stop tuning
+        print(f"warning: {e}; the audibility check is skipped", file=sys.stderr)
         return None
     s = data.get("synth") or {}
     s_name = s.get("synth") or s.get("name") if isinstance(s, dict) else s
     if s_name and synth and _safe_name(str(s_name)) != _safe_name(synth):
         return None
-    entry = next((e for e in data.get("params", []) if e.get("name") == param), None)
+    entries = data.get("params") if isinstance(data.get("params"), list) else []
+    entry = next((e for e in entries if isinstance(e, dict) and e.get("name") == param), None)
     if entry is None:
         return None
     cls = entry.get("classification")
@@ -265,9 +316,15 @@ def open_storage(url: str | None, journal_path: str | os.PathLike, *, heartbeat_
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as e:
             raise StorageError(f"cannot open the journal file {str(path)!r}: {e.strerror or e}") from None
+    given = url
+    if _parse_url(url) is None:
+        raise StorageError(
+            f"{UNPARSABLE_URL}; a database URL reads dialect[+driver]://user:password@host[:port]/database "
+            "(e.g. postgresql://user:pass@host/db); a journal file is journal:PATH or a path ending in .journal; "
+            "or leave out --storage to use a journal file under studies/"
+        )
     url = _with_driver(url)
     masked = mask_url(url)
-    password = _password_of(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith(("postgresql", "postgres")):
         engine_kwargs = {"connect_args": {"connect_timeout": int(connect_timeout)}}
@@ -284,9 +341,7 @@ def open_storage(url: str | None, journal_path: str | os.PathLike, *, heartbeat_
             )
     except Exception as e:  # driver missing, refused, timed out, bad URL...
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if password:
-            text = text.replace(password, "***")
-        text = mask_url(text)
+        text = scrub_secrets(scrub_secrets(text, url), given)
         raise StorageError(
             f"cannot reach the study storage {masked} ({type(e).__name__}: {text}; after "
             f"{time.perf_counter() - t0:.1f} s). Check the URL, that the server runs and accepts connections, "

@@ -9,7 +9,7 @@ import pytest
 from synth_probe.errors import RenderError
 from synth_probe.render import Task, TaskFailure, WorkerPool, render_many
 from synth_probe.sampling import make_plan
-from synth_probe.synths.base import RenderSettings
+from synth_probe.synths.base import MAX_RENDER_SECONDS, RenderSettings
 
 SETTINGS = RenderSettings(render_length=0.25, note_length=0.2, sample_rate=16000)
 
@@ -58,10 +58,11 @@ def test_per_render_timeout(noisemaker, patches):
     with WorkerPool(noisemaker, 1, timeout=60) as pool:
         first = dict(pool.run([Task(0, "synth_probe.render:_render_chunk", (vec[:1], SETTINGS, seeds[:1], 0))]))
         assert not isinstance(first[0], TaskFailure)
-        # a render of 20 minutes of audio takes seconds; the pool checks its clock whenever a
-        # quarter second passes without a message from the worker, so 0.3 s is overrun for sure
+        # two renders of the longest length at the highest rate (2 x 23 M samples) take seconds; the pool
+        # checks its clock whenever a quarter second passes without a message from the worker, so 0.3 s is
+        # overrun for sure
         pool.timeout = 0.3
-        long = RenderSettings(note_length=0.1, render_length=1200.0, sample_rate=SETTINGS.sample_rate)
+        long = RenderSettings(note_length=0.1, render_length=MAX_RENDER_SECONDS, sample_rate=192000)
         out = dict(pool.run([Task(1, "synth_probe.render:_render_chunk", (vec[1:3], long, seeds[1:3], 1))]))
         assert isinstance(out[1], TaskFailure) and out[1].kind == "timeout"
         assert out[1].patch_index == 1 and "timeout" in out[1].message

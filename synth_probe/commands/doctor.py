@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from synth_probe.commands._args import sample_rate_arg
 from synth_probe.errors import PluginError
 
 __all__ = ["register", "run", "diagnose", "classify_row"]
@@ -174,7 +175,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("path", help="plugin file (.so) or VST3 bundle (.vst3)")
-    p.add_argument("--sample-rate", type=int, default=44100, help="sample rate for the checks (default 44100)")
+    p.add_argument("--sample-rate", type=sample_rate_arg(), default=44100, help="sample rate for the checks (default 44100)")
     p.add_argument("--no-params", action="store_true", help="skip the per-parameter check")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-parameter table, only the summary")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

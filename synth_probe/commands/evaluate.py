@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from synth_probe.commands._args import int_arg, jobs_arg
 from synth_probe.commands.train import _proba, dataset_context, format_report, load, split_indices
 from synth_probe.errors import ParameterValueError
+from synth_probe.fileio import check_output_file
 
 __all__ = ["register", "run"]
 
@@ -20,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.models import load_model
     from synth_probe.models.io import choose_synth
 
+    if args.json:
+        check_output_file(args.json, "--json file")  # refused before the model is loaded
     model = load_model(args.model_path)
     est = model.steps[-1][1] if hasattr(model, "steps") else model
     header = est.model_header_
@@ -106,10 +110,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", required=True, help="dataset folder")
     p.add_argument("--split", choices=["all", "test"], default="all",
                    help="evaluate every sample, or the held-out split of the training run (same dataset)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N samples")
-    p.add_argument("--audio", type=int, default=0, metavar="N",
+    p.add_argument("--limit", type=int_arg(1), default=None, help="use only the first N samples")
+    p.add_argument("--audio", type=int_arg(0), default=0, metavar="N",
                    help="also re-render N predictions and measure audio distances beside the mean patch")
-    p.add_argument("--jobs", type=int, default=None, help="render workers for --audio")
+    p.add_argument("--jobs", type=jobs_arg(), default=None, help="render workers for --audio")
     p.add_argument("--synth", default=None,
                    help="synth name or plugin path (default: the model's synth, else the dataset's, if built in; "
                         "a plugin is never loaded from the model folder or dataset and must be given here)")

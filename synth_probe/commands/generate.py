@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
+from synth_probe.fileio import check_output_dir
+from synth_probe.synths.base import MAX_RENDER_SECONDS
+
 __all__ = ["register", "run"]
 
 
@@ -22,32 +26,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("synth", help="built-in synth name (noisemaker) or path of a VST2/VST3 plugin")
-    p.add_argument("--n", type=int, default=None, help="number of patches (default: all rows of --patches)")
+    p.add_argument("--n", type=int_arg(1), default=None, help="number of patches (default: all rows of --patches)")
     p.add_argument("--out", required=True, help="dataset folder")
     p.add_argument("--sampler", default="all", choices=sorted(SAMPLERS),
                    help="all: every parameter; timbral: the 43 timbral TAL-NoiseMaker parameters; "
                         "inversynth: InverSynth II's parameters and grids")
-    p.add_argument("--seed", type=int, default=0, help="seed of the patch stream")
+    p.add_argument("--seed", type=seed_arg(), default=0, help="seed of the patch stream")
     p.add_argument("--fix", nargs="+", default=[], metavar="NAME=VALUE", help="hold parameters at unit values")
     p.add_argument("--vary", default=None, metavar="A,B,...", help="vary only these parameters")
-    p.add_argument("--grid", type=int, default=None, metavar="K", help="quantize continuous values to K levels")
+    p.add_argument("--grid", type=int_arg(2), default=None, metavar="K", help="quantize continuous values to K levels")
     p.add_argument("--patches", default=None, metavar="TABLE", help="render the patches of a .csv or .json table")
-    p.add_argument("--note", type=int, default=None, help="MIDI note (default 60; inversynth: 70)")
-    p.add_argument("--velocity", type=int, default=None, help="MIDI velocity (default 100; inversynth: 127)")
-    p.add_argument("--note-length", type=float, default=None, help="seconds the note is held (default 1.0)")
-    p.add_argument("--render-length", type=float, default=None, help="seconds rendered (default 1.5)")
-    p.add_argument("--sample-rate", type=int, default=None, help="Hz (default 44100; inversynth: 16384)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (process backend)")
+    p.add_argument("--note", type=int_arg(0, 127), default=None, help="MIDI note (default 60; inversynth: 70)")
+    p.add_argument("--velocity", type=int_arg(1, 127), default=None, help="MIDI velocity (default 100; inversynth: 127)")
+    p.add_argument("--note-length", type=seconds_arg(zero=True), default=None, help="seconds the note is held (default 1.0)")
+    p.add_argument("--render-length", type=seconds_arg(), default=None,
+                   help=f"seconds rendered (default 1.5; at most {MAX_RENDER_SECONDS:g}, see `synth-probe render --help`)")
+    p.add_argument("--sample-rate", type=sample_rate_arg(), default=None, help="Hz (default 44100; inversynth: 16384)")
+    p.add_argument("--jobs", type=jobs_arg(), default=1, help="worker processes (process backend)")
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="render only shards k with k %% N == I (e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
-    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="patches per shard")
+    p.add_argument("--shard-size", type=int_arg(1), default=DEFAULT_SHARD_SIZE, help="patches per shard")
     p.add_argument("--backend", default="process", choices=["process", "loky", "dask"],
                    help="process: synth_probe's supervised worker processes on this machine (a crashed or hung "
                         "worker fails only its own shard; joblib's loky pool would fail every pending task, so "
                         "'loky' is accepted as a synonym for this pool); dask: an existing dask.distributed "
                         "cluster (its workers must see --out at the same path)")
     p.add_argument("--scheduler", default=None, metavar="ADDR", help="dask scheduler address, e.g. tcp://host:8786")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds one render may take (0: no limit)")
+    p.add_argument("--timeout", type=float_arg(0.0), default=120.0, help="seconds one render may take (0: no limit)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -58,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.synths.base import RenderSettings, parse_assignments
     from synth_probe.synths.registry import get_synth
 
+    check_output_dir(args.out, "dataset folder")  # an existing file or an unwritable place: refused before any work
     base = sampler_render_defaults(args.sampler) if args.patches is None else None
     base = base or RenderSettings()
     note_length = args.note_length if args.note_length is not None else base.note_length

@@ -6,7 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-from synth_probe.commands.sensitivity import _positive_float, _positive_int
+from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
+from synth_probe.fileio import check_output_dir
 
 __all__ = ["register", "run"]
 
@@ -30,24 +31,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("synth", help="built-in synth name (noisemaker) or the path of a VST2/VST3 plugin")
     p.add_argument("--sampler", default="timbral", help="sampler of the base patches (default timbral)")
-    p.add_argument("--bases", type=_positive_int("--bases"), default=16, metavar="K",
+    p.add_argument("--bases", type=int_arg(1), default=16, metavar="K",
                    help="random base patches per parameter (default 16)")
-    p.add_argument("--budget", type=_positive_int("--budget", 0), default=200, metavar="N",
+    p.add_argument("--budget", type=int_arg(0), default=200, metavar="N",
                    help="renders of each twin search (default 200; 0: no search, masked or not only)")
     p.add_argument("--search", choices=("hill", "cmaes"), default="hill",
                    help="twin search: hill climbing (default) or CMA-ES (through Optuna)")
-    p.add_argument("--tolerance", type=_positive_float("--tolerance", zero=True), default=0.2, metavar="DB",
+    p.add_argument("--tolerance", type=float_arg(0.0), default=0.2, metavar="DB",
                    help="dB above the render-noise floor that still counts as the same sound (default 0.2)")
     p.add_argument("--steps", type=_steps, default=(0.5, 0.25, 0.1), metavar="S,S,...",
                    help="moves probed, largest first, in units of the range (default 0.5,0.25,0.1); the first "
                         "gives the masked/confounded/distinct shares, all of them the rough resolvable R²")
     p.add_argument("--params", default=None, metavar="NAMES",
                    help="comma-separated parameters (default: every parameter the sampler varies)")
-    p.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="base patches and search seed")
-    p.add_argument("--jobs", type=_positive_int("--jobs"), default=1, help="worker processes")
-    p.add_argument("--sample-rate", type=_positive_int("--sample-rate", 8000), default=22050, metavar="HZ",
+    p.add_argument("--seed", type=seed_arg(), default=0, help="base patches and search seed")
+    p.add_argument("--jobs", type=jobs_arg(), default=1, help="worker processes")
+    p.add_argument("--sample-rate", type=sample_rate_arg(), default=22050, metavar="HZ",
                    help="render sample rate (default 22050; a sampler with its own render setup overrides it)")
-    p.add_argument("--render-length", type=_positive_float("--render-length"), default=1.5, metavar="SECONDS",
+    p.add_argument("--render-length", type=seconds_arg(), default=1.5, metavar="SECONDS",
                    help="seconds rendered per patch (default 1.5)")
     p.add_argument("--out", default="reports", help="reports folder (default reports/)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.identifiability import IdentifiabilityConfig, run_identifiability, write_identifiability
     from synth_probe.synths.registry import get_synth
 
+    check_output_dir(args.out, "reports folder")  # refused before any render
     t0 = time.perf_counter()
     params = tuple(x.strip() for x in args.params.split(",") if x.strip()) if args.params else None
 

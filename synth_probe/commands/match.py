@@ -6,17 +6,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from synth_probe.commands._args import int_arg, seed_arg
+
 __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
     from synth_probe.errors import ParameterValueError
+    from synth_probe.fileio import check_output_dir
     from synth_probe.matching import DISTANCE_LABELS, load_audio, load_match_model, match, write_match
     from synth_probe.models.io import choose_synth
     from synth_probe.synths.registry import get_synth
 
     if args.refine < 0:
         raise ParameterValueError(f"--refine must be a number of renders >= 0, got {args.refine}")
+    out = Path(args.out) if args.out else Path(f"match-{Path(args.target).stem}")
+    check_output_dir(out, "match folder")  # refused before the model is loaded, predicted and rendered
     model = load_match_model(args.model)
     synth_name, notices = choose_synth(model.synth, args.synth, recorded_sha256=model.synth_sha256,
                                        source=f"model {args.model!r}", allow_other_plugin=args.allow_other_plugin)
@@ -32,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
         target = load_audio(args.target, target_rate=model.settings.sample_rate, n_samples=model.settings.n_samples)
         result = match(target, synth, model, note=args.note, refine_budget=args.refine, method=args.method,
                        seed=args.seed)
-        out = Path(args.out) if args.out else Path(f"match-{Path(args.target).stem}")
         paths = write_match(result, synth, out, extra={"target_file": str(args.target), "model": str(args.model)})
     finally:
         synth.close()
@@ -68,10 +72,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--allow-other-plugin", action="store_true",
                    help="use a --synth plugin whose sha256 differs from the one the model was trained with "
                         "(default: refuse it)")
-    p.add_argument("--refine", type=int, default=0, metavar="N", help="renders for the local search (default 0: none)")
+    p.add_argument("--refine", type=int_arg(0), default=0, metavar="N", help="renders for the local search (default 0: none)")
     p.add_argument("--method", choices=["hill", "cmaes"], default="hill",
                    help="local search: hill climber (default; measured better at small budgets) or CMA-ES (Optuna)")
-    p.add_argument("--note", type=int, default=None, help="render note (default: from the target's pitch)")
-    p.add_argument("--seed", type=int, default=0, help="search and render seed (default 0)")
+    p.add_argument("--note", type=int_arg(0, 127), default=None, help="render note (default: from the target's pitch)")
+    p.add_argument("--seed", type=seed_arg(), default=0, help="search and render seed (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: match-<target name>)")
     p.set_defaults(func=run)

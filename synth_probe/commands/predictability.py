@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from synth_probe.commands._args import float_arg, int_arg, jobs_arg, seed_arg
+from synth_probe.fileio import check_output_dir
+
 __all__ = ["register", "run", "DEFAULT_N"]
 
 #: default dataset size: renders of the chosen sampler. The whole suite on 10,000 timbral renders took 7.3 min
@@ -36,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     def log(s: str) -> None:
         print(s, file=sys.stderr, flush=True)
 
+    check_output_dir(args.out, "reports folder")  # refused before any dataset is read or rendered
+    if not args.no_cache:
+        check_output_dir(args.cache, "feature cache folder")
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     config = PredictabilityConfig(
         models=models, params=args.params, test_fraction=args.test_fraction, seed=args.seed, epochs=args.epochs,
@@ -70,21 +76,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("synth", help="built-in synth name (noisemaker) or a plugin path")
     p.add_argument("--data", default=None,
                    help="dataset folder; default data/<synth>-<sampler>-<n>, rendered (or completed) when missing")
-    p.add_argument("--n", type=int, default=None,
+    p.add_argument("--n", type=int_arg(20), default=None,
                    help=f"renders in the dataset (default {DEFAULT_N} for a new one; an existing dataset given by "
                         "--data is used whole unless --n asks to extend it)")
     p.add_argument("--sampler", default="timbral", choices=["timbral", "inversynth", "all"],
                    help="sampler of a dataset that is built")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the patch stream of a dataset that is built")
+    p.add_argument("--data-seed", type=seed_arg(), default=0, help="seed of the patch stream of a dataset that is built")
     p.add_argument("--models", default=",".join(SUITE), help="comma-separated models, from: " + ",".join(SUITE))
     p.add_argument("--params", default="all", help="'all' (every varying parameter) or NAME,NAME,...")
-    p.add_argument("--test-fraction", type=float, default=0.1, help="held-out test rows")
-    p.add_argument("--seed", type=int, default=0, help="split and model seed")
-    p.add_argument("--epochs", type=int, default=20, help="max epochs of the torch models")
-    p.add_argument("--patience", type=int, default=4, help="early-stopping patience of the torch models")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes (rendering, features) and model threads")
-    p.add_argument("--audio", type=int, default=24, help="test patches re-rendered for the audio metrics (0: none)")
-    p.add_argument("--pairs", type=int, default=4, help="listenable target/prediction pairs in the report")
+    p.add_argument("--test-fraction", type=float_arg(0.0, 1.0, above=True, below=True), default=0.1, help="held-out test rows")
+    p.add_argument("--seed", type=seed_arg(), default=0, help="split and model seed")
+    p.add_argument("--epochs", type=int_arg(1), default=20, help="max epochs of the torch models")
+    p.add_argument("--patience", type=int_arg(0), default=4, help="early-stopping patience of the torch models")
+    p.add_argument("--jobs", type=jobs_arg(), default=2, help="worker processes (rendering, features) and model threads")
+    p.add_argument("--audio", type=int_arg(0), default=24, help="test patches re-rendered for the audio metrics (0: none)")
+    p.add_argument("--pairs", type=int_arg(0), default=4, help="listenable target/prediction pairs in the report")
     p.add_argument("--set", action="append", metavar="MODEL.KEY=VALUE",
                    help="hyperparameter of one model (JSON value), repeatable, e.g. --set gbm.n_estimators=500")
     p.add_argument("--out", default="reports", help="reports folder")

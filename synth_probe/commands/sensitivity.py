@@ -7,33 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+from synth_probe.commands._args import int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
+from synth_probe.fileio import check_output_dir
+
 __all__ = ["register", "run"]
-
-
-def _positive_int(name: str, lo: int = 1):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {lo}, got {v}")
-        return v
-
-    return parse
-
-
-def _positive_float(name: str, *, zero: bool = False):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not (v >= 0 if zero else v > 0):
-            raise argparse.ArgumentTypeError(f"{name} must be {'>=' if zero else '>'} 0, got {v}")
-        return v
-
-    return parse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,31 +25,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("synth", help="built-in synth name (noisemaker) or the path of a VST2/VST3 plugin")
-    p.add_argument("--bases", type=_positive_int("--bases"), default=10, metavar="K",
+    p.add_argument("--bases", type=int_arg(1), default=10, metavar="K",
                    help="base patches: the default plus K-1 random ones (default 10)")
-    p.add_argument("--steps", type=_positive_int("--steps", 3), default=9, metavar="S",
+    p.add_argument("--steps", type=int_arg(3), default=9, metavar="S",
                    help="sweep points of a continuous parameter; discrete ones take every choice (default 9)")
-    p.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="random bases, render seeds, bootstrap")
-    p.add_argument("--floor-seeds", type=_positive_int("--floor-seeds", 2), default=3, metavar="R",
+    p.add_argument("--seed", type=seed_arg(), default=0, help="random bases, render seeds, bootstrap")
+    p.add_argument("--floor-seeds", type=int_arg(2), default=3, metavar="R",
                    help="renders with different seeds per noise-floor measurement (default 3)")
-    p.add_argument("--jobs", type=_positive_int("--jobs"), default=1, help="worker processes for rendering")
+    p.add_argument("--jobs", type=jobs_arg(), default=1, help="worker processes for rendering")
     p.add_argument("--out", default="reports", help="reports folder (default reports/)")
-    p.add_argument("--render-length", type=_positive_float("--render-length"), default=1.5, metavar="SECONDS",
+    p.add_argument("--render-length", type=seconds_arg(), default=1.5, metavar="SECONDS",
                    help="seconds rendered per patch (default 1.5)")
-    p.add_argument("--note-length", type=_positive_float("--note-length"), default=None, metavar="SECONDS",
+    p.add_argument("--note-length", type=seconds_arg(), default=None, metavar="SECONDS",
                    help="seconds the note is held (default: 2/3 of the render length)")
-    p.add_argument("--sample-rate", type=_positive_int("--sample-rate", 8000), default=22050, metavar="HZ",
+    p.add_argument("--sample-rate", type=sample_rate_arg(), default=22050, metavar="HZ",
                    help="render sample rate (default 22050)")
-    p.add_argument("--note", type=_positive_int("--note", 0), default=60, help="MIDI note (default 60)")
-    p.add_argument("--velocity", type=_positive_int("--velocity"), default=100, help="MIDI velocity (default 100)")
+    p.add_argument("--note", type=int_arg(0, 127), default=60, help="MIDI note (default 60)")
+    p.add_argument("--velocity", type=int_arg(1, 127), default=100, help="MIDI velocity (default 100)")
     p.add_argument("--sampler", default="timbral",
                    help="sampler of the random bases (default timbral; 'all' is used for synths without "
                         "TAL-NoiseMaker's names)")
     p.add_argument("--params", default=None, metavar="NAMES",
                    help="comma-separated parameters to study (default: all)")
-    p.add_argument("--max-choices", type=_positive_int("--max-choices", 2), default=None, metavar="N",
+    p.add_argument("--max-choices", type=int_arg(2), default=None, metavar="N",
                    help="sweep at most N choices of a discrete parameter (default: every choice)")
-    p.add_argument("--audio-top", type=_positive_int("--audio-top", 0), default=20, metavar="N",
+    p.add_argument("--audio-top", type=int_arg(0), default=20, metavar="N",
                    help="audio players for the sweep ends of the top N parameters (default 20)")
     p.add_argument("--check-stability", action="store_true",
                    help="run a second time with seed+1 and report the Spearman rank correlation of the scores")
@@ -85,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.sensitivity import SensitivityConfig, run_sensitivity, stability
     from synth_probe.synths.registry import get_synth
 
+    check_output_dir(args.out, "reports folder")  # refused before any render
     t0 = time.perf_counter()
     note_length = args.note_length if args.note_length is not None else round(args.render_length * 2 / 3, 6)
     params = tuple(x.strip() for x in args.params.split(",") if x.strip()) if args.params else None

@@ -52,7 +52,12 @@ def list_synths(dirs: list[Path] | None = None, *, check: bool = False) -> list[
 def run(args: argparse.Namespace) -> int:
     from synth_probe.synths.plugin import plugin_search_dirs
 
+    from synth_probe.errors import PluginError
+
     dirs = [Path(d) for d in args.dir] if args.dir else None
+    for d in dirs or []:
+        if not d.is_dir():
+            raise PluginError(f"--dir {str(d)!r} is not a folder; give a folder that holds plugins")
     rows = list_synths(dirs, check=args.check)
     if args.json:
         json.dump(rows, sys.stdout, indent=2)

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate_arg, seed_arg
 from synth_probe.errors import DatasetError, ParameterValueError, UnknownParameterError
+from synth_probe.fileio import check_output_dir, loads_json
 
 __all__ = ["register", "run", "dataset_context", "select_params", "build_pipeline", "FEATURE_SETS"]
 
@@ -94,9 +96,12 @@ def build_features(name: str, sample_rate: int, note_length: float | None, jobs:
 
 
 def _parse_value(raw: str) -> Any:
+    """A ``--set`` value: JSON where it parses (numbers, lists, true/null), else the text itself."""
+    if raw.startswith(("[", "{")):  # meant as JSON: a fault in it is an error, not a string
+        return loads_json(raw, error=ParameterValueError, what=f"--set value {raw[:40]!r}")
     try:
         return json.loads(raw)
-    except json.JSONDecodeError:
+    except ValueError:
         return raw
 
 
@@ -189,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.metrics import grid_levels, parameter_report
     from synth_probe.models import save_model
 
+    check_output_dir(args.out, "model folder")  # refused before the dataset is read or anything is fitted
     ds = load(args.data)
     ctx = dataset_context(ds)
     synth = args.synth or ctx["synth"]
@@ -267,12 +273,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--features", choices=list(FEATURE_SETS), default=None,
                    help="feature set (default per model: " + ", ".join(f"{k}={v}" for k, v in DEFAULT_FEATURES.items()) + ")")
     p.add_argument("--out", required=True, help="output folder, e.g. studies/models/NAME")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction for the report (default 0.2)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N samples")
-    p.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel workers for features and models")
+    p.add_argument("--test-fraction", type=float_arg(0.0, 1.0, below=True), default=0.2, help="held-out fraction for the report (default 0.2)")
+    p.add_argument("--limit", type=int_arg(1), default=None, help="use only the first N samples")
+    p.add_argument("--seed", type=seed_arg(), default=0, help="split and model seed (default 0)")
+    p.add_argument("--jobs", type=jobs_arg(), default=None, help="parallel workers for features and models")
     p.add_argument("--synth", default=None, help="synth name, if the dataset does not record it")
-    p.add_argument("--sample-rate", type=int, default=None, help="sample rate, if the dataset does not record it")
+    p.add_argument("--sample-rate", type=sample_rate_arg(), default=None, help="sample rate, if the dataset does not record it")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="estimator hyperparameter (JSON value), repeatable, e.g. --set n_estimators=200")
     p.set_defaults(func=run)

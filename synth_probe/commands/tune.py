@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from synth_probe.commands._args import float_arg, int_arg, jobs_arg, seed_arg
+from synth_probe.fileio import check_output_dir
+
 __all__ = ["register", "run", "default_dataset"]
 
 #: renders of a default dataset (5,000: a 1,000-row validation split, so that hundreds of trials do not
@@ -34,11 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"dataset folder (default: data/<synth>-timbral-default, rendered first if missing: "
                         f"{DEFAULT_N} patches of the timbral sampler, 22.05 kHz, 1.5 s; for a parameter that sampler "
                         "holds, data/<synth>-timbral+<param>-default also varies it, with its gate open)")
-    p.add_argument("--trials", type=int, default=None,
+    p.add_argument("--trials", type=int_arg(0), default=None,
                    help="trials this command runs (split over --jobs); default: until --timeout")
-    p.add_argument("--timeout", type=float, default=None,
+    p.add_argument("--timeout", type=float_arg(0.0, above=True), default=None,
                    help="seconds to optimize (default 1800 when --trials is not given)")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes on this host")
+    p.add_argument("--jobs", type=jobs_arg(), default=2, help="worker processes on this host")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="study storage: a journal file (journal:PATH or *.journal) or a database URL such as "
                         "postgresql://user:pass@host/db (default: studies/<synth>/<param>/study.journal)")
@@ -52,12 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="tune a parameter that the sensitivity study classes inaudible")
     p.add_argument("--out", default="reports", help="folder of the HTML report")
     p.add_argument("--studies", default="studies", help="folder of the study folders")
-    p.add_argument("--seed", type=int, default=0, help="seeds the split, the models and the samplers")
-    p.add_argument("--max-epochs", type=int, default=30, help="epoch budget of a torch trial")
-    p.add_argument("--max-rounds", type=int, default=600, help="boosting-round budget of a LightGBM trial")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N rows of the dataset")
-    p.add_argument("--heartbeat", type=int, default=15, help="seconds between heartbeats of a running trial")
-    p.add_argument("--grace", type=int, default=60,
+    p.add_argument("--seed", type=seed_arg(), default=0, help="seeds the split, the models and the samplers")
+    p.add_argument("--max-epochs", type=int_arg(1), default=30, help="epoch budget of a torch trial")
+    p.add_argument("--max-rounds", type=int_arg(1), default=600, help="boosting-round budget of a LightGBM trial")
+    p.add_argument("--limit", type=int_arg(1), default=None, help="use only the first N rows of the dataset")
+    p.add_argument("--heartbeat", type=int_arg(1), default=15, help="seconds between heartbeats of a running trial")
+    p.add_argument("--grace", type=int_arg(1), default=60,
                    help="seconds without a heartbeat after which a running trial is failed (and retried once)")
     p.add_argument("--no-report", action="store_true", help="skip the refit and the report")
     p.set_defaults(func=run)
@@ -135,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         synth_label,
     )
 
+    check_output_dir(args.out, "reports folder")  # refused before any synth, storage or dataset is opened
+    check_output_dir(args.studies, "studies folder")
     families = parse_families(args.exclude, args.families)
     synth = get_synth(args.synth)
     try:

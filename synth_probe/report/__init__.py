@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from synth_probe.errors import SynthProbeError
+from synth_probe.fileio import read_json
 from synth_probe.report.html import Section, render_page
 
 __all__ = [
@@ -66,14 +68,12 @@ class Part:
 
 def load_json(path: str | os.PathLike) -> dict | None:
     """A study's JSON file in a reports folder, or None when it is missing or unreadable."""
-    import json
-
     p = Path(path)
     if not p.exists():
         return None
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_json(p, error=SynthProbeError, what="report data")
+    except SynthProbeError:
         return None
 
 

@@ -11,7 +11,6 @@ beside each measured parameter.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from synth_probe.errors import DatasetError
+from synth_probe.fileio import read_json
 from synth_probe.report import assemble, load_json, write_part
 from synth_probe.report.html import (
     Column,
@@ -440,7 +441,7 @@ def _load(reports_dir: Path) -> tuple[dict | None, dict | None, dict | None, dic
     rp = reports_dir / RESULTS_NAME
     if not rp.exists():
         return None, None, None, None
-    results = json.loads(rp.read_text(encoding="utf-8"))
+    results = read_json(rp, error=DatasetError, what="predictability results")
     sens = load_json(reports_dir / "sensitivity.json")
     mp = reports_dir / MEDIA_NAME
     media = None

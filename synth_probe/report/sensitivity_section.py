@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from synth_probe.errors import DatasetError
+from synth_probe.fileio import read_json
 from synth_probe.report import assemble, write_part
 from synth_probe.report.html import (
     Column,
@@ -309,7 +311,7 @@ def write_sensitivity_report(result, reports_dir: str | os.PathLike, *, audio_to
 def rebuild_from_json(reports_dir: str | os.PathLike) -> Path:
     """Rebuild the part and the page from ``sensitivity.json`` alone (no spectrograms or audio)."""
     d = Path(reports_dir)
-    data = json.loads((d / "sensitivity.json").read_text(encoding="utf-8"))
+    data = read_json(d / "sensitivity.json", error=DatasetError, what="sensitivity results")
     write_part(d, "predictability", PART_KEY, "Sensitivity: how strongly each parameter shows up in the sound",
                sensitivity_html(data, None))
     return assemble(d, "predictability")

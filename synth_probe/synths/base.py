@@ -7,7 +7,6 @@ through :meth:`ParamSpec.to_physical` and :meth:`ParamSpec.display`.
 """
 from __future__ import annotations
 
-import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -22,11 +21,14 @@ from synth_probe.errors import (
     PatchFileError,
     UnknownParameterError,
 )
+from synth_probe.fileio import read_json
 
-__all__ = ["ParamSpec", "RenderSettings", "Synth", "read_patch_file", "parse_assignments"]
+__all__ = ["ParamSpec", "RenderSettings", "Synth", "read_patch_file", "parse_assignments", "MAX_RENDER_SECONDS"]
 
 CONTINUOUS = "continuous"
 DISCRETE = "discrete"
+#: the largest patch file read (a patch of a plugin with thousands of parameters is a few hundred kB)
+PATCH_FILE_MAX_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -166,9 +168,19 @@ def format_quantity(x: float, unit: str) -> str:
     return f"{x:.3f}"
 
 
+#: the longest note and render (seconds). TAL-NoiseMaker's slowest envelope stage, a decay at its maximum,
+#: takes about 104 s to fall silent (the reference's envelope table), so 120 s holds any one note and its tail;
+#: one such render at the highest rate (192 kHz) is 23 M samples, 92 MB of float32 per channel, where an
+#: unbounded length (``--render-length 1e9``) only ends in an out-of-memory error
+MAX_RENDER_SECONDS = 120.0
+
+
 @dataclass(frozen=True)
 class RenderSettings:
-    """How a patch is played: one MIDI note, held for ``note_length`` seconds."""
+    """How a patch is played: one MIDI note, held for ``note_length`` seconds.
+
+    Lengths are bounded by :data:`MAX_RENDER_SECONDS`, the sample rate by 8000..192000 Hz.
+    """
 
     note: int = 60
     velocity: int = 100
@@ -181,11 +193,13 @@ class RenderSettings:
             raise ParameterValueError(f"note must be a MIDI note 0..127, got {self.note}")
         if not (1 <= int(self.velocity) <= 127):
             raise ParameterValueError(f"velocity must be 1..127, got {self.velocity}")
-        if not (self.render_length > 0 and math.isfinite(self.render_length)):
-            raise ParameterValueError(f"render_length must be > 0 s, got {self.render_length}")
-        if not (0 <= self.note_length and math.isfinite(self.note_length)):
+        if not (0 < self.render_length <= MAX_RENDER_SECONDS):
+            raise ParameterValueError(
+                f"render_length must be > 0 and at most {MAX_RENDER_SECONDS:g} s (the longest note and tail "
+                f"that make sense), got {self.render_length}")
+        if not (0 <= self.note_length <= MAX_RENDER_SECONDS):
             # a note_length beyond render_length is fine: the note is still held at the end
-            raise ParameterValueError(f"note_length must be >= 0 s, got {self.note_length}")
+            raise ParameterValueError(f"note_length must be 0..{MAX_RENDER_SECONDS:g} s, got {self.note_length}")
         if not (8000 <= int(self.sample_rate) <= 192000):
             raise ParameterValueError(f"sample_rate must be 8000..192000 Hz, got {self.sample_rate}")
 
@@ -338,28 +352,19 @@ def check_unit_value(name: str, value: Any) -> float:
 
 
 def read_patch_file(path: str | Path) -> dict[str, float]:
-    """Read a patch from a JSON file: ``{"name": value, ...}`` or ``{"params": {...}}``."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PatchFileError(f"patch file {str(p)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PatchFileError(f"patch file {str(p)!r} cannot be read: {e}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise PatchFileError(
-            f"patch file {str(p)!r} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
-            'expected an object such as {"cutoff": 0.5, "resonance": 0.2}'
-        ) from None
-    if isinstance(data, dict) and isinstance(data.get("params"), dict):
+    """Read a patch from a JSON file: ``{"name": value, ...}`` or ``{"params": {...}}``.
+
+    Raises
+    ------
+    PatchFileError
+        Missing, unreadable, not JSON (or nested too deeply to parse), or not an object
+        (see :func:`synth_probe.fileio.read_json`); values are checked when the patch is used.
+    """
+    example = 'expected an object of parameter names to unit values such as {"cutoff": 0.5, "resonance": 0.2}'
+    data = read_json(path, error=PatchFileError, what="patch file", expect=dict, hint=example,
+                     max_bytes=PATCH_FILE_MAX_BYTES)
+    if isinstance(data.get("params"), dict):
         data = data["params"]
-    if not isinstance(data, dict):
-        raise PatchFileError(
-            f"patch file {str(p)!r} holds a JSON {type(data).__name__}, expected an object of "
-            'parameter names to unit values such as {"cutoff": 0.5}'
-        )
     return data
 
 

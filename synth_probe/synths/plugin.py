@@ -22,7 +22,6 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,9 @@ from typing import Any
 import numpy as np
 
 from synth_probe.errors import PluginError, RenderError
+from synth_probe.fileio import read_json
 from synth_probe.synths.base import CONTINUOUS, DISCRETE, ParamSpec, RenderSettings, Synth
+from synth_probe.synths.elf import VST2_ENTRY, inspect_binary
 
 __all__ = [
     "PluginSynth",
@@ -53,13 +54,7 @@ __all__ = [
 
 #: bump when the cached description's format changes
 CACHE_FORMAT = 1
-VST2_ENTRY = ("VSTPluginMain", "main", "main_plugin")
-VST3_ENTRY = ("GetPluginFactory",)
-ELF_MACHINES = {3: "x86 (32-bit)", 40: "ARM (32-bit)", 62: "x86_64", 183: "aarch64", 243: "RISC-V"}
 HOST_MACHINE = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183}.get(platform.machine().lower())
-MACHO_MAGICS = {
-    b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe",
-}
 XVFB_HINT = "DISPLAY is not set: if the plugin needs an X display, run under `xvfb-run -a synth-probe ...`"
 
 
@@ -82,82 +77,6 @@ class PluginFile:
     path: Path
     binary: Path
     format: str
-
-
-@dataclass(frozen=True)
-class BinaryInfo:
-    """What a file's first bytes say it is.
-
-    ``kind`` is one of ``"elf"``, ``"pe"`` (Windows), ``"macho"`` (macOS), ``"text"``,
-    ``"empty"`` or ``"unknown"``. For ELF files ``bits``, ``machine`` (e_machine),
-    ``elf_type`` (3 = shared object) and the exported plugin entry points are filled in.
-    """
-
-    kind: str
-    bits: int = 0
-    machine: int = 0
-    elf_type: int = 0
-    entry_points: tuple[str, ...] = ()
-
-    @property
-    def machine_name(self) -> str:
-        return ELF_MACHINES.get(self.machine, f"machine {self.machine}")
-
-
-def inspect_binary(path: str | os.PathLike) -> BinaryInfo:
-    """Identify ``path`` by its magic bytes; for ELF, list its exported plugin entry points."""
-    with open(path, "rb") as f:
-        head = f.read(64)
-    if not head:
-        return BinaryInfo("empty")
-    if head[:4] == b"\x7fELF":
-        bits = 64 if head[4] == 2 else 32
-        little = head[5] == 1
-        e = "<" if little else ">"
-        elf_type, machine = struct.unpack(e + "HH", head[16:20])
-        entries: tuple[str, ...] = ()
-        if bits == 64 and little:
-            try:
-                names = _elf_dynamic_symbols(path)
-                entries = tuple(s for s in VST2_ENTRY + VST3_ENTRY if s in names)
-            except (OSError, struct.error, ValueError):
-                entries = ()
-        return BinaryInfo("elf", bits, machine, elf_type, entries)
-    if head[:2] == b"MZ":
-        return BinaryInfo("pe")
-    if head[:4] in MACHO_MAGICS:
-        return BinaryInfo("macho")
-    try:
-        head.decode("utf-8")
-        return BinaryInfo("text")
-    except UnicodeDecodeError:
-        return BinaryInfo("unknown")
-
-
-def _elf_dynamic_symbols(path: str | os.PathLike) -> set[str]:
-    """Names of the defined dynamic symbols of a 64-bit little-endian ELF file."""
-    data = Path(path).read_bytes()
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    sections = []
-    for k in range(shnum):
-        off = shoff + k * shentsize
-        _name, sh_type, _flags, _addr, sh_offset, sh_size, sh_link, _info, _align, sh_entsize = struct.unpack_from(
-            "<IIQQQQIIQQ", data, off
-        )
-        sections.append((sh_type, sh_offset, sh_size, sh_link, sh_entsize))
-    out: set[str] = set()
-    for sh_type, off, size, link, entsize in sections:
-        if sh_type != 11 or not entsize:  # SHT_DYNSYM
-            continue
-        str_off = sections[link][1]
-        for k in range(size // entsize):
-            st_name, _info, _other, st_shndx = struct.unpack_from("<IBBH", data, off + k * entsize)
-            if st_shndx == 0 or st_name == 0:
-                continue  # undefined (imported) symbol
-            end = data.index(b"\0", str_off + st_name)
-            out.add(data[str_off + st_name : end].decode("utf-8", "replace"))
-    return out
 
 
 def _vst3_binary(bundle: Path) -> Path:
@@ -207,7 +126,12 @@ def check_plugin_file(path: str | os.PathLike) -> PluginFile:
         binary, fmt = p, "vst2"
     if p.suffix.lower() == ".clap":
         raise PluginError(f"{str(p)!r} is a CLAP plugin, which DawDreamer cannot host; give {allowed}")
-    info = inspect_binary(binary)
+    if not binary.is_file():
+        raise PluginError(f"{str(binary)!r} is not a regular file (a device, a pipe or a socket); give {allowed}")
+    try:
+        info = inspect_binary(binary)
+    except OSError as e:
+        raise PluginError(f"{str(binary)!r} cannot be read: {e.strerror or e}") from None
     if info.kind == "pe":
         raise PluginError(
             f"{str(binary)!r} is a Windows binary (PE/DLL); it cannot load on Linux. Give {allowed}"
@@ -217,6 +141,8 @@ def check_plugin_file(path: str | os.PathLike) -> PluginFile:
     if info.kind in ("text", "empty", "unknown"):
         what = {"text": "a text file", "empty": "an empty file", "unknown": "not a shared library"}[info.kind]
         raise PluginError(f"{str(binary)!r} is {what}, not a plugin; give {allowed}")
+    if info.problem:
+        raise PluginError(f"{str(binary)!r} is not a valid ELF shared library: {info.problem}; give {allowed}")
     if HOST_MACHINE is not None and info.machine != HOST_MACHINE:
         raise PluginError(
             f"{str(binary)!r} is built for {info.machine_name}, this machine runs {platform.machine()}; "
@@ -324,8 +250,8 @@ def cache_dir() -> Path:
 def _load_cached(sha: str) -> list[dict[str, Any]] | None:
     path = cache_dir() / f"{sha}.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(path, error=PluginError, what="cached plugin description")
+    except PluginError:  # missing or damaged: the plugin is read again
         return None
     if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("sha256") != sha:
         return None
