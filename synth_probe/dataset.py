@@ -258,8 +258,8 @@ def _write_manifest(out: Path, identity: dict, n: int, errors: list[dict], verif
         raise DatasetError(
             f"cannot write {out / MANIFEST}: {e.strerror or e}. Nothing is lost: the previous manifest and every "
             f"shard committed so far ({len(shards)} of {len(shards) + len(missing)}) are kept; free space (or "
-            "fix the cause) and rerun the same command, which rebuilds the manifest from the shard records "
-            "without rendering them again"
+            "fix the cause) and rerun the same command: it renders only what is missing and rebuilds the "
+            "manifest from the shard records"
         ) from None
     return manifest
 
@@ -597,7 +597,14 @@ def _render_missing(job: _Job, n: int, jobs: int, backend: str, scheduler: str |
         if bar is not None:
             bar.close()
         with manifest_lock(out):
-            manifest = _write_manifest(out, job.identity, n, errors=failed_shards)
+            try:
+                manifest = _write_manifest(out, job.identity, n, errors=failed_shards)
+            except DatasetError as e:
+                if not failed_shards:
+                    raise
+                f = failed_shards[0]
+                raise DatasetError(f"{e} ({len(failed_shards)} shard(s) of this run failed too, e.g. shard "
+                                   f"{f['id']}: {f['message']})") from None
     return GenerateResult(
         out=out, n=int(manifest["n"]), shards_total=len(shard_bounds(int(manifest["n"]), size)),
         shards_in_part=len(mine), shards_rendered=len(todo) - len(failed_shards), shards_reused=reused,

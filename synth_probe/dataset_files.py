@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from synth_probe.errors import DatasetError
+from synth_probe.synths.base import RenderSettings
 
 __all__ = [
     "FORMAT",
@@ -234,6 +235,10 @@ def _manifest_problem(m: Any) -> str | None:
             return f"it has no {key!r} field"
         if not ok(m[key]):
             return f"its {key!r} field is malformed ({str(m[key])[:60]!r})"
+    try:
+        RenderSettings(**m["render"])
+    except (TypeError, ValueError) as e:
+        return f"its 'render' field is malformed ({e})"
     return None
 
 

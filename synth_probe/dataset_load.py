@@ -285,4 +285,10 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True, allow_incomple
     if missing and not allow_incomplete:
         raise DatasetError(f"{p} is incomplete: {len(missing)} shard(s) missing ({'; '.join(missing[:5])}). "
                            "Rerun the generate command to complete it, or pass allow_incomplete=True.")
-    return Dataset(p, meta, records)
+    try:
+        return Dataset(p, meta, records)
+    except (KeyError, TypeError, ValueError) as e:  # what the manifest's structure check cannot see
+        raise DatasetError(f"{p} cannot be opened ({type(e).__name__}: {e}): its {MANIFEST} or a shard file is "
+                           "damaged. If the manifest was edited, restore it, or delete it and rerun the generate "
+                           "command that made the dataset, with the same settings: it rebuilds the manifest from "
+                           "the shard records and re-renders any shard that fails its checksum") from None
