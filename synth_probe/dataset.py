@@ -28,6 +28,7 @@ patch tables (with their metadata columns) in :mod:`synth_probe.patch_table`.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -407,14 +408,7 @@ def generate(
         synth = get_synth(synth)
     settings = settings or RenderSettings()
     shard_size = int(shard_size)
-    if shard_size < 1:
-        raise ParameterValueError(f"shard_size must be >= 1, got {shard_size}")
-    if int(seed) < 0:
-        raise ParameterValueError(f"seed must be >= 0, got {seed}")
-    if backend not in ("process", "loky", "dask"):
-        raise ParameterValueError(f"unknown backend {backend!r}; use process (alias loky) or dask")
-    if backend == "dask" and not scheduler:
-        raise ParameterValueError("backend dask needs the scheduler's address (--scheduler tcp://HOST:8786)")
+    _check_run_args(shard_size, int(seed), backend, scheduler)
     part_t = _parse_part(part)
     n, plan, table, info, sampling = _patch_source(synth, n, patches, sampler, fix, vary, grid, int(seed))
     out = Path(out)
@@ -434,6 +428,17 @@ def generate(
         return _render_missing(job, n, jobs, backend, scheduler, timeout, progress, t0, note)
 
 
+def _check_run_args(shard_size: int, seed: int, backend: str, scheduler: str | None) -> None:
+    if shard_size < 1:
+        raise ParameterValueError(f"shard_size must be >= 1, got {shard_size}")
+    if seed < 0:
+        raise ParameterValueError(f"seed must be >= 0, got {seed}")
+    if backend not in ("process", "loky", "dask"):
+        raise ParameterValueError(f"unknown backend {backend!r}; use process (alias loky) or dask")
+    if backend == "dask" and not scheduler:
+        raise ParameterValueError("backend dask needs the scheduler's address (--scheduler tcp://HOST:8786)")
+
+
 @dataclass
 class _Job:
     """What every shard of one generate run shares."""
@@ -448,7 +453,7 @@ class _Job:
     info: pd.DataFrame | None
     part: tuple[int, int] | None
 
-    @property
+    @functools.cached_property
     def ident(self) -> str:
         return _identity_hash(self.identity)
 
