@@ -17,22 +17,26 @@ without a record, or whose files do not match the record's sha256, does not
 exist and is rendered again. Patch *i* depends only on ``(seed, i)``
 (:mod:`synth_probe.sampling`), so the bytes of a dataset do not depend on the
 number of jobs, the backend or the order in which shards were made.
+
+One run writes a folder at a time (it holds ``.lock`` from start to end; the
+parts of a ``--shard I/N`` array share it), and every manifest write takes the
+largest ``n`` that the manifest and the records know of, so no run shrinks a
+dataset. A manifest that is missing or damaged is rebuilt from the records by
+a rerun with the same settings. Files, checksums and locks are in
+:mod:`synth_probe.dataset_files`, loading in :mod:`synth_probe.dataset_load`,
+patch tables (with their metadata columns) in :mod:`synth_probe.patch_table`.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import functools
 import hashlib
-import io
 import json
-import math
 import os
 import pickle
 import platform
-import socket
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,17 +44,38 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth_probe.dataset_files import (
+    AUDIO_DTYPE,
+    FORMAT,
+    MANIFEST,
+    SHARDS,
+    VERSION,
+    atomic_json,
+    atomic_write,
+    check_shard,
+    clean_stale_tmp,
+    decode_audio,
+    encode_audio,
+    foreign_entries,
+    list_records,
+    manifest_lock,
+    read_manifest,
+    rows_dtype,
+    run_lock,
+    shard_bounds,
+    shard_paths,
+)
+from synth_probe.dataset_load import Dataset, load_dataset
 from synth_probe.errors import (
     DatasetError,
     DatasetMismatchError,
     ParameterValueError,
-    PatchFileError,
     RenderError,
 )
-from synth_probe.fileio import read_json
-from synth_probe.render import Task, TaskFailure, WorkerPool, get_pool
+from synth_probe.patch_table import meta_identity, read_patch_table, split_patch_records
+from synth_probe.render import Task, TaskFailure, get_pool
 from synth_probe.sampling import SamplePlan, make_plan, render_seeds
-from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
+from synth_probe.synths.base import RenderSettings, Synth
 from synth_probe.synths.registry import get_synth
 
 __all__ = [
@@ -63,135 +88,7 @@ __all__ = [
     "decode_audio",
 ]
 
-FORMAT = "synth_probe.dataset"
-VERSION = 1
-AUDIO_DTYPE = "int16"
-FULL_SCALE = 32767.0
 DEFAULT_SHARD_SIZE = 500
-MANIFEST = "manifest.json"
-SHARDS = "shards"
-
-
-# ----------------------------------------------------------------------------- storage codec
-
-
-def encode_audio(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Quantize float audio to int16 with one scale per row (the row's peak maps to 32767).
-
-    Parameters
-    ----------
-    audio : np.ndarray [shape=(m, n_samples)]
-
-    Returns
-    -------
-    q : np.ndarray [shape=(m, n_samples), dtype=int16]
-    scale : np.ndarray [shape=(m,), dtype=float32]
-        ``audio ≈ q * scale[:, None]``.
-    """
-    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
-    peak = np.abs(audio).max(axis=1) if audio.shape[1] else np.zeros(len(audio), np.float32)
-    scale = (peak / FULL_SCALE).astype(np.float32)
-    safe = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    q = np.clip(np.rint(audio / safe[:, None]), -FULL_SCALE, FULL_SCALE).astype(np.int16)
-    return q, scale
-
-
-def decode_audio(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`encode_audio`: float32 ``(m, n_samples)``."""
-    q = np.asarray(q)
-    scale = np.asarray(scale, dtype=np.float32)
-    if q.ndim == 1:
-        return q.astype(np.float32) * scale
-    return q.astype(np.float32) * scale[:, None]
-
-
-def _rows_dtype(n_params: int) -> np.dtype:
-    return np.dtype([("index", "<i8"), ("seed", "<i8"), ("scale", "<f4"), ("params", "<f8", (n_params,))])
-
-
-# ----------------------------------------------------------------------------- files
-
-
-class _HashingWriter:
-    """A file wrapper that feeds everything written to sha256."""
-
-    def __init__(self, f: io.BufferedWriter) -> None:
-        self.f = f
-        self.h = hashlib.sha256()
-        self.n = 0
-
-    def write(self, b: bytes | memoryview) -> int:
-        self.h.update(b)
-        self.n += len(b)
-        return self.f.write(b)
-
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
-
-
-def _atomic_write(path: Path, write) -> dict[str, Any]:
-    """Write ``path`` through ``write(fileobj)`` to a temporary file, fsync, rename."""
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            hw = _HashingWriter(f)
-            write(hw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return {"name": path.name, "sha256": hw.h.hexdigest(), "bytes": hw.n}
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    data = (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode()
-    _atomic_write(path, lambda f: f.write(data))
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _shard_paths(out: Path, k: int) -> dict[str, Path]:
-    base = out / SHARDS / f"shard-{k:05d}"
-    return {"audio": Path(f"{base}.audio.npy"), "rows": Path(f"{base}.rows.npy"), "record": Path(f"{base}.json")}
-
-
-@contextlib.contextmanager
-def _locked(out: Path):
-    with open(out / ".lock", "a+") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _clean_stale_tmp(out: Path) -> None:
-    """Remove temporary files that this host's dead processes left behind."""
-    host = socket.gethostname()
-    for p in list((out / SHARDS).glob(".*.tmp")) + list(out.glob(".*.tmp")):
-        parts = p.name.rsplit(".", 3)
-        if len(parts) != 4 or parts[1] != host:
-            continue
-        try:
-            pid = int(parts[2])
-            os.kill(pid, 0)
-        except ValueError:
-            continue
-        except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                p.unlink()
-        except PermissionError:  # pragma: no cover - another user's live process
-            continue
 
 
 # ----------------------------------------------------------------------------- the shard task (runs in a worker)
@@ -214,7 +111,7 @@ def _render_shard(ctx, spec: dict[str, Any]) -> dict[str, Any]:
         seeds = render_seeds(spec["seed"], start, stop - start)
     m = stop - start
     q = np.empty((m, settings.n_samples), dtype=np.int16)
-    rows = np.zeros(m, dtype=_rows_dtype(vectors.shape[1]))
+    rows = np.zeros(m, dtype=rows_dtype(vectors.shape[1]))
     failed: list[dict[str, Any]] = []
     kept = 0
     for r in range(m):
@@ -243,17 +140,19 @@ def _render_shard(ctx, spec: dict[str, Any]) -> dict[str, Any]:
         ctx.done(i)
     q, rows = q[:kept], rows[:kept]
     out = Path(spec["out"])
-    paths = _shard_paths(out, int(spec["id"]))
+    paths = shard_paths(out, int(spec["id"]))
     try:
         files = {
-            "audio": _atomic_write(paths["audio"], lambda f: np.save(f, q, allow_pickle=False)),
-            "rows": _atomic_write(paths["rows"], lambda f: np.save(f, rows, allow_pickle=False)),
+            "audio": atomic_write(paths["audio"], lambda f: np.save(f, q, allow_pickle=False)),
+            "rows": atomic_write(paths["rows"], lambda f: np.save(f, rows, allow_pickle=False)),
         }
         record = {
             "id": int(spec["id"]), "start": start, "stop": stop, "n_stored": int(kept),
             "identity": spec["identity_sha256"], "files": files, "failed": failed,
         }
-        _atomic_json(paths["record"], record)
+        if spec.get("meta"):
+            record["meta"] = spec["meta"]
+        atomic_json(paths["record"], record)
     except OSError as e:
         raise DatasetError(
             f"cannot write shard {spec['id']} (patches {start}..{stop - 1}) to {out}: {e}"
@@ -316,55 +215,31 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     return [] if a == b else [(prefix, a, b)]
 
 
-def _read_manifest(out: Path) -> dict[str, Any] | None:
-    p = out / MANIFEST
-    if not p.exists():
-        return None
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise DatasetError(f"{p} is not a readable dataset manifest: {e}") from None
-
-
-def _read_record(out: Path, k: int) -> dict[str, Any] | None:
-    p = _shard_paths(out, k)["record"]
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _check_shard(out: Path, k: int, start: int, stop: int, ident: str, verify: bool) -> tuple[dict | None, str]:
-    """The shard's record if the shard is complete and intact; else None and why."""
-    rec = _read_record(out, k)
-    if rec is None:
-        return None, "missing"
-    if rec.get("start") != start or rec.get("stop") != stop or rec.get("identity") != ident:
-        return None, f"stale (holds patches {rec.get('start')}..{rec.get('stop', 0) - 1})"
-    paths = _shard_paths(out, k)
-    for part in ("audio", "rows"):
-        info = rec["files"][part]
-        p = paths[part]
-        if not p.exists():
-            return None, f"{p.name} is missing"
-        if p.stat().st_size != info["bytes"]:
-            return None, f"{p.name} has {p.stat().st_size} bytes, its record says {info['bytes']}"
-        if verify and _sha256_file(p) != info["sha256"]:
-            return None, f"{p.name} fails its sha256 checksum (corrupted)"
-    return rec, "ok"
-
-
-def _shard_bounds(n: int, shard_size: int) -> list[tuple[int, int, int]]:
-    return [(k, k * shard_size, min((k + 1) * shard_size, n)) for k in range(math.ceil(n / shard_size))]
+def _committed_n(out: Path, ident: str, old: dict | None) -> int:
+    """The largest ``n`` any run asked of this dataset: from the manifest and the shard records."""
+    n = int(old["n"]) if old is not None and old.get("identity_sha256") == ident else 0
+    return max([n] + [r["stop"] for r in list_records(out) if r["identity"] == ident])
 
 
 def _write_manifest(out: Path, identity: dict, n: int, errors: list[dict], verify: bool = False) -> dict:
-    """Rebuild manifest.json from the shard records (the records are the source of truth)."""
+    """Rebuild manifest.json from the shard records (the records are the source of truth).
+
+    Call it holding :func:`~synth_probe.dataset_files.manifest_lock`. The ``n`` written is the
+    largest of ``n``, the current manifest's and the last row of any committed shard record of
+    this dataset, so a run (or a ``--shard`` part) that finishes last never lowers ``n`` or drops
+    a shard that another one committed.
+
+    Raises
+    ------
+    DatasetError
+        The manifest cannot be written (a full disk): the previous one is left as it was.
+    """
     shards, missing, failed = [], [], []
     ident = _identity_hash(identity)
     size = identity["storage"]["shard_size"]
-    for k, a, b in _shard_bounds(n, size):
-        rec, why = _check_shard(out, k, a, b, ident, verify=verify)
+    n = max(int(n), _committed_n(out, ident, read_manifest(out)[0]))
+    for k, a, b in shard_bounds(n, size):
+        rec, why = check_shard(out, k, a, b, ident, verify=verify)
         if rec is None:
             missing.append({"id": k, "start": a, "stop": b, "why": why})
             continue
@@ -378,62 +253,16 @@ def _write_manifest(out: Path, identity: dict, n: int, errors: list[dict], verif
         "complete": not missing, "n_stored": int(sum(s["n_stored"] for s in shards)),
         "shards": shards, "missing_shards": missing, "failed_patches": failed, "errors": errors,
     })
-    _atomic_json(out / MANIFEST, manifest)
-    return manifest
-
-
-# ----------------------------------------------------------------------------- patch tables
-
-
-def read_patch_table(path: str | os.PathLike, synth: Synth) -> pd.DataFrame:
-    """Read patches to render from a ``.csv`` (one column per parameter) or ``.json`` file.
-
-    JSON may be a list of ``{name: value}`` objects (or ``{"params": {...}}``
-    objects), ``{"patches": [...]}``, or an object of columns ``{name: [values]}``.
-    Missing parameters take their defaults.
-
-    Returns
-    -------
-    patches : pd.DataFrame [shape=(n, n_params)]
-        Validated unit values in host order.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise PatchFileError(f"patch table {str(p)!r} does not exist")
-    suffix = p.suffix.lower()
     try:
-        if suffix == ".csv":
-            table = pd.read_csv(p)
-            records = table.to_dict(orient="records")
-        elif suffix == ".json":
-            data = read_json(p, error=PatchFileError, what="patch table", expect=(dict, list))
-            if isinstance(data, dict) and isinstance(data.get("patches"), list):
-                data = data["patches"]
-            if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
-                records = pd.DataFrame(data).to_dict(orient="records")
-            elif isinstance(data, list):
-                records = [r["params"] if isinstance(r, dict) and isinstance(r.get("params"), dict) else r
-                           for r in data]
-            else:
-                raise PatchFileError(
-                    f"patch table {str(p)!r} holds a JSON {type(data).__name__}; expected a list of "
-                    'patches such as [{"cutoff": 0.5}, ...] or columns such as {"cutoff": [0.5, 0.7]}'
-                )
-        else:
-            raise PatchFileError(f"patch table {str(p)!r}: unsupported format {suffix!r}; use .csv or .json")
-    except (OSError, ValueError, pd.errors.ParserError) as e:
-        if isinstance(e, PatchFileError):
-            raise
-        raise PatchFileError(f"patch table {str(p)!r} cannot be read: {e}") from None
-    if not records:
-        raise PatchFileError(f"patch table {str(p)!r} holds no patches")
-    vecs = np.empty((len(records), len(synth.specs)), dtype=np.float64)
-    for r, rec in enumerate(records):
-        try:
-            vecs[r] = synth.patch_vector(rec)
-        except (ParameterValueError, PatchFileError) as e:
-            raise type(e)(f"patch table {str(p)!r}, row {r}: {e}") from None
-    return pd.DataFrame(vecs, columns=synth.param_names)
+        atomic_json(out / MANIFEST, manifest)
+    except OSError as e:
+        raise DatasetError(
+            f"cannot write {out / MANIFEST}: {e.strerror or e}. Nothing is lost: the previous manifest and every "
+            f"shard committed so far ({len(shards)} of {len(shards) + len(missing)}) are kept; free space (or "
+            "fix the cause) and rerun the same command: it renders only what is missing and rebuilds the "
+            "manifest from the shard records"
+        ) from None
+    return manifest
 
 
 # ----------------------------------------------------------------------------- generation
@@ -455,6 +284,7 @@ class GenerateResult:
     failed_patches: list[dict[str, Any]] = field(default_factory=list)
     missing_shards: list[dict[str, Any]] = field(default_factory=list)
     repaired: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -468,6 +298,8 @@ class GenerateResult:
             f"{self.renders} renders in {self.seconds:.1f} s ({rate:.1f} renders/s); "
             f"dataset n={self.n}, {self.shards_total - len(self.missing_shards)}/{self.shards_total} shards present"
         ]
+        if self.note:
+            lines.append(f"  {self.note}")
         for r in self.repaired:
             lines.append(f"  re-rendered shard {r['id']}: {r['why']}")
         if self.failed_patches:
@@ -515,21 +347,30 @@ def generate(
     scheduler: str | None = None,
     timeout: float | None = 120.0,
     progress: bool = False,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> GenerateResult:
     """Render a dataset into ``out``, completing or extending what is there.
+
+    One run writes a folder at a time: it holds the folder's lock from start to end, and a
+    second run is refused naming the holder (host, pid), or waits with ``wait=True``. The parts
+    of a ``part="I/N"`` array share the lock with each other (never with a whole run).
 
     Parameters
     ----------
     synth : Synth or str
     out : path
-        Dataset folder (created if missing).
+        Dataset folder (created if missing). A folder that holds anything else is refused
+        before anything is written into it.
     n : int, optional
         Number of patches (required unless ``patches`` is given). A larger
-        ``n`` than the folder holds extends it along the same seed stream.
+        ``n`` than the folder holds extends it along the same seed stream; a smaller
+        one never shrinks it.
     sampler, seed, fix, vary, grid
         See :func:`synth_probe.sampling.make_plan`.
     patches : path or DataFrame, optional
-        Render these patches (rows of unit values) instead of sampling.
+        Render these patches (rows of unit values) instead of sampling. Columns that are not
+        parameters are kept as metadata (see :mod:`synth_probe.patch_table`).
     settings : RenderSettings, optional
         Note, velocity, lengths and sample rate (default ``RenderSettings()``).
     shard_size : int, default=500
@@ -546,6 +387,10 @@ def generate(
         Seconds one render may take before its worker is stopped and its shard failed.
     progress : bool
         Show a progress bar (renders/s, time left).
+    wait : bool, default=False
+        Wait for another run holding the folder instead of refusing.
+    on_wait : callable, optional
+        Called with a message (who holds the folder) when this run starts to wait.
 
     Returns
     -------
@@ -555,96 +400,182 @@ def generate(
     ------
     DatasetMismatchError
         ``out`` holds a dataset made with another synth or other settings.
+    DatasetError
+        ``out`` holds something else, is being written by another run, or cannot be written.
     """
     t0 = time.perf_counter()
     if isinstance(synth, str):
         synth = get_synth(synth)
     settings = settings or RenderSettings()
     shard_size = int(shard_size)
+    _check_run_args(shard_size, int(seed), backend, scheduler)
+    part_t = _parse_part(part)
+    n, plan, table, info, sampling = _patch_source(synth, n, patches, sampler, fix, vary, grid, int(seed))
+    out = Path(out)
+    job = _Job(synth=synth, out=out, identity=_identity(synth, settings, sampling, shard_size), seed=int(seed),
+               settings=settings, plan=plan, table=table, info=info, part=part_t)
+    _check_out(out, job.identity)  # before anything is written into it
+    try:
+        (out / SHARDS).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatasetError(f"cannot create the dataset folder {out}: {e.strerror or e}") from None
+    what = f"generate n={n}" + (f", --shard {part_t[0]}/{part_t[1]}" if part_t else "")
+    with run_lock(out, shared=part_t is not None, wait=wait, what=what, on_wait=on_wait):
+        with manifest_lock(out):
+            n, note = _open_folder(out, job.identity, n)
+            clean_stale_tmp(out)
+            n = _write_manifest(out, job.identity, n, errors=[])["n"]
+        return _render_missing(job, n, jobs, backend, scheduler, timeout, progress, t0, note)
+
+
+def _check_run_args(shard_size: int, seed: int, backend: str, scheduler: str | None) -> None:
     if shard_size < 1:
         raise ParameterValueError(f"shard_size must be >= 1, got {shard_size}")
-    if int(seed) < 0:
+    if seed < 0:
         raise ParameterValueError(f"seed must be >= 0, got {seed}")
     if backend not in ("process", "loky", "dask"):
         raise ParameterValueError(f"unknown backend {backend!r}; use process (alias loky) or dask")
     if backend == "dask" and not scheduler:
         raise ParameterValueError("backend dask needs the scheduler's address (--scheduler tcp://HOST:8786)")
-    part_t = _parse_part(part)
 
-    plan: SamplePlan | None = None
-    table: np.ndarray | None = None
-    if patches is not None:
+
+@dataclass
+class _Job:
+    """What every shard of one generate run shares."""
+
+    synth: Synth
+    out: Path
+    identity: dict[str, Any]
+    seed: int
+    settings: RenderSettings
+    plan: SamplePlan | None
+    table: np.ndarray | None
+    info: pd.DataFrame | None
+    part: tuple[int, int] | None
+
+    @functools.cached_property
+    def ident(self) -> str:
+        return _identity_hash(self.identity)
+
+    def spec(self, k: int, a: int, b: int) -> dict[str, Any]:
+        """The task of shard ``k`` (patches ``a .. b-1``)."""
+        s = {"id": k, "start": a, "stop": b, "out": str(self.out.resolve()), "seed": self.seed,
+             "settings": self.settings, "identity_sha256": self.ident}
+        if self.plan is not None:
+            s["plan"] = self.plan
+        else:
+            s["vectors"] = self.table[a:b]
+        if self.info is not None and self.info.shape[1]:
+            s["meta"] = {"columns": list(self.info.columns), "index": list(range(a, b)),
+                         "values": self.info.iloc[a:b].to_numpy().tolist()}
+        return s
+
+
+def _patch_source(synth: Synth, n: int | None, patches: Any, sampler: str, fix: Any, vary: Any, grid: Any,
+                  seed: int) -> tuple[int, SamplePlan | None, np.ndarray | None, pd.DataFrame | None, dict]:
+    """``(n, plan, table, info, sampling settings)`` of a sampled or a given (table) dataset."""
+    if patches is None:
+        if n is None:
+            raise ParameterValueError("give the number of patches (--n) or a patch table (--patches)")
+        plan = make_plan(synth, sampler, fix=fix, vary=vary, grid=grid)
+        sampling = dict(plan.settings, seed=seed)
+        table = info = None
+    else:
         if fix or vary or grid or sampler not in ("all", None):
             raise ParameterValueError("--patches renders the given patches; it cannot be combined with "
                                       "--sampler, --fix, --vary or --grid")
-        df = patches if isinstance(patches, pd.DataFrame) else read_patch_table(patches, synth)
         if isinstance(patches, pd.DataFrame):
-            df = pd.DataFrame([synth.patch_vector(r) for r in df.to_dict(orient="records")],
-                              columns=synth.param_names)
-        table = np.ascontiguousarray(df[synth.param_names].to_numpy(dtype=np.float64))
+            df, info = split_patch_records(patches.to_dict(orient="records"), synth, "patches")
+        else:
+            df, info = read_patch_table(patches, synth, meta=True)
+        plan, table = None, np.ascontiguousarray(df[synth.param_names].to_numpy(dtype=np.float64))
         if n is None:
             n = len(table)
         if int(n) > len(table):
             raise ParameterValueError(f"--n {n} is more than the {len(table)} patches in the table")
-        sampling = {"patches": {"rows": int(len(table)),
-                                "sha256": hashlib.sha256(table.tobytes()).hexdigest(),
-                                "file": None if isinstance(patches, pd.DataFrame) else Path(patches).name},
-                    "seed": int(seed)}
-    else:
-        if n is None:
-            raise ParameterValueError("give the number of patches (--n) or a patch table (--patches)")
-        plan = make_plan(synth, sampler, fix=fix, vary=vary, grid=grid)
-        sampling = dict(plan.settings, seed=int(seed))
-    n = int(n)
-    if n < 1:
+        desc = {"rows": int(len(table)), "sha256": hashlib.sha256(table.tobytes()).hexdigest(),
+                "file": None if isinstance(patches, pd.DataFrame) else Path(patches).name}
+        if (mi := meta_identity(info)) is not None:  # absent without metadata: older datasets keep their identity
+            desc["meta"] = mi
+        sampling = {"patches": desc, "seed": seed}
+    if int(n) < 1:
         raise ParameterValueError(f"n must be >= 1, got {n}")
+    return int(n), plan, table, info, sampling
 
-    out = Path(out)
-    identity = _identity(synth, settings, sampling, shard_size)
+
+def _mismatch(out: Path, old: dict, identity: dict) -> DatasetMismatchError | None:
+    diffs = _diff({k: old.get(k) for k in identity}, identity)
+    if not diffs:
+        return None
+    lines = "; ".join(f"{f}: folder has {a!r}, this run asks for {b!r}" for f, a, b in diffs[:8])
+    return DatasetMismatchError(
+        f"{out} holds a dataset made with other settings ({lines}). "
+        "Use another --out folder, or repeat the original settings to complete or extend it.",
+        diffs,
+    )
+
+
+def _check_out(out: Path, identity: dict) -> None:
+    """Refuse an output folder that is a file, holds something else, or another dataset; writes nothing."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise DatasetError(f"{out} is a file, not a folder; choose an empty or new folder for the dataset")
+    old, problem = read_manifest(out)
+    if old is not None:
+        if (e := _mismatch(out, old, identity)) is not None:
+            raise e
+        return
+    foreign = foreign_entries(out)
+    if foreign:
+        raise DatasetError(f"{out} is not empty and holds no {MANIFEST} (it holds {', '.join(foreign[:5])}"
+                           f"{' ...' if len(foreign) > 5 else ''}); choose an empty or new folder")
+    if problem != "missing" and not (out / SHARDS).is_dir():
+        raise DatasetError(f"{out} holds a {MANIFEST} that is not a synth_probe dataset manifest ({problem}); "
+                           "choose an empty or new folder")
+
+
+def _open_folder(out: Path, identity: dict, n: int) -> tuple[int, str | None]:
+    """Check the folder against this run under the locks: ``(n, note)``.
+
+    A manifest that is missing or damaged while shard records are there is rebuilt from the
+    records when they all belong to this run's settings (``note`` says so); records of other
+    settings are refused, since their settings cannot be read back without the manifest.
+    """
+    old, problem = read_manifest(out)
+    if old is not None:
+        if (e := _mismatch(out, old, identity)) is not None:
+            raise e
+        return max(n, int(old["n"])), None
+    records = list_records(out)
+    if problem == "missing" and not records:
+        return n, None
     ident = _identity_hash(identity)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SHARDS).mkdir(exist_ok=True)
-    with _locked(out):
-        old = _read_manifest(out)
-        if old is None:
-            others = [p.name for p in out.iterdir() if p.name not in (SHARDS, ".lock")]
-            if others or any((out / SHARDS).iterdir()):
-                raise DatasetError(f"{out} is not empty and holds no {MANIFEST}; choose an empty or new folder")
-        else:
-            old_id = {k: old.get(k) for k in identity}
-            diffs = _diff(old_id, identity)
-            if diffs:
-                lines = "; ".join(f"{f}: folder has {a!r}, this run asks for {b!r}" for f, a, b in diffs[:8])
-                raise DatasetMismatchError(
-                    f"{out} holds a dataset made with other settings ({lines}). "
-                    "Use another --out folder, or repeat the original settings to complete or extend it.",
-                    diffs,
-                )
-            n = max(n, int(old.get("n", 0)))
-        _clean_stale_tmp(out)
-        _write_manifest(out, identity, n, errors=[])
+    other = [r["id"] for r in records if r["identity"] != ident]
+    state = "missing" if problem == "missing" else f"damaged ({problem})"
+    if other:
+        raise DatasetMismatchError(
+            f"{out}: {MANIFEST} is {state}, and {len(other)} of its {len(records)} shard records were made with "
+            "other settings than this run's. Rerun the generate command that made the dataset, with the same "
+            "settings (any --n), to rebuild the manifest from the shard records; or use another --out folder")
+    return n, f"{MANIFEST} was {state}; rebuilt from {len(records)} shard record(s) (each shard this run covers is checked against its sha256)"
 
-    bounds = _shard_bounds(n, shard_size)
-    mine = [b for b in bounds if part_t is None or b[0] % part_t[1] == part_t[0]]
+
+def _render_missing(job: _Job, n: int, jobs: int, backend: str, scheduler: str | None, timeout: float | None,
+                    progress: bool, t0: float, note: str | None) -> GenerateResult:
+    """Verify the shards of this part, render the missing or corrupted ones, rewrite the manifest."""
+    out, ident, size = job.out, job.ident, job.identity["storage"]["shard_size"]
+    bounds = shard_bounds(n, size)
+    mine = [b for b in bounds if job.part is None or b[0] % job.part[1] == job.part[0]]
     todo, repaired, reused = [], [], 0
     for k, a, b in mine:
-        rec, why = _check_shard(out, k, a, b, ident, verify=True)
+        rec, why = check_shard(out, k, a, b, ident, verify=True)
         if rec is None:
             todo.append((k, a, b))
             if why != "missing":
                 repaired.append({"id": k, "why": why})
         else:
             reused += 1
-
-    def spec(k: int, a: int, b: int) -> dict[str, Any]:
-        s = {"id": k, "start": a, "stop": b, "out": str(out.resolve()), "seed": int(seed), "settings": settings,
-             "identity_sha256": ident}
-        if plan is not None:
-            s["plan"] = plan
-        else:
-            s["vectors"] = table[a:b]
-        return s
-
     failed_shards: list[dict[str, Any]] = []
     renders = 0
     bar = None
@@ -654,11 +585,12 @@ def generate(
         bar = tqdm(total=sum(b - a for _, a, b in todo), desc=f"generate {out.name}", unit="render",
                    smoothing=0.05, dynamic_ncols=True)
     by_key = {k: (a, b) for k, a, b in todo}
+    specs = [job.spec(*t) for t in todo]
     try:
         if backend == "dask":
-            results = _run_dask(synth, [spec(*t) for t in todo], scheduler, timeout, bar)
+            results = _run_dask(job.synth, specs, scheduler, timeout, bar)
         else:
-            results = _run_local(synth, [spec(*t) for t in todo], jobs, timeout, bar)
+            results = _run_local(job.synth, specs, jobs, timeout, bar)
         for key, res in results:
             a, b = by_key[key]
             if isinstance(res, TaskFailure):
@@ -669,12 +601,21 @@ def generate(
     finally:
         if bar is not None:
             bar.close()
-        with _locked(out):
-            manifest = _write_manifest(out, identity, n, errors=failed_shards)
+        with manifest_lock(out):
+            try:
+                manifest = _write_manifest(out, job.identity, n, errors=failed_shards)
+            except DatasetError as e:
+                if not failed_shards:
+                    raise
+                f = failed_shards[0]
+                raise DatasetError(f"{e} ({len(failed_shards)} shard(s) of this run failed too, e.g. shard "
+                                   f"{f['id']}: {f['message']})") from None
     return GenerateResult(
-        out=out, n=n, shards_total=len(bounds), shards_in_part=len(mine), shards_rendered=len(todo) - len(failed_shards),
-        shards_reused=reused, renders=renders, seconds=time.perf_counter() - t0, failed_shards=failed_shards,
+        out=out, n=int(manifest["n"]), shards_total=len(shard_bounds(int(manifest["n"]), size)),
+        shards_in_part=len(mine), shards_rendered=len(todo) - len(failed_shards), shards_reused=reused,
+        renders=renders, seconds=time.perf_counter() - t0, failed_shards=failed_shards,
         failed_patches=manifest["failed_patches"], missing_shards=manifest["missing_shards"], repaired=repaired,
+        note=note,
     )
 
 
@@ -731,215 +672,6 @@ def _run_dask(synth: Synth, specs: list[dict], scheduler: str, timeout: float | 
             yield s["id"], res
     finally:
         client.close()
-
-
-# ----------------------------------------------------------------------------- loading
-
-
-class ShardedAudio:
-    """Audio of a dataset as one ``(n, n_samples)`` float32 array, read lazily from memory-mapped shards.
-
-    Indexing (an int, a slice or an integer array) reads only the rows asked
-    for and returns float32; nothing is loaded up front.
-    """
-
-    def __init__(self, files: Sequence[Path], scales: np.ndarray, n_samples: int) -> None:
-        self._maps = [np.load(f, mmap_mode="r") for f in files]
-        counts = np.array([len(m) for m in self._maps], dtype=np.int64)
-        self._offsets = np.concatenate([[0], np.cumsum(counts)])
-        self._scales = np.asarray(scales, dtype=np.float32)
-        self.n_samples = int(n_samples)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (int(self._offsets[-1]), self.n_samples)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(np.float32)
-
-    @property
-    def ndim(self) -> int:
-        return 2
-
-    def __len__(self) -> int:
-        return int(self._offsets[-1])
-
-    def _locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        shard = np.searchsorted(self._offsets, rows, side="right") - 1
-        return shard, rows - self._offsets[shard]
-
-    def raw(self, shard: int) -> np.ndarray:
-        """The int16 memory map of one shard (no copy)."""
-        return self._maps[shard]
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        n = len(self)
-        if isinstance(key, tuple):
-            row_key, rest = key[0], key[1:]
-            return self[row_key][(slice(None),) * (0 if np.isscalar(row_key) or isinstance(row_key, (int, np.integer)) else 1) + rest]
-        if isinstance(key, (int, np.integer)):
-            i = int(key)
-            if not -n <= i < n:
-                raise IndexError(f"row {i} is out of range for {n} rows")
-            i %= n
-            s, r = self._locate(np.array([i]))
-            return decode_audio(self._maps[s[0]][r[0]], self._scales[i])
-        if isinstance(key, slice):
-            rows = np.arange(n)[key]
-        else:
-            rows = np.asarray(key)
-            if rows.dtype == bool:
-                rows = np.flatnonzero(rows)
-            rows = np.where(rows < 0, rows + n, rows).astype(np.int64)
-            if rows.size and (rows.min() < 0 or rows.max() >= n):
-                raise IndexError(f"row index out of range for {n} rows")
-        out = np.empty((len(rows), self.n_samples), dtype=np.float32)
-        if not len(rows):
-            return out
-        shard, local = self._locate(rows)
-        for s in np.unique(shard):
-            sel = shard == s
-            out[sel] = self._maps[s][local[sel]].astype(np.float32)
-        out *= self._scales[rows][:, None]
-        return out
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        a = self[:]
-        return a if dtype is None else a.astype(dtype)
-
-
-class Dataset:
-    """A dataset folder opened by :func:`load_dataset`.
-
-    Attributes
-    ----------
-    audio : ShardedAudio [shape=(n_stored, n_samples)]
-        float32 audio, memory-mapped (read on indexing).
-    params : pd.DataFrame [shape=(n_stored, n_params)]
-        Unit values, one column per parameter in host order, indexed by patch index.
-    seeds : np.ndarray [shape=(n_stored,)]
-        Render seed of each row.
-    specs : list of ParamSpec
-    meta : dict
-        The manifest.
-    failed : list of dict
-        Patches that failed twice (index, reason) and are not stored.
-    """
-
-    def __init__(self, path: Path, meta: dict, records: list[dict]) -> None:
-        self.path = path
-        self.meta = meta
-        self.settings = RenderSettings(**meta["render"])
-        paths = [_shard_paths(path, r["id"]) for r in records]
-        rows = [np.load(p["rows"]) for p in paths]
-        n_params = len(meta["params"])
-        allrows = np.concatenate(rows) if rows else np.zeros(0, dtype=_rows_dtype(n_params))
-        names = [p["name"] for p in meta["params"]]
-        self.params = pd.DataFrame(allrows["params"].reshape(-1, n_params), columns=names,
-                                   index=pd.Index(allrows["index"], name="index"))
-        self.seeds = allrows["seed"].copy()
-        self.audio = ShardedAudio([p["audio"] for p in paths], allrows["scale"], self.settings.n_samples)
-        self.failed = [f for r in records for f in r["failed"]]
-        self.specs = _specs_from_meta(meta)
-
-    def __len__(self) -> int:
-        return len(self.params)
-
-    @property
-    def sample_rate(self) -> int:
-        return int(self.settings.sample_rate)
-
-    def __repr__(self) -> str:
-        return (f"Dataset({str(self.path)!r}, n={len(self)}, synth={self.meta['synth'].get('synth')!r}, "
-                f"n_samples={self.settings.n_samples}, sample_rate={self.sample_rate})")
-
-    def iter_batches(self, batch_size: int = 256, *, shuffle: bool = False, seed: int = 0
-                     ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
-        """Yield ``(audio (b, n_samples) float32, params (b, n_params) DataFrame)`` batches.
-
-        Memory holds one batch at a time. With ``shuffle``, shards are visited in
-        a random order and rows are shuffled within each shard (reads stay local).
-        """
-        batch_size = int(batch_size)
-        if batch_size < 1:
-            raise ParameterValueError(f"batch_size must be >= 1, got {batch_size}")
-        offs = self.audio._offsets
-        order = np.arange(len(offs) - 1)
-        rng = np.random.default_rng(seed)
-        if shuffle:
-            rng.shuffle(order)
-        rows = [np.arange(offs[s], offs[s + 1]) for s in order]
-        if shuffle:
-            rows = [rng.permutation(r) for r in rows]
-        flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        for a in range(0, len(flat), batch_size):
-            idx = flat[a:a + batch_size]
-            yield self.audio[idx], self.params.iloc[idx]
-
-
-def _specs_from_meta(meta: dict) -> list[ParamSpec]:
-    dicts = meta["params"]
-    if meta["synth"].get("synth") == "noisemaker":
-        from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
-
-        if [s.to_dict() for s in NOISEMAKER_SPECS] == dicts:
-            return list(NOISEMAKER_SPECS)
-    out = []
-    for d in dicts:
-        d = dict(d)
-        d.pop("range", None)
-        d["choices"] = tuple(d.get("choices", ()))
-        d["choice_values"] = tuple(d.get("choice_values", ()))
-        out.append(ParamSpec(**d))
-    return out
-
-
-def load_dataset(path: str | os.PathLike, *, verify: bool = True, allow_incomplete: bool = False) -> Dataset:
-    """Open a dataset folder without loading its audio.
-
-    Parameters
-    ----------
-    path : path
-        The folder ``synth-probe generate --out`` wrote.
-    verify : bool, default=True
-        Check every shard file against its sha256 (reads the files once);
-        ``False`` checks sizes only.
-    allow_incomplete : bool, default=False
-        Open a dataset with missing shards (they are left out) instead of raising.
-
-    Returns
-    -------
-    Dataset
-
-    Raises
-    ------
-    DatasetError
-        Not a dataset, a shard missing (unless ``allow_incomplete``) or corrupted.
-    """
-    p = Path(path)
-    if not p.is_dir():
-        raise DatasetError(f"dataset folder {str(p)!r} does not exist")
-    meta = _read_manifest(p)
-    if meta is None or meta.get("format") != FORMAT:
-        raise DatasetError(f"{p} holds no synth_probe dataset ({MANIFEST} is missing); make one with synth-probe generate")
-    if meta.get("version") != VERSION:
-        raise DatasetError(f"{p} has dataset format version {meta.get('version')}; this synth_probe reads {VERSION}")
-    ident = meta["identity_sha256"]
-    records, missing, corrupt = [], [], []
-    for k, a, b in _shard_bounds(int(meta["n"]), int(meta["storage"]["shard_size"])):
-        rec, why = _check_shard(p, k, a, b, ident, verify=verify)
-        if rec is None:
-            (corrupt if "checksum" in why or "bytes" in why else missing).append(f"shard {k} ({why})")
-        else:
-            records.append(rec)
-    if corrupt:
-        raise DatasetError(f"{p}: corrupted shard(s): {'; '.join(corrupt)}. Rerun the generate command that made "
-                           "the dataset to re-render them.")
-    if missing and not allow_incomplete:
-        raise DatasetError(f"{p} is incomplete: {len(missing)} shard(s) missing ({'; '.join(missing[:5])}). "
-                           "Rerun the generate command to complete it, or pass allow_incomplete=True.")
-    return Dataset(p, meta, records)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -231,7 +231,7 @@ def ensure_dataset(
         raise DatasetError(f"generating {path} failed: {result.summary()}")
     if log:
         log(f"dataset {path}: {result.summary()} ({time.perf_counter() - t0:.0f} s)")
-    return load_dataset(path, verify=False)
+    return load_dataset(path, verify=False)  # generate has just checked every shard's sha256 or written it
 
 
 def skill(row: Mapping[str, Any]) -> float:
@@ -955,8 +955,9 @@ def _audio_study(ds, synth, settings, columns, rows, preds, results, config, log
                 media["mean"] = _to_int16(render_many(s, mv, settings, seeds[:p], jobs=1))
             media["sample_rate"] = np.asarray(int(settings.sample_rate))
             media["rows"] = np.asarray(ds.params.index.to_numpy()[rows[:p]])
+            labels = ds.labels(media["rows"])  # program names of a preset dataset, else ""
             audio["pairs"] = [
-                {"row": int(media["rows"][i]),
+                {"row": int(media["rows"][i]), **({"label": labels[i]} if labels[i] else {}),
                  "params": {c: [float(patches[c].iloc[i]), float(preds[best][c].iloc[i])] for c in columns}}
                 for i in range(p)
             ]

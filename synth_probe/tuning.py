@@ -836,15 +836,19 @@ class TuneContext:
     config : TuneConfig
     synth : Synth
         The loaded synth (only its specs are read).
+    verify : bool, default=True
+        Check every shard of the dataset against its sha256 (a corrupted dataset is refused, as
+        ``train`` and ``evaluate`` refuse it); the worker processes of a run skip it, because the
+        run verified the same files before starting them.
     """
 
-    def __init__(self, config: TuneConfig, synth: Any) -> None:
+    def __init__(self, config: TuneConfig, synth: Any, *, verify: bool = True) -> None:
         from synth_probe.dataset import load_dataset
 
         self.config = config
         self.spec = synth.spec(config.param)  # UnknownParameterError with the closest names
         self.synth_name = synth_label(synth, config.synth)
-        self.ds = load_dataset(config.data, verify=False)
+        self.ds = load_dataset(config.data, verify=verify)
         ds_synth = str(self.ds.meta.get("synth", {}).get("synth", ""))
         if ds_synth and _safe_name(Path(ds_synth).stem if os.sep in ds_synth else ds_synth) != self.synth_name:
             raise DatasetError(f"dataset {config.data} was rendered with synth {ds_synth!r}, not {config.synth!r}")
@@ -1117,7 +1121,7 @@ def _worker(cfg_dict: dict[str, Any], n_trials: int | None, worker: int) -> int:
     cfg = TuneConfig(**cfg_dict)
     synth = get_synth(cfg.synth)
     try:
-        ctx = TuneContext(cfg, synth)
+        ctx = TuneContext(cfg, synth, verify=False)  # run_tuning verified the dataset before starting workers
     finally:
         with contextlib.suppress(Exception):
             synth.close()

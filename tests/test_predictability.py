@@ -97,6 +97,19 @@ def test_report_part_and_page(study):
     assert "No <code>sensitivity.json</code>" in page  # no sensitivity run in this folder yet
 
 
+def test_listenable_pairs_show_a_preset_datasets_program_name(study):
+    from synth_probe.report.predictability_section import predictability_html
+
+    out, _, _ = study
+    results = json.loads((out / "predictability.json").read_text())
+    assert all("label" not in p for p in results["audio"]["pairs"])  # a sampled dataset has no program names
+    results["audio"]["pairs"][0]["label"] = "Fat <Bass>"  # what Dataset.labels gives for a preset table's row
+    with np.load(out / "predictability_media.npz") as z:
+        media = {k: z[k] for k in z.files}
+    html = predictability_html(results, media=media)
+    assert f"test patch {results['audio']['pairs'][0]['row']} — Fat &lt;Bass&gt;</summary>" in html
+
+
 def test_rerun_keeps_finished_models(study, dataset):
     out, results, _ = study
     lines: list[str] = []

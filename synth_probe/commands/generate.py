@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fix", nargs="+", default=[], metavar="NAME=VALUE", help="hold parameters at unit values")
     p.add_argument("--vary", default=None, metavar="A,B,...", help="vary only these parameters")
     p.add_argument("--grid", type=int_arg(2), default=None, metavar="K", help="quantize continuous values to K levels")
-    p.add_argument("--patches", default=None, metavar="TABLE", help="render the patches of a .csv or .json table")
+    p.add_argument("--patches", default=None, metavar="TABLE",
+                   help="render the patches of a .csv or .json table; text columns that are not parameters "
+                        "(a program name, a bank) and columns named meta:NAME are kept as metadata")
     p.add_argument("--note", type=int_arg(0, 127), default=None, help="MIDI note (default 60; inversynth: 70)")
     p.add_argument("--velocity", type=int_arg(1, 127), default=None, help="MIDI velocity (default 100; inversynth: 127)")
     p.add_argument("--note-length", type=seconds_arg(zero=True), default=None, help="seconds the note is held (default 1.0)")
@@ -53,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "cluster (its workers must see --out at the same path)")
     p.add_argument("--scheduler", default=None, metavar="ADDR", help="dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--timeout", type=float_arg(0.0), default=120.0, help="seconds one render may take (0: no limit)")
+    p.add_argument("--wait", action="store_true",
+                   help="if another generate run is writing --out, wait for it to finish instead of refusing "
+                        "(one run writes a folder at a time; the parts of a --shard array run together)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -83,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             vary=vary, grid=args.grid, patches=args.patches, settings=settings, shard_size=args.shard_size,
             jobs=args.jobs, part=args.shard, backend="process" if args.backend == "loky" else args.backend,
             scheduler=args.scheduler, timeout=args.timeout if args.timeout and args.timeout > 0 else None,
-            progress=not args.no_progress,
+            progress=not args.no_progress, wait=args.wait,
+            on_wait=lambda msg: print(f"synth-probe generate: {msg}", file=sys.stderr, flush=True),
         )
     finally:
         synth.close()

@@ -417,7 +417,8 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
                     body.append(audio_player(wav_data_uri(media["mean"][i], sr), "mean patch"))
                 diffs = sorted(pair["params"].items(), key=lambda kv: -abs(kv[1][0] - kv[1][1]))[:8]
                 body.append(key_value_table([(k, f"target {v[0]:.3f}, predicted {v[1]:.3f}") for k, v in diffs]))
-                out.append(details(f"test patch {pair['row']}", "".join(body), open=i == 0, id=f"pair-{i}"))
+                name = f" — {esc(pair['label'])}" if pair.get("label") else ""  # a preset dataset's program name
+                out.append(details(f"test patch {pair['row']}{name}", "".join(body), open=i == 0, id=f"pair-{i}"))
 
     # ---- method
     cfg = results.get("config", {})
