@@ -16,7 +16,7 @@ from synth_probe.errors import SynthProbeError
 
 # the order in `synth-probe --help`; modules not listed come after, alphabetically
 ORDER = ["synths", "params", "render", "doctor", "generate", "sensitivity", "train", "evaluate",
-         "predictability", "identifiability", "tune", "match"]
+         "predictability", "identifiability", "tune", "match", "compare"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,7 @@ __all__ = [
     "ModelFileError",
     "StorageError",
     "PresetFileError",
+    "ReferenceDataError",
     "closest_names",
 ]
 
@@ -146,3 +147,8 @@ class StorageError(SynthProbeError, RuntimeError):
 
     Messages show the URL with any password masked.
     """
+
+
+class ReferenceDataError(SynthProbeError, ValueError):
+    """Reference data that cannot be used as it is: a reference folder (``probes.csv``, its audio files,
+    ``settings.json``), a sensitivity table to compare with, or a reference synth without the compared names."""
