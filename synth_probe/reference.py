@@ -394,7 +394,8 @@ def _resolve_files(folder: Path, probes: ProbeTable) -> list[Path]:
         lines = []
         for i, f in missing[:5]:
             hint = closest_names(f, present)
-            lines.append(f"row {i + 1} (id {probes.ids[i]}): {f!r}" + (f" (closest: {', '.join(hint)})" if hint else ""))
+            close = f" (closest: {', '.join(hint)})" if hint else ""
+            lines.append(f"row {i + 1} (id {probes.ids[i]}): {f!r}{close}")
         more = f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise ReferenceDataError(f"{len(missing)} audio file(s) named in {folder / 'probes.csv'} do not exist: "
                                    + "; ".join(lines) + more)

@@ -110,7 +110,7 @@ def test_a_swapped_file_is_found_by_distance_and_retrieval(folder, tmp_path):
     rows[2]["file"], rows[4]["file"] = rows[4]["file"], rows[2]["file"]  # p2 and p4 hear each other's audio
     _write_probes(bad, rows)
     out = tmp_path / "reports"
-    assert _compare("noisemaker", bad, out) == 0
+    assert _compare("noisemaker", bad, out, "--jobs", "2") == 0  # rendering and reading in worker processes
     summary, got = _load(out)
     by_id = {r["id"]: r for r in got}
     for pid, other in (("p2", "p4"), ("p4", "p2")):

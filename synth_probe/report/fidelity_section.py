@@ -65,6 +65,11 @@ def _who(summary: dict[str, Any]) -> tuple[str, str]:
     return str(a), str(b.get("folder") or b.get("synth") or "B")
 
 
+def _short(name: str) -> str:
+    """A synth's name, or the last part of a folder's or plugin's path."""
+    return Path(name.rstrip("/")).name or name
+
+
 def _stat(label: str, value: str, id: str = "") -> str:
     i = f' id="{esc(id)}"' if id else ""
     return f'<span class="stat"{i}>{label} <b>{value}</b></span>'
@@ -101,10 +106,9 @@ def _group_table(rows: list[dict[str, Any]], id: str, label: str) -> str:
         Column("n", "Probes", numeric=True),
         Column("median_db", "Median (dB)", fmt=fmt_num, numeric=True),
         Column("mean_db", "Mean (dB)", fmt=fmt_num, numeric=True),
-        Column("max_db", "Max (dB)", fmt=fmt_num, numeric=True),
         Column("retrieval", "Retrieval", fmt=_pct, numeric=True),
-        Column("b_sounds_a_silent", "B sounds, A silent", numeric=True),
-        Column("a_sounds_b_silent", "A sounds, B silent", numeric=True),
+        Column("b_sounds_a_silent", "A silent", numeric=True, title="probes where B sounds and A is silent"),
+        Column("a_sounds_b_silent", "B silent", numeric=True, title="probes where A sounds and B is silent"),
         Column("loudness_abs_db", "|Δ loudness| (dB)", fmt=fmt_num, numeric=True),
         Column("centroid_abs_st", "|Δ centroid| (st)", fmt=fmt_num, numeric=True),
         Column("f0_abs_st", "|Δ f0| (st)", fmt=fmt_num, numeric=True),
@@ -142,7 +146,7 @@ def _sensitivity_html(ag: dict[str, Any]) -> str:
 
 
 def _listen_html(s: dict[str, Any], rows: list[dict[str, Any]], media: dict[str, dict[str, Any]]) -> str:
-    a, b = _who(s)
+    a, b = (_short(x) for x in _who(s))
     labels = s["probes"]["labels"]
     by_id = {r["id"]: r for r in rows}
     out = []
@@ -207,7 +211,8 @@ def _method_html(s: dict[str, Any], n_media: int, budget_mb: float) -> str:
         ("distance", "multi-resolution log-mel: mean |dB difference| at (n_fft, hop) "
                      + ", ".join(f"{n}/{h}" for n, h in cfg["resolutions"]) + ", floor −80 dB, averaged"),
         ("descriptors", "loudness: mean power (dB); centroid of the long-term spectrum (semitones); f0 by "
-                        "autocorrelation of the loudest 0.2 s (semitones, only where both are pitched); audible length: "
+                        "autocorrelation of the loudest 0.2 s (semitones, only where both are pitched); "
+                        "audible length: "
                         f"until the last 1024-sample frame above {cfg['audible_db']:g} dBFS RMS"),
         ("silent", f"peak below {cfg['silent_peak']:g}"),
         ("retrieval", f"exact over all {s['matrix']['entries']} A×B pairs: {s['matrix']['computed_in_full']} "
@@ -263,7 +268,7 @@ def fidelity_page(summary: dict[str, Any], rows: list[dict[str, Any]], media: di
         sections.append(Section("listen", "Listen: the worst probes first", _listen_html(summary, rows, media)))
     sections.append(Section("probes", "Every probe, worst first", _probe_table(summary, rows, media)))
     sections.append(Section("method", "Method and settings", _method_html(summary, len(media), budget_mb)))
-    return render_page(f"Fidelity: {a} against {Path(b).name or b}", sections,
+    return render_page(f"Fidelity: {_short(a)} against {_short(b)}", sections,
                        subtitle="How close A sounds to B, probe by probe, on the same parameter values.",
                        generated=time.strftime("%Y-%m-%d %H:%M"))
 
