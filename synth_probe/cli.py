@@ -19,7 +19,7 @@ __all__ = ["build_parser", "main", "Parser"]
 
 # the order in `synth-probe --help`; modules not listed come after, alphabetically
 ORDER = ["synths", "params", "render", "doctor", "generate", "sensitivity", "train", "evaluate",
-         "predictability", "identifiability", "tune", "match"]
+         "predictability", "identifiability", "tune", "match", "compare"]
 
 
 class Parser(argparse.ArgumentParser):

@@ -27,6 +27,7 @@ __all__ = [
     "StorageError",
     "PresetFileError",
     "OutputError",
+    "ReferenceDataError",
     "closest_names",
 ]
 
@@ -155,3 +156,8 @@ class OutputError(SynthProbeError, OSError):
     An existing file where a folder goes (or the reverse), a parent that is a file, a
     read-only or forbidden folder, a full disk.
     """
+
+
+class ReferenceDataError(SynthProbeError, ValueError):
+    """Reference data that cannot be used as it is: a reference folder (``probes.csv``, its audio files,
+    ``settings.json``), a sensitivity table to compare with, or a reference synth without the compared names."""

@@ -587,17 +587,34 @@ def hz_to_semitones(f: np.ndarray | float) -> np.ndarray | float:
 
 
 def spectral_centroid(
-    audio: np.ndarray, sample_rate: int, *, n_fft: int = 2048, hop_length: int | None = None
+    audio: np.ndarray | None,
+    sample_rate: int,
+    *,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    power: np.ndarray | None = None,
 ) -> np.ndarray | float:
     """Centroid (Hz) of each clip's long-term power spectrum; NaN for silence.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(n_samples,) or (..., n_samples)] or None
+        Ignored when ``power`` is given.
+    sample_rate : int
+    n_fft, hop_length : int
+    power : np.ndarray [shape=(..., n_fft // 2 + 1, n_frames)], optional
+        ``power_spectrogram(audio, n_fft, hop_length)`` when the caller has it already.
 
     Returns
     -------
     centroid : float or np.ndarray [shape=(...)]
     """
-    x = check_audio(audio, sample_rate=sample_rate)
-    p = power_spectrogram(x, n_fft, hop_length).mean(axis=-1)
-    return _centroid(p, sample_rate, n_fft)
+    if power is None:
+        x = check_audio(audio, sample_rate=sample_rate)
+        power = power_spectrogram(x, n_fft, hop_length)
+    elif power.shape[-2] != n_fft // 2 + 1:
+        raise AudioError(f"power has {power.shape[-2]} frequency bins; n_fft {n_fft} gives {n_fft // 2 + 1}")
+    return _centroid(np.asarray(power, dtype=np.float64).mean(axis=-1), sample_rate, n_fft)
 
 
 def _centroid(p: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray | float:

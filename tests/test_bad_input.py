@@ -195,6 +195,18 @@ CASES: list[tuple[str, str]] = [
     ("generate noisemaker --out {out}/d --patches {table.txt}", "unsupported format"),
     ("generate noisemaker --out {out}/d --patches {empty.csv}", "patch table"),
     ("generate noisemaker --out {out}/d --patches {garbage.csv}", "patch table"),
+    # compare: outputs, numbers, reference folders and sensitivity tables
+    ("compare noisemaker noisemaker --out {file}", "existing file"),
+    ("compare noisemaker noisemaker --out {out}/r --n 0", ">= 1"),
+    ("compare noisemaker noisemaker --out {out}/r --jobs 0", ">= 1"),
+    ("compare noisemaker noisemaker --out {out}/r --render-length 1e9", "<= 120"),
+    ("compare noisemaker noisemaker --out {out}/r --note 128", "<= 127"),
+    ("compare noisemaker noisemaker --out {out}/r --report-mb 0", "> 0"),
+    ("compare noisemaker nosuchsynth --out {out}/r", "nosuchsynth"),
+    ("compare noisemaker {dir} --out {out}/r", "probes.csv"),
+    ("compare noisemaker noisemaker --out {out}/r --sensitivity {deep.json} {missing}", "too deeply"),
+    ("compare noisemaker noisemaker --out {out}/r --sensitivity {list.json} {missing}", "holds a JSON array"),
+    ("compare noisemaker noisemaker --out {out}/r --patches {string.json}", "holds a JSON string"),
     # sensitivity and identifiability
     ("sensitivity noisemaker --out {file}", "existing file"),
     ("sensitivity noisemaker --out {out}/r --render-length 1e9", "<= 120"),

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram

@@ -11,7 +11,6 @@ from synth_probe.metrics import (
     mean_mpr,
     mpr_continuous,
     mpr_levels,
-    mpr_from_scores,
     parameter_report,
     percentile_ranks,
     summarize_audio,

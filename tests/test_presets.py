@@ -1,7 +1,6 @@
 """amsynth banks: parsing, the unit mapping, and its check against the real plugin."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

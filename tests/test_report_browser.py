@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from synth_probe.fidelity import Timing, compare_synths
+from synth_probe.reference import probes_from_vectors
 from synth_probe.report import assemble, read_parts, write_index, write_part
+from synth_probe.report.fidelity_section import write_fidelity_report
 from synth_probe.report.html import Column, bar_chart, spectrogram_strip, table, wav_data_uri
 from synth_probe.report.sensitivity_section import write_sensitivity_report
 from synth_probe.sensitivity import SensitivityConfig, run_sensitivity
@@ -141,3 +144,26 @@ def test_html_helpers():
     assert uri.startswith("data:image/png;base64,")
     w = wav_data_uri(np.zeros(1600, dtype=np.int16), 16000)
     assert w.startswith("data:audio/wav;base64,UklGR")  # "RIFF"
+
+
+@pytest.fixture(scope="module")
+def fidelity_page(noisemaker, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fidelity")
+    probes = probes_from_vectors(np.array([noisemaker.patch_vector({"cutoff": c}) for c in (0.2, 0.5, 0.8)]),
+                                 noisemaker.param_names)
+    res = compare_synths(noisemaker, noisemaker, probes, Timing(16000, 0.3, 0.5), floor_n=2)
+    write_fidelity_report(res.summary, res.rows, res.media(res.listening(2, 1.0)), out, budget_mb=1.0)
+    return out / "fidelity.html"
+
+
+def test_fidelity_report_loads_without_console_errors(fidelity_page, tmp_path):
+    res = chromium(tmp_path, fidelity_page.as_uri(), "--dump-dom")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert console_messages(res.stderr) == []
+    dom = res.stdout
+    assert 'data-report-ready="1"' in dom and "data-js-errors=" not in dom
+    probes = re.search(r'<table id="fidelity-probes".*?</table>', dom, re.S).group(0)
+    assert probes.count("<tr") == 1 + 3  # the header and one row per probe
+    assert dom.count("<audio") == 4 and 'id="median-distance"' in dom and 'id="fidelity-groups"' in dom
+    page = fidelity_page.read_text()
+    assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page

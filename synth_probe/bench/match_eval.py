@@ -31,7 +31,6 @@ import argparse
 import concurrent.futures as cf
 import json
 import multiprocessing as mp
-import os
 import sys
 import time
 from collections.abc import Sequence
