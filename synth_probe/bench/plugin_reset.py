@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m synth_probe.bench.plugin_reset",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--plugin", default=AMSYNTH, help=f"plugin path (default {AMSYNTH})")
-    ap.add_argument("--programs", type=int, default=16, help="programs per set (default 16)")
+    ap.add_argument("--programs", type=int, default=24, help="programs per set (default 24)")
     ap.add_argument("--predecessors", type=int, default=4, help="predecessors per program, K (default 4)")
     ap.add_argument("--sets", default="random,effects", help="program sets (default random,effects)")
     ap.add_argument("--modes", default="flush,reload,fork,none", help="reset modes (default flush,reload,fork,none)")

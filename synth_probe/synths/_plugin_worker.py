@@ -19,10 +19,13 @@ Resets between renders (``reset`` argument of :meth:`PluginHost.render`):
     the 16 channels; the plugin's own default patch (its state right after
     loading) is written and silence rendered until the output stays below
     :data:`QUIET` (-90 dBFS peak) for :data:`QUIET_CHUNKS` chunks of
-    :data:`FLUSH_CHUNK` samples in a row; then the patch is written and silence
-    rendered again until quiet, which lets effect buffers that the default patch
-    mutes drain through the patch's own effects. Both stages together stop after
-    :data:`FLUSH_MAX_S` seconds.
+    :data:`FLUSH_CHUNK` samples in a row; then the patch is written, the render's
+    note played for :data:`PRIME_S` s (a voice's own smoothed copies of parameters,
+    which move only while the voice sounds, reach the patch's values; a portamento
+    starts from the render's own note), the all-off messages sent again and silence
+    rendered until quiet, which also drains effect buffers that the default patch
+    muted through the patch's own effects. At most :data:`FLUSH_MAX_S` seconds of
+    silence in all.
 ``reload``
     a new plugin instance for every render (the old one is dropped after the new
     one exists, so the library stays loaded).
@@ -74,6 +77,8 @@ QUIET_CHUNKS = 2
 FLUSH_CHUNK = 1024
 #: a flush renders at most this many seconds of silence (both stages together)
 FLUSH_MAX_S = 2.0
+#: seconds of the note a flush plays with the patch before the render (see :meth:`PluginHost.flush`)
+PRIME_S = 0.05
 #: MIDI controllers sent on every channel at the start of a flush: sustain pedal off (64, value 0),
 #: all sound off (120), reset all controllers (121), all notes off (123)
 ALL_OFF_CONTROLLERS = ((64, 0), (120, 0), (121, 0), (123, 0))
@@ -217,7 +222,7 @@ class PluginHost:
         if reset == "fork":
             return self._play_forked(*play)
         if reset == "flush":
-            self.flush(slots, values)
+            self.flush(slots, values, note, velocity)
         return self._play(*play)
 
     def _play(
@@ -281,27 +286,34 @@ class PluginHost:
             raise RuntimeError(f"the forked render {how}; the loaded instance is unharmed")
         return audio
 
-    def flush(self, slots: Sequence[int], values: Sequence[float]) -> float:
+    def flush(self, slots: Sequence[int], values: Sequence[float], note: int, velocity: int) -> float:
         """The ``flush`` reset, ending with ``values`` written at ``slots``; returns the seconds rendered.
 
-        MIDI all-off messages and the default patch, silence until quiet; then the
-        patch, silence until quiet. At most :data:`FLUSH_MAX_S` seconds in all.
+        MIDI all-off messages and the default patch, silence until quiet; then the patch,
+        a :data:`PRIME_S` s note (``note``, ``velocity``) that brings the voice's own
+        smoothed values to the patch, all-off again and silence until quiet. At most
+        :data:`FLUSH_MAX_S` seconds of silence in all.
         """
         proc = self.proc
-        proc.load_midi(self._all_off_midi(), clear_previous=True, beats=False, all_events=True)
+        all_off = self._all_off_midi()
+        proc.load_midi(all_off, clear_previous=True, beats=False, all_events=True)
         for i, v in enumerate(self.defaults):
             proc.set_parameter(i, v)
         chunk = FLUSH_CHUNK / self.sample_rate
         budget = int(FLUSH_MAX_S / chunk)
         used = self._until_quiet(chunk, budget)
-        proc.clear_midi()
         for i, v in zip(slots, values):
             proc.set_parameter(int(i), float(v))
+        proc.clear_midi()
+        proc.add_midi_note(int(note), int(velocity), 0.0, PRIME_S)
+        self.engine.render(PRIME_S)
+        proc.load_midi(all_off, clear_previous=True, beats=False, all_events=True)
         used += self._until_quiet(chunk, max(budget - used, QUIET_CHUNKS))
+        proc.clear_midi()
         self.flush_stats["flushes"] += 1
-        self.flush_stats["seconds"] += used * chunk
+        self.flush_stats["seconds"] += used * chunk + PRIME_S
         self.flush_stats["bounded"] += int(used >= budget)
-        return used * chunk
+        return used * chunk + PRIME_S
 
     def _until_quiet(self, chunk: float, limit: int) -> int:
         """Render silent chunks of ``chunk`` s until :data:`QUIET_CHUNKS` in a row peak below

@@ -8,6 +8,8 @@
  *                   "level"  output gain (applied);
  *                   "crash"  >= 0.5 makes processReplacing raise SIGSEGV while a note sounds;
  *                   "stuck"  ignores every write (a parameter the plugin does not apply).
+ *   -DRAND_NOISE    adds noise drawn from the C library's rand() to the sine while a note sounds
+ *                   (as TAL-NoiseMaker's reverb modulation and master detune draw from it).
  *   -DMOMENTARY     the third parameter is "trigger" instead of "stuck": a momentary button
  *                   (default 0) that, once written above 0, restarts the sine's phase at the
  *                   next processed block and puts itself back to 0 there.
@@ -106,6 +108,9 @@ static void process(AEffect *e, float **in, float **out, int32_t n) {
     double amp = p->gate ? 0.5 * pow(10.0, (40.0 * p->params[0] - 40.0) / 20.0) : 0.0;
     for (int k = 0; k < n; k++) {
         float s = (float)(amp * sin(p->phase));
+#ifdef RAND_NOISE
+        if (p->gate) s += 0.05f * ((float)rand() / (float)RAND_MAX - 0.5f);
+#endif
         p->phase += 2.0 * M_PI * p->freq / (p->sr > 0 ? p->sr : 44100.0);
         out[0][k] = s; out[1][k] = s;
     }
