@@ -70,8 +70,9 @@ def test_tail_patch_after_two_predecessors(amsynths):
         d[mode] = multi_resolution_log_mel_distance(a, b, SR)
         if mode == "fork":
             np.testing.assert_array_equal(a, b)  # each render starts from the same loaded instance
+    print("distance between the two renders (dB):", {m: round(float(x), 3) for m, x in d.items()})
     assert d["flush"] < 0.05
-    assert d["none"] > 5.0  # the predecessor's held note and reverb carry into the render (17.7 dB measured)
+    assert d["none"] > 5.0  # the predecessor's held note and reverb carry into the render
     stats = amsynths["flush"].reset_stats()
     assert stats["flushes"] >= 2 and stats["bounded"] == 0
 

@@ -82,6 +82,8 @@ PRIME_S = 0.05
 #: MIDI controllers sent on every channel at the start of a flush: sustain pedal off (64, value 0),
 #: all sound off (120), reset all controllers (121), all notes off (123)
 ALL_OFF_CONTROLLERS = ((64, 0), (120, 0), (121, 0), (123, 0))
+#: this process's C library, opened on the first :func:`seed_c_rand`
+_LIBC: Any = None
 
 
 class PluginHost:
@@ -486,8 +488,10 @@ def seed_c_rand(seed: int) -> None:
     Repeats what plugins draw from ``rand()``/``random()`` (glibc shares one state between
     them); a plugin with its own generator is out of its reach.
     """
-    libc = ctypes.CDLL(None)
-    libc.srand(ctypes.c_uint(int(seed) % (1 << 32)))
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None)
+    _LIBC.srand(ctypes.c_uint(int(seed) % (1 << 32)))
 
 
 def all_off_midi_bytes() -> bytes:
