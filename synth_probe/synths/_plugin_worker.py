@@ -53,6 +53,7 @@ import struct
 import sys
 import tempfile
 import traceback
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,10 +132,7 @@ class PluginHost:
         _reap(block=True)
         self.engine = self.proc = None
         if self._all_off_path is not None:
-            try:
-                os.unlink(self._all_off_path)
-            except OSError:
-                pass
+            _unlink_quietly(self._all_off_path)
             self._all_off_path = None
 
     def ping(self) -> bool:
@@ -336,6 +334,7 @@ class PluginHost:
             with os.fdopen(fd, "wb") as f:
                 f.write(all_off_midi_bytes())
             self._all_off_path = path
+            weakref.finalize(self, _unlink_quietly, path)  # also when the host is never closed
         return self._all_off_path
 
     def stats(self) -> dict[str, Any]:
@@ -413,6 +412,13 @@ class PluginHost:
             r["restored_text"] = str(proc.get_parameter_text(r["index"]))
         self.load(self.sample_rate)  # leave a fresh instance behind
         return rows
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def fork_alarm(audio_seconds: float) -> int:
