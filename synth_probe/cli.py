@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Which synthesizer parameters show up in the sound, and how well can they be recovered?",
     )
     parser.add_argument("--version", action="version", version=f"synth-probe {__version__}")
+    _add_plugin_reset(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
@@ -50,7 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     for name in names:
         module = importlib.import_module(f"synth_probe.commands.{name}")
         module.register(sub)
+    for command_parser in sub.choices.values():
+        _add_plugin_reset(command_parser)
     return parser
+
+
+def _add_plugin_reset(parser: argparse.ArgumentParser) -> None:
+    """``--plugin-reset``, accepted before the command and after it (the one place it reaches plugins)."""
+    from synth_probe.synths._plugin_worker import RESET_MODES
+    from synth_probe.synths.plugin import RESET_ENV
+
+    parser.add_argument(
+        "--plugin-reset", choices=RESET_MODES, default=argparse.SUPPRESS, metavar="{" + ",".join(RESET_MODES) + "}",
+        help="what clears a plugin's state between renders: fork (default: each render in a copy of the "
+             "freshly loaded plugin), flush (all-sound-off, the plugin's default patch, silence until quiet), "
+             f"reload (a new instance each render), none (keep tails and phases, as before). Sets {RESET_ENV}",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    from synth_probe.synths.plugin import RESET_ENV
+
+    saved = os.environ.get(RESET_ENV)
+    if getattr(args, "plugin_reset", None):
+        os.environ[RESET_ENV] = args.plugin_reset  # child processes and every plugin created by name see it
     try:
         rc = args.func(args)
     except SynthProbeError as e:
@@ -75,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"synth-probe {args.command}: interrupted; work already written is kept", file=sys.stderr)
         return 130
+    finally:
+        if saved is None:
+            os.environ.pop(RESET_ENV, None)
+        else:
+            os.environ[RESET_ENV] = saved
     return int(rc or 0)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from synth_probe.cli import main
-from synth_probe.commands.doctor import classify_row
+from synth_probe.synths.plugin_doctor import classify_row
 
 AMSYNTH = "/usr/lib/vst/amsynth_vst.so"
 SOURCE = Path(__file__).parent / "plugins" / "fake_vst.c"
@@ -114,8 +114,26 @@ def test_classify_row():
     base = {"default_text": "0", "set_text": "1", "after_render_text": "1", "restored_text": "0"}
     assert classify_row(base) == "applied"
     assert classify_row({**base, "set_text": "0", "after_render_text": "0"}) == "not applied"
-    assert classify_row({**base, "after_render_text": "0"}) == "reset while rendering"
+    assert classify_row({**base, "after_render_text": "0"}) == "momentary"  # back to its default by itself
+    assert classify_row({**base, "after_render_text": "0.5"}) == "reset while rendering"
     assert classify_row({**base, "restored_text": "1"}) == "not restored"
+
+
+def test_doctor_notes_a_momentary_parameter_and_passes(capsys, tmp_path):
+    """A button that puts itself back to its default after a write (TAL's envelope reset) is a note."""
+    lib = gcc(tmp_path / "fake_momentary.so", "-DMOMENTARY")
+    rc, report = doctor_json(capsys, str(lib))
+    assert rc == 0 and report["ok"]
+    status = {r["name"]: r["status"] for r in report["params"]}
+    assert status == {"level": "applied", "crash": "applied", "trigger": "momentary"}
+    trigger = next(r for r in report["params"] if r["name"] == "trigger")
+    assert trigger["set_text"] == "1.00" and trigger["after_render_text"] == trigger["default_text"] == "0.00"
+    c = checks(report)
+    assert c["parameters"]["status"] == "ok" and "1 of them momentary" in c["parameters"]["detail"]
+    assert c["momentary"]["status"] == "note" and "2 'trigger'" in c["momentary"]["detail"]
+    rc = main(["doctor", str(lib), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "[note] momentary" in out and "result: plugin OK" in out
 
 
 def test_synths_lists_builtin_and_found_plugins(capsys, tmp_path):

@@ -133,8 +133,8 @@ def test_child_render_equals_in_process_render(amsynth):
     """Two fresh instances rendering the same sequence give the same samples."""
     rng = np.random.default_rng(3)
     patches = [dict(zip(amsynth.param_names, rng.uniform(0, 1, 41))) for _ in range(2)] + [{}]
-    local = get_synth(AMSYNTH, isolate=False)  # registry routes paths to PluginSynth
-    child = PluginSynth(AMSYNTH, isolate=True)
+    local = get_synth(AMSYNTH, isolate=False, reset="flush")  # registry routes paths to PluginSynth
+    child = PluginSynth(AMSYNTH, isolate=True, reset="flush")
     try:
         assert isinstance(local, PluginSynth) and not local.isolate
         for patch in patches:
@@ -155,8 +155,8 @@ def test_batch_through_the_child_equals_renders_one_by_one(amsynth):
     vectors = np.array([amsynth.patch_vector(dict(zip(amsynth.param_names, rng.uniform(0, 1, 41))))
                         for _ in range(3)])
     settings = RenderSettings(**SHORT)
-    one_by_one = PluginSynth(AMSYNTH, isolate=False)
-    batched = PluginSynth(AMSYNTH, isolate=True)
+    one_by_one = PluginSynth(AMSYNTH, isolate=False, reset="flush")
+    batched = PluginSynth(AMSYNTH, isolate=True, reset="flush")
     try:
         expected = np.stack([one_by_one.render_vector(v, settings) for v in vectors])
         got = batched.render_batch(vectors, settings)
@@ -177,15 +177,17 @@ def test_pickles_into_a_fresh_instance(amsynth):
 
 
 # ----------------------------------------------------------------------- crashing plugins
-def test_plugin_that_segfaults_while_rendering_is_reported_and_restarted(fakes):
-    synth = PluginSynth(fakes["ok"])
+@pytest.mark.parametrize("reset", ["fork", "none"])
+def test_plugin_that_segfaults_while_rendering_is_reported_and_restarted(fakes, reset):
+    """Under ``fork`` the forked copy dies and the plugin process stays; else the process is restarted."""
+    synth = PluginSynth(fakes["ok"], reset=reset)
     try:
         assert synth.param_names == ["level", "crash", "stuck"]
         assert synth.spec("level").unit == "dB"
         assert synth.spec("level").to_physical(1.0) == pytest.approx(0.0)
         before = synth.render(**SHORT)
         assert np.abs(before).max() > 0.05
-        with pytest.raises(PluginError, match="SIGSEGV while rendering") as info:
+        with pytest.raises(PluginError, match="SIGSEGV.*while rendering") as info:
             synth.render({"crash": 1.0}, **SHORT)
         assert "unharmed" in str(info.value)
         after = synth.render(**SHORT)  # a new child process

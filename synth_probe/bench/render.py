@@ -4,7 +4,9 @@ Run ``python -m synth_probe.bench.render`` (``make bench-render``). For each syn
 renders batches of random patches — uniform unit values over the non-inert
 parameters, defaults elsewhere — of 1.5 s (a 1.0 s note) at 44.1 kHz in one
 process, and prints renders/s, times real time and, for plugins, the
-throughput of the child-process path relative to in-process rendering.
+throughput of the child-process path relative to in-process rendering. Plugins
+render without a reset between renders (``reset="none"``); what a reset costs is
+``python -m synth_probe.bench.plugin_reset``.
 """
 from __future__ import annotations
 
@@ -56,7 +58,8 @@ def _modes(name: str) -> list[tuple[str, dict[str, Any]]]:
 
     if name in BUILTIN_SYNTHS:
         return [("in-process", {})]
-    return [("in-process", {"isolate": False}), ("child", {"isolate": True})]
+    # no reset between renders: this measures rendering and isolation; bench.plugin_reset measures resets
+    return [("in-process", {"isolate": False, "reset": "none"}), ("child", {"isolate": True, "reset": "none"})]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

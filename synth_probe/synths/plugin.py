@@ -20,14 +20,9 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
-import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +32,7 @@ import numpy as np
 
 from synth_probe.errors import PluginError, RenderError
 from synth_probe.fileio import read_json
+from synth_probe.synths._plugin_process import _ChildHost, _LocalHost
 from synth_probe.synths.base import CONTINUOUS, DISCRETE, ParamSpec, RenderSettings, Synth
 from synth_probe.synths.elf import VST2_ENTRY, inspect_binary
 
@@ -50,12 +46,15 @@ __all__ = [
     "find_plugins",
     "specs_from_description",
     "cache_dir",
+    "resolve_reset",
+    "RESET_ENV",
 ]
 
 #: bump when the cached description's format changes
 CACHE_FORMAT = 1
 HOST_MACHINE = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183}.get(platform.machine().lower())
-XVFB_HINT = "DISPLAY is not set: if the plugin needs an X display, run under `xvfb-run -a synth-probe ...`"
+#: environment variable that sets the reset of plugins created without ``reset=`` (``synth-probe --plugin-reset``)
+RESET_ENV = "SYNTH_PROBE_PLUGIN_RESET"
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,172 +461,38 @@ def specs_from_description(
     return specs, [int(p["index"]) for p in keep], fixed, "generic"
 
 
-# --------------------------------------------------------------------------------------------
-# the child process
-# --------------------------------------------------------------------------------------------
-def _describe_death(rc: int | None, log_tail: list[str], doing: str, path: str) -> str:
-    if rc is None:
-        how = "stopped answering"
-    elif rc < 0:
-        try:
-            how = f"was killed by signal {signal.Signals(-rc).name}"
-        except ValueError:
-            how = f"was killed by signal {-rc}"
-    else:
-        how = f"exited with status {rc}"
-    msg = f"plugin {path!r} {how} while {doing}; synth-probe itself is unharmed"
-    if log_tail:
-        msg += ". Last output of the plugin process:\n    " + "\n    ".join(log_tail)
-    text = " ".join(log_tail).lower()
-    loading = doing in ("loading", "reading its parameters")
-    if not os.environ.get("DISPLAY") and ("x server" in text or "display" in text or loading):
-        msg += "\nHint: " + XVFB_HINT
-    msg += "\nThe plugin process is restarted on the next call. `synth-probe doctor PATH` diagnoses load problems."
-    return msg
+def resolve_reset(reset: str | None, isolate: bool = True) -> str:
+    """The reset mode: ``reset`` if given, else :data:`RESET_ENV`'s value, else the default.
 
+    The default is ``"fork"`` for a plugin in a child process (``isolate=True``) and
+    ``"flush"`` in this process: ``fork`` copies the process that hosts the plugin, which
+    for ``isolate=False`` is the caller's own.
 
-class _ChildHost:
-    """A :class:`PluginHost` in a child process, restarted after it dies."""
+    Raises
+    ------
+    PluginError
+        A value that is not a reset mode, or ``fork`` with ``isolate=False`` (naming
+        where the value came from).
+    """
+    from synth_probe.synths._plugin_worker import RESET_MODES
 
-    def __init__(self, path: str, timeout: float) -> None:
-        self.path = path
-        self.timeout = float(timeout)
-        self.proc: subprocess.Popen | None = None
-        self.conn: Any = None
-        self.log_path: str | None = None
-        self._finalizer: weakref.finalize | None = None
-        self._pid = os.getpid()
-
-    def _start(self) -> None:
-        from multiprocessing.connection import Connection
-
-        parent_sock, child_sock = socket.socketpair()
-        fd, self.log_path = tempfile.mkstemp(prefix="synth_probe_plugin_", suffix=".log")
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        pkg_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "synth_probe.synths._plugin_worker", str(child_sock.fileno()), self.path],
-                stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT,
-                pass_fds=(child_sock.fileno(),), env=env, close_fds=True,
-            )
-        finally:
-            os.close(fd)
-            child_sock.close()
-        self.conn = Connection(parent_sock.detach())
-        self._pid = os.getpid()
-        self._finalizer = weakref.finalize(self, _kill, self.proc, self.conn, self.log_path, self._pid)
-
-    def _tail(self, n: int = 8) -> list[str]:
-        if not self.log_path:
-            return []
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 8192))
-                lines = f.read().decode("utf-8", "replace").splitlines()
-        except OSError:
-            return []
-        return [ln for ln in lines if ln.strip()][-n:]
-
-    def call(self, method: str, *args: Any, doing: str = "rendering", timeout: float | None = None) -> Any:
-        if os.getpid() != self._pid:
-            # a forked copy: the child process and its socket belong to the parent; start our own
-            if self._finalizer is not None:
-                self._finalizer.detach()
-            self._finalizer, self.proc, self.conn, self._pid = None, None, None, os.getpid()
-        if self.proc is None or self.proc.poll() is not None:
-            self.close()
-            self._start()
-        timeout = self.timeout if timeout is None else timeout
-        try:
-            self.conn.send((method, args))
-            deadline = time.monotonic() + timeout
-            while not self.conn.poll(0.5):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    break
-            if self.conn.poll(0):
-                reply = self.conn.recv()
-            else:
-                reply = None
-        except (EOFError, OSError, BrokenPipeError):
-            reply = None
-        if reply is None:
-            rc = None
-            try:
-                rc = self.proc.wait(timeout=2.0)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            tail = self._tail()
-            if rc is None:
-                tail.append(f"(no answer after {timeout:.0f} s; the process was killed)")
-            self.close()
-            raise PluginError(_describe_death(rc, tail, doing, self.path))
-        if reply[0] == "err":
-            raise PluginError(f"plugin {self.path!r}: {reply[2]} (while {doing})")
-        return reply[1]
-
-    def close(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer()
-            self._finalizer = None
-        self.proc = None
-        self.conn = None
-
-
-def _kill(proc: subprocess.Popen, conn: Any, log_path: str | None, owner: int) -> None:
-    if os.getpid() != owner:  # a forked copy never touches its parent's child process
-        return
-    try:
-        if proc.poll() is None:
-            try:
-                conn.send(("close", ()))
-                if conn.poll(2.0):
-                    conn.recv()
-            except (OSError, EOFError, ValueError):
-                pass
-            try:
-                proc.wait(timeout=2.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    finally:
-        try:
-            conn.close()
-        except OSError:
-            pass
-        if log_path:
-            try:
-                os.unlink(log_path)
-            except OSError:
-                pass
-
-
-class _LocalHost:
-    """A :class:`PluginHost` in this process (``isolate=False``)."""
-
-    def __init__(self, path: str) -> None:
-        from synth_probe.synths._plugin_worker import PluginHost
-
-        self.host = PluginHost(path)
-        self.path = path
-        self._pid = os.getpid()
-
-    def call(self, method: str, *args: Any, doing: str = "rendering", timeout: float | None = None) -> Any:
-        if os.getpid() != self._pid:  # engines are built in the process that uses them
-            self.host.engine = self.host.proc = None
-            self._pid = os.getpid()
-        try:
-            return getattr(self.host, method)(*args)
-        except RuntimeError as e:
-            raise PluginError(f"plugin {self.path!r}: {e} (while {doing})") from None
-
-    def close(self) -> None:
-        self.host.engine = None
-        self.host.proc = None
+    source = "reset"
+    if reset is None and os.environ.get(RESET_ENV):
+        reset, source = os.environ[RESET_ENV], RESET_ENV
+    if reset is None:
+        return "fork" if isolate else "flush"
+    mode = reset.strip().lower() if isinstance(reset, str) else reset
+    if mode not in RESET_MODES:
+        raise PluginError(
+            f"{source} must be one of {', '.join(RESET_MODES)} (what clears a plugin's state between renders), "
+            f"got {reset!r}"
+        )
+    if mode == "fork" and not isolate:
+        raise PluginError(
+            f"{source}='fork' renders in forked copies of the process that hosts the plugin; with isolate=False "
+            "that is this process: use isolate=True (the default) or another reset (flush, reload, none)"
+        )
+    return mode
 
 
 # --------------------------------------------------------------------------------------------
@@ -657,13 +522,27 @@ class PluginSynth(Synth):
     use_cache : bool, default=True
         Read the parameter description from the on-disk cache (:func:`cache_dir`, keyed
         by the binary's sha256) when present.
+    reset : {"fork", "flush", "reload", "none"}, optional
+        What clears the previous render's state before each render (default: the
+        ``SYNTH_PROBE_PLUGIN_RESET`` environment variable, else ``"fork"`` with
+        ``isolate=True`` and ``"flush"`` without). ``"fork"``: every render runs in a forked
+        copy of the plugin's process whose instance has never rendered, so a render depends
+        on its patch, settings and seed only. ``"flush"``: MIDI all-sound-off/all-notes-off,
+        the plugin's default patch and silence until the output is below -90 dBFS, then the
+        patch and silence until quiet (2 s at most in all); it clears tails and held voices,
+        not state a plugin keeps through an all-sound-off (a free-running LFO's phase, a
+        portamento's last pitch, amsynth's oscillator sync). ``"reload"``: a new plugin
+        instance for every render. ``"none"``: the instance keeps effect tails, held voices
+        and modulator phases from render to render (the behaviour before resets existed).
 
     Notes
     -----
-    A plugin keeps its state between renders (free-running oscillator phases, effect
-    tails), so two renders of the same patch in one instance can differ; two instances
-    that render the same sequence of patches give the same audio. ``seed`` is ignored:
-    plugins cannot be seeded.
+    A render's ``seed`` seeds the C library's ``rand()`` in the process that hosts the
+    plugin, right before the pre-roll: plugins that draw their randomness from it
+    (TAL-NoiseMaker's reverb modulation and master detune) render the same audio for the
+    same patch and seed in every reset mode. A plugin with its own generator (amsynth's
+    noise waveforms use a private one) is out of ``srand``'s reach; under ``fork`` its
+    generator restarts from the loaded state each render, so its renders repeat too.
     """
 
     def __init__(
@@ -675,9 +554,11 @@ class PluginSynth(Synth):
         name_map: str | None = "auto",
         timeout: float = 120.0,
         use_cache: bool = True,
+        reset: str | None = None,
     ) -> None:
         if not (0.0 <= float(pre_roll) <= 10.0):
             raise PluginError(f"pre_roll must be 0..10 s, got {pre_roll}")
+        self.reset = resolve_reset(reset, bool(isolate))
         self.plugin = check_plugin_file(path)
         self.isolate = bool(isolate)
         self.pre_roll = float(pre_roll)
@@ -728,6 +609,7 @@ class PluginSynth(Synth):
             "layout": self.layout,
             "n_params": len(self._specs),
             "pre_roll": self.pre_roll,
+            "reset": self.reset,
         }
 
     def _host_args(self, vec: np.ndarray) -> tuple[list[int], list[float]]:
@@ -743,26 +625,33 @@ class PluginSynth(Synth):
         A child process answers a whole batch in one round trip, so isolation costs next to
         nothing per render. A row that comes back non-finite is rendered again through
         :meth:`render_vector`, which reloads the instance first (a blow-up poisons it).
-        Seeds do not apply to plugins.
+        ``seeds`` (default 0 for every row) seed the C library's ``rand()`` per row.
         """
         vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
         if len(vectors) == 0:
             return np.empty((0, settings.n_samples), dtype=np.float32)
+        seeds = np.zeros(len(vectors), dtype=np.int64) if seeds is None else np.asarray(seeds, dtype=np.int64)
         slots = self._host_args(vectors[0])[0]
         rows = [self._host_args(v)[1] for v in vectors]
         args = (slots, rows, int(settings.note), int(settings.velocity), float(settings.note_length),
-                float(settings.render_length), int(settings.sample_rate), self.pre_roll)
+                float(settings.render_length), int(settings.sample_rate), self.pre_roll, self.reset,
+                [int(x) for x in seeds])
         with self._lock:
             audio = self._call("render_batch", *args, doing=f"rendering a batch of {len(rows)}",
                                timeout=self.timeout * len(rows))
         for k in np.flatnonzero(~np.isfinite(audio).all(axis=1)):
-            audio[k] = self.render_vector(vectors[k], settings)
+            audio[k] = self.render_vector(vectors[k], settings, seed=int(seeds[k]))
         return audio
+
+    def reset_stats(self) -> dict[str, Any]:
+        """The ``flush`` resets so far in this plugin process: ``flushes``, ``seconds`` of silence, ``bounded``."""
+        with self._lock:
+            return self._call("stats", doing="reading its reset statistics")
 
     def _render_unit(self, vec: np.ndarray, settings: RenderSettings, seed: int) -> np.ndarray:
         slots, values = self._host_args(vec)
         args = (slots, values, int(settings.note), int(settings.velocity), float(settings.note_length),
-                float(settings.render_length), int(settings.sample_rate), self.pre_roll)
+                float(settings.render_length), int(settings.sample_rate), self.pre_roll, self.reset, int(seed))
         with self._lock:
             audio = self._call("render", *args, doing="rendering")
             if not np.all(np.isfinite(audio)):
@@ -796,7 +685,8 @@ class PluginSynth(Synth):
     def __getstate__(self) -> dict[str, Any]:
         # a child process or engine does not pickle; the copy starts its own
         return {"path": str(self.plugin.path), "isolate": self.isolate, "pre_roll": self.pre_roll,
-                "name_map": self.name_map, "timeout": self.timeout, "use_cache": self.use_cache}
+                "name_map": self.name_map, "timeout": self.timeout, "use_cache": self.use_cache,
+                "reset": self.reset}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         path = state.pop("path")

@@ -8,6 +8,11 @@
  *                   "level"  output gain (applied);
  *                   "crash"  >= 0.5 makes processReplacing raise SIGSEGV while a note sounds;
  *                   "stuck"  ignores every write (a parameter the plugin does not apply).
+ *   -DRAND_NOISE    adds noise drawn from the C library's rand() to the sine while a note sounds
+ *                   (as TAL-NoiseMaker's reverb modulation and master detune draw from it).
+ *   -DMOMENTARY     the third parameter is "trigger" instead of "stuck": a momentary button
+ *                   (default 0) that, once written above 0, restarts the sine's phase at the
+ *                   next processed block and puts itself back to 0 there.
  */
 #include <math.h>
 #include <signal.h>
@@ -45,7 +50,11 @@ enum { effOpen = 0, effClose = 1, effGetParamLabel = 6, effGetParamDisplay = 7, 
        effGetVendorString = 47, effGetProductString = 48, effCanDo = 51, effGetVstVersion = 58 };
 
 typedef struct { AEffect fx; float params[3]; double sr, phase, freq; int gate; } Plugin;
+#ifdef MOMENTARY
+static const char *NAMES[3] = {"level", "crash", "trigger"};
+#else
 static const char *NAMES[3] = {"level", "crash", "stuck"};
+#endif
 
 static intptr_t dispatcher(AEffect *e, int32_t op, int32_t idx, intptr_t val, void *ptr, float opt) {
     Plugin *p = (Plugin *)e;
@@ -81,7 +90,11 @@ static intptr_t dispatcher(AEffect *e, int32_t op, int32_t idx, intptr_t val, vo
 
 static void set_parameter(AEffect *e, int32_t i, float v) {
     Plugin *p = (Plugin *)e;
+#ifdef MOMENTARY
+    if (i >= 0 && i < 3) p->params[i] = v;
+#else
     if (i == 0 || i == 1) p->params[i] = v; /* "stuck" (2) ignores writes */
+#endif
 }
 static float get_parameter(AEffect *e, int32_t i) { return (i >= 0 && i < 3) ? ((Plugin *)e)->params[i] : 0.f; }
 
@@ -89,9 +102,15 @@ static void process(AEffect *e, float **in, float **out, int32_t n) {
     Plugin *p = (Plugin *)e;
     (void)in;
     if (p->gate && p->params[1] >= 0.5f) raise(SIGSEGV);
+#ifdef MOMENTARY
+    if (p->params[2] > 0.f) { p->phase = 0.0; p->params[2] = 0.f; } /* the button acts once, then releases */
+#endif
     double amp = p->gate ? 0.5 * pow(10.0, (40.0 * p->params[0] - 40.0) / 20.0) : 0.0;
     for (int k = 0; k < n; k++) {
         float s = (float)(amp * sin(p->phase));
+#ifdef RAND_NOISE
+        if (p->gate) s += 0.05f * ((float)rand() / (float)RAND_MAX - 0.5f);
+#endif
         p->phase += 2.0 * M_PI * p->freq / (p->sr > 0 ? p->sr : 44100.0);
         out[0][k] = s; out[1][k] = s;
     }
@@ -115,7 +134,10 @@ AEffect *VSTPluginMain(HostCallback host) {
     p->fx.numPrograms = 1; p->fx.numParams = 3; p->fx.numInputs = 0; p->fx.numOutputs = 2;
     p->fx.flags = (1 << 4) | (1 << 8); /* canReplacing | isSynth */
     p->fx.uniqueID = 0x66616b65; p->fx.version = 1; p->fx.ioRatio = 1.f;
-    p->params[0] = 0.75f; p->params[2] = 0.25f;
+    p->params[0] = 0.75f;
+#ifndef MOMENTARY
+    p->params[2] = 0.25f;
+#endif
     p->sr = 44100.0; p->freq = 440.0;
     return &p->fx;
 }
