@@ -942,7 +942,9 @@ def match(
 def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     import soundfile as sf
 
-    sf.write(str(path), np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), int(sample_rate), subtype="PCM_16")
+    # 32-bit float, like `synth-probe render`: a render above full scale (the real TAL-NoiseMaker and
+    # its emulation have no limiter) keeps its true values instead of being clipped
+    sf.write(str(path), np.asarray(audio, dtype=np.float32), int(sample_rate), subtype="FLOAT")
 
 
 def write_match(result: MatchResult, synth: Synth, out: str | os.PathLike, *, extra: Mapping[str, Any] | None = None

@@ -507,6 +507,7 @@ def _clips(audio: np.ndarray, sample_rate: int, seconds: float, rate: int = 1600
     g = math.gcd(int(sample_rate), rate)
     y = resample_poly(audio.astype(np.float64), rate // g, int(sample_rate) // g, axis=-1)
     y = y[:, : int(seconds * rate)]
+    y = y / max(1.0, float(np.max(np.abs(y))) if y.size else 1.0)  # above full scale: both down alike
     return np.clip(np.round(y * 32767.0), -32768, 32767).astype(np.int16)
 
 

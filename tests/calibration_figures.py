@@ -48,6 +48,8 @@ def figures(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, floa
         ``level_db`` (RMS over the note, 0–1 s, dB re full scale), ``tail_db`` (RMS after
         note-off, 1–2 s), ``peak``, ``centroid_st`` (spectral centroid of the note as a MIDI
         note number), ``audible_s`` (end of the last 11.6 ms frame above −60 dB), ``sounds``.
+        :func:`derive` adds ``true_peak`` (the folder's unclipped peak over both channels)
+        where the folder has ``render_peaks.csv``.
     """
     x = np.asarray(audio, dtype=np.float64)
     note = x[: int(NOTE_LENGTH * sample_rate)]
@@ -89,11 +91,17 @@ def derive(ref: Path, pattern: str) -> dict[str, dict]:
 
     probes = pd.read_csv(ref / "probes.csv")
     rows = probes[probes["probe_id"].str.contains(pattern, regex=True)]
+    # the audio files clip at full scale; the folder's true float peaks (both channels) are kept apart
+    peaks_csv = ref / "render_peaks.csv"
+    true_peaks = pd.read_csv(peaks_csv).set_index("probe_id")["peak"] if peaks_csv.exists() else None
     out: dict[str, dict] = {}
     for _, row in rows.iterrows():
         audio, sr = sf.read(ref / row["file"], dtype="float64", always_2d=True)
         patch = {k: float(v) for k, v in row.items() if k not in ("probe_id", "set", "file")}
-        out[row["probe_id"]] = {"probe": patch, "real": figures(audio.mean(axis=1), sr)}
+        real = figures(audio.mean(axis=1), sr)
+        if true_peaks is not None and row["probe_id"] in true_peaks.index:
+            real["true_peak"] = float(true_peaks[row["probe_id"]])
+        out[row["probe_id"]] = {"probe": patch, "real": real}
     return out
 
 

@@ -90,7 +90,8 @@ def _eval_conditions(task: dict[str, Any]) -> dict[str, Any]:
         audio = obj.audio_for(vec)
         out["dist"][name] = audio_distances(target, audio, sr)
         if name in keep_audio:  # the very render that was measured, for the listening examples
-            out.setdefault("audio", {})[name] = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
+            peak = max(1.0, float(np.max(np.abs(audio))))  # above full scale: scaled down, not clipped
+            out.setdefault("audio", {})[name] = np.round(np.clip(audio / peak, -1, 1) * 32767).astype(np.int16)
 
     starts = {"model": np.asarray(task["model_vec"]), "default": np.asarray(task["default_vec"])}
     methods = ["hill"] + (["cmaes"] if task["cmaes"] else [])

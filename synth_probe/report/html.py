@@ -357,10 +357,16 @@ def spectrogram_strip(
 
 
 def wav_data_uri(audio: np.ndarray, sample_rate: int) -> str:
-    """WAV data URI (mono, 16-bit) of int16 samples or floats in [-1, 1]."""
+    """WAV data URI (mono, 16-bit) of int16 samples or floats.
+
+    Floats above full scale (a synth without a limiter) are scaled down to a peak of 1 rather
+    than clipped; floats within [-1, 1] keep their level.
+    """
     a = np.asarray(audio)
     if a.dtype != np.int16:
-        a = np.clip(np.round(np.asarray(a, dtype=np.float64) * 32767.0), -32768, 32767).astype(np.int16)
+        a = np.asarray(a, dtype=np.float64)
+        a = a / max(1.0, float(np.max(np.abs(a))) if a.size else 1.0)
+        a = np.clip(np.round(a * 32767.0), -32768, 32767).astype(np.int16)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
