@@ -50,7 +50,8 @@ def test_keyfollow_on_one_note_is_the_cutoff_in_disguise(noisemaker):
     base = _patch(noisemaker, filtertype=0.0, cutoff=0.5, resonance=0.5, keyfollow=0.5)
     rec = probe_base(noisemaker, base, "keyfollow", SETTINGS, seed=1, compensate=["cutoff"], budget=60,
                      tolerance_db=0.2)
-    assert rec["floor"] == 0.0  # a saw through the filter: no noise source
+    # a saw through the filter: only the filter's injected noise (about -90 dB) differs between seeds
+    assert rec["floor"] < 0.01
     assert rec["effect"] > 0.25 and rec["verdict"] == "confounded"
     assert rec["twin"] <= 0.2
     # key-follow 0.5 -> 0 removes a downward offset: the twin lowers the cutoff, by less than 0.02

@@ -64,8 +64,8 @@ def dsp_source(filter_family: int = 0, fx_on: bool = True) -> str:
 
 
 # filter type (0..11, TAL's order) -> the family of structures compiled for it
-FILTER_FAMILY = (0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 3)
-FILTER_FAMILIES = ("ladder", "state-variable", "extra ladder", "off")
+FILTER_FAMILY = (0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 4)
+FILTER_FAMILIES = ("ladder LP24", "ladder modes", "state-variable", "extra ladder", "off")
 _INDEX = {s.name: s.index for s in NOISEMAKER_SPECS}
 _FILTERTYPE = NOISEMAKER_SPECS[_INDEX["filtertype"]]
 # the effects chain is an exact bypass when both wets are 0 and both choruses are off
@@ -143,8 +143,9 @@ class NoiseMaker(Synth):
     """TAL-NoiseMaker's 88 parameters and signal path, emulated in Faust.
 
     Faust computes every branch of a program on every sample, so the emulation is compiled
-    into eight programs: one per filter family (ladder modes, state-variable modes, the extra
-    ladder, unfiltered) with and without the effects chain. A render uses the program that
+    into ten programs: one per filter family (the LP24 ladder, the ladder of the other
+    Xpander-style modes, state-variable modes, the extra ladder, unfiltered) with and without
+    the effects chain. A render uses the program that
     the patch needs; the outputs are the same as one program with every branch would give.
     Compiled programs are cached on disk as LLVM bitcode (``~/.cache/synth_probe/faust``).
 
