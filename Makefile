@@ -27,8 +27,11 @@ sensitivity: $(STAMP)
 
 bench: bench-render bench-generate bench-train
 
+# the emulation before its calibration on the real engine (#16): bench-render prints the speed ratio against it
+BENCH_AGAINST ?= 5860016
+
 bench-render: $(STAMP)
-	$(PY) -m synth_probe.bench.render
+	$(PY) -m synth_probe.bench.render --batches 3 --against $(BENCH_AGAINST)
 
 bench-generate: $(STAMP)
 	$(PY) -m synth_probe.bench.generate

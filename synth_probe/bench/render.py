@@ -7,12 +7,20 @@ process, and prints renders/s, times real time and, for plugins, the
 throughput of the child-process path relative to in-process rendering. Plugins
 render without a reset between renders (``reset="none"``); what a reset costs is
 ``python -m synth_probe.bench.plugin_reset``.
+
+``--against REF`` also renders the same patches with the emulation of git revision
+``REF`` (exported with ``git archive`` into a temporary folder and run in a child
+process, batch by batch alternating with the current one) and prints the throughput
+ratio current / REF of the same run.
 """
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +28,7 @@ import numpy as np
 
 from synth_probe.synths.base import RenderSettings, Synth
 
-__all__ = ["random_patches", "time_renders", "main"]
+__all__ = ["random_patches", "time_renders", "OldEmulation", "main"]
 
 AMSYNTH = "/usr/lib/vst/amsynth_vst.so"
 
@@ -53,6 +61,66 @@ def time_renders(synth: Synth, vectors: np.ndarray, settings: RenderSettings, wa
     return time.perf_counter() - t0
 
 
+#: run in the child process of :class:`OldEmulation`, with the old tree first on sys.path
+_OLD_SCRIPT = """
+import sys, time, numpy as np
+from synth_probe.synths.base import RenderSettings
+from synth_probe.synths.registry import get_synth
+s = get_synth("noisemaker")
+st = RenderSettings(note=60, velocity=100, note_length=1.0, render_length=1.5, sample_rate=int(sys.argv[1]))
+for line in sys.stdin:
+    v = np.load(line.strip())
+    s.render_batch(v, st)
+    t0 = time.perf_counter()
+    s.render_batch(v, st)
+    print(time.perf_counter() - t0, flush=True)
+"""
+
+
+class OldEmulation:
+    """The ``noisemaker`` of git revision ``ref``, timed in a child process on the patches it is sent.
+
+    Raises
+    ------
+    RuntimeError
+        ``git archive`` fails (no git, not a checkout, unknown revision).
+    """
+
+    def __init__(self, ref: str, sample_rate: int) -> None:
+        self.ref = ref
+        self._tmp = tempfile.TemporaryDirectory(prefix="synth_probe_bench_")
+        root = Path(__file__).resolve().parents[2]
+        tree = Path(self._tmp.name) / "tree"
+        tree.mkdir()
+        arch = subprocess.run(["git", "-C", str(root), "archive", ref, "synth_probe"], capture_output=True)
+        if arch.returncode != 0:
+            raise RuntimeError(f"git archive {ref}: {arch.stderr.decode(errors='replace').strip()}")
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=arch.stdout, check=True)
+        self._proc = subprocess.Popen([sys.executable, "-c", _OLD_SCRIPT, str(sample_rate)], text=True,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(tree),
+                                      env={**__import__("os").environ, "PYTHONPATH": str(tree)})
+        self._k = 0
+
+    def time_renders(self, vectors: np.ndarray) -> float:
+        """Seconds the old emulation takes for ``vectors`` (after an untimed pass over them)."""
+        self._k += 1
+        path = Path(self._tmp.name) / f"batch{self._k}.npy"
+        np.save(path, vectors)
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(f"{path}\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the emulation of {self.ref} stopped (exit {self._proc.wait()})")
+        return float(line)
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=60)
+        self._tmp.cleanup()
+
+
 def _modes(name: str) -> list[tuple[str, dict[str, Any]]]:
     from synth_probe.synths.registry import BUILTIN_SYNTHS
 
@@ -73,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help=f"comma-separated synth names or plugin paths (default noisemaker,{AMSYNTH})")
     ap.add_argument("--sample-rate", type=int, default=44100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--against", default=None, metavar="REF",
+                    help="also time the emulation of git revision REF on the same patches (same run) and print "
+                         "the ratio")
     args = ap.parse_args(argv)
     if args.n < 1 or args.batches < 1:
         ap.error("--n and --batches must be at least 1")
@@ -104,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 synth.close()
         for mode, synth in synths.items():
             rows.append((getattr(synth, "name", name), mode, rates[mode] or None))
+    against: tuple[list[float], list[float]] | None = None
+    if args.against:
+        against = _time_against(args.against, args, settings)
     print()
     print(f"{'synth':<16} {'mode':<11} {'renders/s':>10} {'x real time':>12}   batches (renders/s)")
     by_synth: dict[str, dict[str, list[float]]] = {}
@@ -133,7 +207,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"noisemaker / {name} in-process throughput = {inproc['noisemaker'] / rate:.2f} (same run)")
         print(f"noisemaker: {inproc['noisemaker'] * settings.render_length:.0f}x real time; target: at least the "
               "real TAL-NoiseMaker engine's 170-185x on one core here (amsynth: about 150-190x)")
+    if against is not None:
+        new, old = against
+        ratio = float(np.median([a / b for a, b in zip(new, old)]))
+        print(f"noisemaker now / noisemaker at {args.against}: {np.median(new):.1f} / {np.median(old):.1f} renders/s, "
+              f"ratio {ratio:.3f} (median of per-batch ratios, same patches, batches alternating); "
+              f"{'a loss' if ratio < 1 else 'a gain'} of {100 * abs(1 - ratio):.1f} %")
     return 0
+
+
+def _time_against(ref: str, args: argparse.Namespace, settings: RenderSettings
+                  ) -> tuple[list[float], list[float]] | None:
+    """renders/s of the current and of ``ref``'s emulation, batch by batch on the same patches."""
+    from synth_probe.synths.registry import get_synth
+
+    try:
+        old = OldEmulation(ref, settings.sample_rate)
+    except (RuntimeError, OSError) as e:
+        print(f"  --against {ref}: skipped: {e}", file=sys.stderr)
+        return None
+    synth = get_synth("noisemaker")
+    new_rates, old_rates = [], []
+    try:
+        for b in range(args.batches):
+            vecs = random_patches(synth, args.n, seed=args.seed + b)
+            new_rates.append(args.n / time_renders(synth, vecs, settings))
+            old_rates.append(args.n / old.time_renders(vecs))
+    finally:
+        synth.close()
+        old.close()
+    return new_rates, old_rates
 
 
 if __name__ == "__main__":
