@@ -241,6 +241,9 @@ CASES: list[tuple[str, str]] = [
     # evaluate
     ("evaluate {missing} --data {tiny}", None),
     ("evaluate {dir} --data {tiny}", "not a saved model"),
+    ("evaluate {list.json} --data {tiny}", "holds a JSON array"),
+    ("evaluate {deep.json} --data {tiny}", "too deeply"),
+    ("evaluate {latin1.json} --data {tiny}", "not UTF-8"),
     ("evaluate {model} --data {missing}", None),
     ("evaluate {model} --data {tiny} --json {dir}", "folder"),
     ("evaluate {model} --data {tiny} --json {file}/x.json", "is a file, not a folder"),

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from synth_probe.errors import ModelFileError, PluginError
+from synth_probe.fileio import read_json
 from synth_probe.synths.registry import BUILTIN_SYNTHS, is_plugin_path
 
 __all__ = ["save_model", "load_model", "read_header", "choose_synth", "TRUSTED_TYPES", "FORMAT_VERSION"]
@@ -234,10 +235,7 @@ def read_header(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(
             f"{str(p)!r} is not a saved model: {HEADER} is missing (save one with `synth-probe train`)"
         )
-    try:
-        header = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFileError(f"{str(file)!r} cannot be read as a model header: {e}") from None
+    header = read_json(file, error=ModelFileError, what="model header")
     if header.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
             f"{str(file)!r} has model format version {header.get('format_version')!r}; "
