@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import pickle
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -77,6 +76,7 @@ from synth_probe.render import Task, TaskFailure, get_pool
 from synth_probe.sampling import SamplePlan, make_plan, render_seeds
 from synth_probe.synths.base import RenderSettings, Synth
 from synth_probe.synths.registry import get_synth
+from synth_probe.util import library_versions
 
 __all__ = [
     "Dataset",
@@ -161,21 +161,6 @@ def _render_shard(ctx, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- manifest
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape a dataset's bytes."""
-    from importlib import metadata
-
-    from synth_probe import __version__
-
-    out = {"python": platform.python_version(), "synth_probe": __version__}
-    for lib in ("numpy", "pandas", "dawdreamer"):
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            out[lib] = "absent"
-    return out
 
 
 def _identity(synth: Synth, settings: RenderSettings, sampling: dict, shard_size: int) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import io
 import json
 import math
 import os
@@ -28,6 +27,7 @@ import numpy as np
 
 from synth_probe.errors import DatasetError
 from synth_probe.synths.base import RenderSettings
+from synth_probe.util import atomic_json, atomic_write, file_lock
 
 __all__ = [
     "FORMAT",
@@ -112,52 +112,6 @@ def rows_dtype(n_params: int) -> np.dtype:
 # ----------------------------------------------------------------------------- writing
 
 
-class _HashingWriter:
-    """A file wrapper that feeds everything written to sha256."""
-
-    def __init__(self, f: io.BufferedWriter) -> None:
-        self.f = f
-        self.h = hashlib.sha256()
-        self.n = 0
-
-    def write(self, b: bytes | memoryview) -> int:
-        self.h.update(b)
-        self.n += len(b)
-        return self.f.write(b)
-
-
-def tmp_name(path: Path) -> Path:
-    """``.NAME.HOST.PID.tmp`` beside ``path``: the name a file is written under before its rename."""
-    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
-
-
-def atomic_write(path: Path, write: Callable[[Any], Any]) -> dict[str, Any]:
-    """Write ``path`` through ``write(fileobj)`` to a temporary file, fsync, rename.
-
-    Returns ``{"name", "sha256", "bytes"}`` of what was written. On any error the
-    temporary file is removed and ``path`` keeps its previous content.
-    """
-    tmp = tmp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            hw = _HashingWriter(f)
-            write(hw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return {"name": path.name, "sha256": hw.h.hexdigest(), "bytes": hw.n}
-
-
-def atomic_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON through :func:`atomic_write`."""
-    data = (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode()
-    atomic_write(path, lambda f: f.write(data))
-
-
 def sha256_file(path: Path) -> str:
     """sha256 of a file, read in 4 MiB chunks."""
     h = hashlib.sha256()
@@ -177,7 +131,7 @@ def shard_paths(out: Path, k: int) -> dict[str, Path]:
 
 
 def parse_tmp_name(name: str) -> tuple[str, str, int] | None:
-    """``(file name, host, pid)`` of a temporary file name written by :func:`tmp_name`, else None.
+    """``(file name, host, pid)`` of a temporary file name written by :func:`synth_probe.util.tmp_name`, else None.
 
     The file name is matched against the names a dataset writes, so a host name with dots
     (``node07.cluster.example.org``) is read whole.
@@ -433,20 +387,6 @@ def run_lock(out: Path, *, shared: bool, wait: bool, what: str,
         os.close(fd)
 
 
-@contextlib.contextmanager
-def manifest_lock(out: Path) -> Iterator[None]:
+def manifest_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     """Hold ``out/.manifest.lock`` exclusively while the manifest is read and rewritten."""
-    path = out / MANIFEST_LOCK
-    try:
-        f = open(path, "a+b")
-    except OSError as e:
-        raise DatasetError(f"cannot open the lock file {path}: {e.strerror or e}") from None
-    with f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        except OSError as e:
-            raise DatasetError(f"cannot lock {path}: {e.strerror or e}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    return file_lock(out / MANIFEST_LOCK, error=DatasetError)

@@ -14,6 +14,9 @@
 * :func:`check_audio_output` / :func:`write_audio`: the audio formats a render
   can be written to, chosen by the file's extension, and a write whose failure
   (a full disk) is a clean error that leaves any earlier file in place.
+
+Writing files atomically, JSON-safe values, library versions and locks are in
+:mod:`synth_probe.util`.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from synth_probe.errors import AudioError, OutputError, SynthProbeError
+from synth_probe.util import atomic_replace
 
 __all__ = [
     "MAX_JSON_BYTES",
@@ -261,22 +265,14 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) ->
     import soundfile as sf
 
     p, fmt, subtype = check_audio_output(path)
-    direct = p.exists() and not p.is_file()
-    target = p
-    if not direct:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        target = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        try:  # created like any new file (the umask applies), exclusively
-            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        except OSError as e:
-            raise OutputError(f"audio output {str(p)!r} could not be written: {describe_os_error(e)}") from None
+    data, rate = np.asarray(audio, dtype=np.float32), int(sample_rate)
     try:
-        sf.write(str(target), np.asarray(audio, dtype=np.float32), int(sample_rate), format=fmt, subtype=subtype)
-        if not direct:
-            os.replace(target, p)
+        if p.exists() and not p.is_file():
+            sf.write(str(p), data, rate, format=fmt, subtype=subtype)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            atomic_replace(p, lambda tmp: sf.write(str(tmp), data, rate, format=fmt, subtype=subtype))
     except (OSError, RuntimeError) as e:  # soundfile's LibsndfileError is a RuntimeError
-        if not direct:
-            target.unlink(missing_ok=True)
         reason = describe_os_error(e) if isinstance(e, OSError) else str(e).strip().splitlines()[-1]
         raise OutputError(f"audio output {str(p)!r} could not be written: {reason}") from None
     return p

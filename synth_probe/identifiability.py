@@ -75,6 +75,7 @@ import numpy as np
 
 from synth_probe.errors import ParameterValueError, RenderError, SamplerError, SynthProbeError
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
+from synth_probe.util import atomic_text
 
 __all__ = ["IdentifiabilityConfig", "IdentifiabilityResult", "probe_base", "moved_value", "run_identifiability",
            "write_identifiability", "RESULTS_NAME"]
@@ -495,10 +496,8 @@ def write_identifiability(result: IdentifiabilityResult, reports_dir: str | os.P
     except OSError as e:
         raise SynthProbeError(f"cannot write the reports folder {d}: {e}") from e
     jpath = d / RESULTS_NAME
-    tmp = jpath.with_suffix(".json.tmp")
     data = result.to_dict()
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, jpath)
+    atomic_text(jpath, json.dumps(data, indent=1, allow_nan=False))
     cpath = d / "identifiability.csv"
     rows = data["summary"]
     with cpath.open("w", newline="", encoding="utf-8") as f:

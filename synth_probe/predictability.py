@@ -54,6 +54,7 @@ import pandas as pd
 from synth_probe.errors import DatasetError, ParameterValueError, UnknownModelError
 from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
+from synth_probe.util import atomic_text, atomic_write, json_clean, library_versions
 
 __all__ = [
     "SUITE",
@@ -315,26 +316,9 @@ def compute_features(
 
 
 # ----------------------------------------------------------------------------- results file
-def _json_clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, np.ndarray):
-        return _json_clean(obj.tolist())
-    return obj
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_json_clean(data), indent=1, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_text(path, json.dumps(json_clean(data), indent=1, allow_nan=False))
 
 
 def _fingerprint(ds: Any, config: PredictabilityConfig, columns: Sequence[str], n: int) -> str:
@@ -702,7 +686,7 @@ def run_predictability(
         "render": asdict(settings) if hasattr(settings, "__dataclass_fields__") else dict(ds.meta.get("render", {})),
         "columns": columns, "config": asdict(config), "models": {}, "complete": False,
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_average": load, "cpus": os.cpu_count(),
-        "command": " ".join(sys.argv), "versions": _versions(),
+        "command": " ".join(sys.argv), "versions": library_versions(),
     }
     results["config"]["models"] = list(config.models)
     Y = ds.params[columns].reset_index(drop=True)
@@ -802,9 +786,7 @@ def run_predictability(
     results["seconds"] = time.perf_counter() - t_start
     _write_json(jpath, results)
     if media:
-        tmp = out / (MEDIA_NAME + ".tmp.npz")
-        np.savez_compressed(tmp, **media)
-        os.replace(tmp, out / MEDIA_NAME)
+        atomic_write(out / MEDIA_NAME, lambda f: np.savez_compressed(f, **media), digest=False)
     log(f"wrote {jpath} ({results['seconds']:.0f} s in all)")
     if write_report:
         from synth_probe.report.predictability_section import write_predictability_report
@@ -831,9 +813,7 @@ def _save_predictions(path: Path, fingerprint: str, preds: Mapping[str, pd.DataF
         for name, a in (probas.get(m) or {}).items():
             arrays[f"proba:{m}:{name}"] = np.asarray(a, dtype=np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)  # a new --out folder: the first model saves before any report
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays), digest=False)
 
 
 def load_saved_run(reports_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray], list[str]]:
@@ -973,15 +953,3 @@ def _to_int16(a: np.ndarray) -> np.ndarray:
     peak = np.max(np.abs(a), axis=-1, keepdims=True)
     a = a / np.maximum(peak, 1.0)  # never louder than full scale; quiet clips stay quiet
     return np.clip(np.round(a * 32767.0), -32768, 32767).astype(np.int16)
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("synth_probe", "numpy", "scikit-learn", "lightgbm", "torch", "librosa", "dawdreamer"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out

@@ -54,7 +54,6 @@ Method (the report states it too; :data:`METHOD` is the text):
 from __future__ import annotations
 
 import math
-import platform
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -66,6 +65,7 @@ import numpy as np
 from synth_probe import spectral
 from synth_probe.errors import ParameterValueError
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
+from synth_probe.util import json_clean, library_versions
 
 __all__ = [
     "SensitivityConfig",
@@ -218,7 +218,7 @@ class ParamResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ci_closed"] = list(self.ci_closed) if self.ci_closed is not None else None
-        return _clean(d)
+        return json_clean(d)
 
 
 @dataclass
@@ -248,7 +248,7 @@ class SensitivityResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (no media)."""
-        return _clean({
+        return json_clean({
             "kind": "synth_probe.sensitivity",
             "format": 1,
             "created": self.created,
@@ -286,23 +286,7 @@ class SensitivityResult:
                 **{f"aspect_{a}": p.aspects.get(a) for a in spectral.ASPECTS},
                 "inert_in_spec": p.inert_spec,
             })
-        return _clean(rows)
-
-
-def _clean(obj: Any) -> Any:
-    """Recursively turn NumPy scalars into Python ones and non-finite floats into None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
+        return json_clean(rows)
 
 
 # ----------------------------------------------------------------------------- plan
@@ -730,18 +714,6 @@ def _run_tasks(
             discard_pool(pool)
 
 
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("synth_probe", "numpy", "scipy", "librosa", "dawdreamer", "matplotlib", "jinja2"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
 def select_specs(synth: Synth, params: Sequence[str] | None) -> list[ParamSpec]:
     """The specs to study: all, or the named ones (unknown names raise with suggestions)."""
     if params is None:
@@ -848,7 +820,7 @@ def run_sensitivity(
         seconds=time.perf_counter() - t_start, render_seconds=render_s, bases=base_desc,
         floors={"median_db": float(np.median(floor_all)), "max_db": float(np.max(floor_all)),
                 "n_measurements": len(floors)},
-        sampler_used=sampler_used, versions=_versions(), created=created, complete=complete, media=media,
+        sampler_used=sampler_used, versions=library_versions(), created=created, complete=complete, media=media,
     )
 
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fcntl
 import hashlib
 import json
 import math
@@ -81,6 +80,7 @@ from synth_probe.errors import (
     UnknownModelError,
     UnknownParameterError,
 )
+from synth_probe.util import atomic_text, atomic_write, file_lock
 
 __all__ = [
     "FAMILIES",
@@ -693,10 +693,7 @@ class FeatureStore:
             parts.append(tr.transform(self.ds.audio[a:min(a + 250, self.n)]).astype(np.float32))
         X = np.concatenate(parts)
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, X)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: np.save(f, X), digest=False)
         self.seconds_computing += time.perf_counter() - t0
         return X
 
@@ -1197,17 +1194,6 @@ def reference_scores(ctx: TuneContext, study: Any) -> dict[str, Any]:
     return ref
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def refit_best(ctx: TuneContext, study: Any) -> dict[str, Any] | None:
     """Refit the best trial's configuration on train + validation, score it on test, save it.
 
@@ -1229,7 +1215,7 @@ def refit_best(ctx: TuneContext, study: Any) -> dict[str, Any] | None:
     except ValueError:
         return None
     out = ctx.dir / "best_model"
-    with _file_lock(ctx.dir / "refit.lock"):
+    with file_lock(ctx.dir / "refit.lock", make_parent=True):
         if (out / "model.json").is_file():
             meta = read_header(out).get("metadata", {})
             if meta.get("trial") == best.number and meta.get("fingerprint") == ctx.fingerprint():
@@ -1517,13 +1503,9 @@ def write_tune_report(study: Any, ctx: TuneContext, summary: Mapping[str, Any], 
                        subtitle=f"Optuna study {s['study']} — {mname} on a fixed validation split",
                        generated=time.strftime("%Y-%m-%d %H:%M"))
     path = out / f"tune_{_safe_name(param)}.html"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_text(path, page)
     jpath = out / f"tune_{_safe_name(param)}.json"
-    jtmp = jpath.with_name(f".{jpath.name}.{os.getpid()}.tmp")
-    jtmp.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    os.replace(jtmp, jpath)
+    atomic_text(jpath, json.dumps(summary, indent=2, default=str))
     write_index(out)
     return path
 
@@ -1552,7 +1534,7 @@ def run_tuning(cfg: TuneConfig, audibility: Mapping[str, Any] | None = None) -> 
     study = _load_study(cfg, ctx, storage)
     # two processes starting one study at once on this host queue the default once (on several machines
     # sharing a database, each may queue it: the same configuration is then evaluated twice, nothing worse)
-    with _file_lock(ctx.dir / "enqueue.lock"):
+    with file_lock(ctx.dir / "enqueue.lock", make_parent=True):
         enqueue_default(study, cfg.families)
     t0 = time.perf_counter()
     cfg_dict = asdict(cfg)

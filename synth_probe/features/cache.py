@@ -7,15 +7,15 @@ whole file or none.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from synth_probe.util import atomic_write
 
 __all__ = ["load_array", "save_array", "features_key", "cached_features"]
 
@@ -55,15 +55,7 @@ def save_array(path: str | os.PathLike, array: np.ndarray) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    atomic_write(path, lambda f: np.save(f, np.asarray(array), allow_pickle=False), digest=False)
     return path
 
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import platform
 import re
 import zipfile
 from pathlib import Path
@@ -52,6 +51,7 @@ import numpy as np
 from synth_probe.errors import ModelFileError, PluginError
 from synth_probe.fileio import read_json
 from synth_probe.synths.registry import BUILTIN_SYNTHS, is_plugin_path
+from synth_probe.util import library_versions
 
 __all__ = ["save_model", "load_model", "read_header", "choose_synth", "TRUSTED_TYPES", "FORMAT_VERSION"]
 
@@ -87,18 +87,6 @@ _CACHE_PARAMS = ("cache_dir", "memory")
 #: what reading a damaged or hostile weights file raises (torch.load with weights_only=True)
 _WEIGHTS_ERRORS = (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, AttributeError,
                    pickle.UnpicklingError, zipfile.BadZipFile)
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("synth-probe", "numpy", "scikit-learn", "lightgbm", "skops", "torch"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -194,7 +182,7 @@ def _save(model: Any, path: Path, metadata: dict[str, Any] | None) -> Path:
             {"name": name, "class": type(step).__name__, "params": _jsonable(step.get_params(deep=False))}
             for name, step in pre
         ],
-        "versions": _versions(),
+        "versions": library_versions(),
         "metadata": _jsonable(metadata or {}),
     }
     from synth_probe.features import DESCRIPTORS_VERSION, uses_handcrafted

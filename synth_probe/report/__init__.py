@@ -24,6 +24,7 @@ from pathlib import Path
 from synth_probe.errors import SynthProbeError
 from synth_probe.fileio import read_json
 from synth_probe.report.html import Section, render_page
+from synth_probe.util import atomic_text
 
 __all__ = [
     "REPORT_TITLES",
@@ -111,9 +112,7 @@ def write_part(reports_dir: str | os.PathLike, report: str, key: str, title: str
     d = parts_dir(reports_dir, report)
     d.mkdir(parents=True, exist_ok=True)
     p = d / f"{key}.html"
-    tmp = p.with_suffix(".html.tmp")
-    tmp.write_text(f"<!-- part-title: {title.replace('--', '- -')} -->\n{body}", encoding="utf-8")
-    os.replace(tmp, p)
+    atomic_text(p, f"<!-- part-title: {title.replace('--', '- -')} -->\n{body}")
     return p
 
 
@@ -151,9 +150,7 @@ def assemble(reports_dir: str | os.PathLike, report: str, *, title: str | None =
     page = render_page(title, sections, subtitle=subtitle, generated=time.strftime("%Y-%m-%d %H:%M"))
     reports_dir.mkdir(parents=True, exist_ok=True)
     out = reports_dir / f"{report}.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_text(out, page)
     write_index(reports_dir)
     return out
 
@@ -217,9 +214,7 @@ def write_index(reports_dir: str | os.PathLike) -> Path:
     page = render_page("synth_probe reports", [Section("reports", "Reports in this folder", body)],
                        subtitle=str(d.resolve()), generated=time.strftime("%Y-%m-%d %H:%M"), toc=False)
     out = d / "index.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_text(out, page)
     return out
 
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from synth_probe.report import write_index
 from synth_probe.report.html import (
@@ -30,25 +27,11 @@ from synth_probe.report.html import (
     table,
     wav_data_uri,
 )
+from synth_probe.util import atomic_text, json_clean
 
 __all__ = ["write_fidelity_report", "fidelity_page"]
 
 PAGE = "fidelity.html"
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe copy: numpy scalars to Python, non-finite floats to None."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(float(x)) else None
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
 
 
 def _pct(x: Any) -> str:
@@ -205,7 +188,7 @@ def _probe_table(s: dict[str, Any], rows: list[dict[str, Any]], media: dict[str,
 def _method_html(s: dict[str, Any], n_media: int, budget_mb: float) -> str:
     cfg, fl = s["settings"], s["floor"]
     items = [
-        ("A", json.dumps(s["a"])), ("B", json.dumps(_clean(s["b"]))),
+        ("A", json.dumps(s["a"])), ("B", json.dumps(json_clean(s["b"]))),
         ("render", f"note-on at 0 s, note-off at {cfg['note_length']:g} s, {cfg['render_length']:g} s at "
                    f"{cfg['sample_rate']} Hz, render seed {cfg['seed']}; mono = mean of channels"),
         ("distance", "multi-resolution log-mel: mean |dB difference| at (n_fft, hop) "
@@ -273,12 +256,6 @@ def fidelity_page(summary: dict[str, Any], rows: list[dict[str, Any]], media: di
                        generated=time.strftime("%Y-%m-%d %H:%M"))
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _csv_text(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     if rows:
@@ -308,8 +285,8 @@ def write_fidelity_report(summary: dict[str, Any], rows: list[dict[str, Any]], m
     d = Path(reports_dir)
     d.mkdir(parents=True, exist_ok=True)
     paths = {"json": d / "fidelity.json", "csv": d / "fidelity.csv", "html": d / PAGE}
-    _atomic_text(paths["json"], json.dumps(_clean(summary), indent=1, allow_nan=False))
-    _atomic_text(paths["csv"], _csv_text(rows))
-    _atomic_text(paths["html"], fidelity_page(summary, rows, media, budget_mb=budget_mb))
+    atomic_text(paths["json"], json.dumps(json_clean(summary), indent=1, allow_nan=False))
+    atomic_text(paths["csv"], _csv_text(rows))
+    atomic_text(paths["html"], fidelity_page(summary, rows, media, budget_mb=budget_mb))
     paths["index"] = write_index(d)
     return paths

@@ -8,6 +8,7 @@ spectrogram strips and audio, method), then assembles the page and the index.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from synth_probe.report.html import (
     table,
     wav_data_uri,
 )
+from synth_probe.util import atomic_text
 
 __all__ = ["write_sensitivity_report", "sensitivity_html", "PART_KEY"]
 
@@ -268,14 +270,13 @@ def sensitivity_html(data: dict[str, Any], media: dict[str, Any] | None = None, 
 
 
 def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        if rows:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in r.items()})
-    os.replace(tmp, path)
+    f = io.StringIO(newline="")
+    if rows:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in r.items()})
+    atomic_text(path, f.getvalue())
 
 
 def write_sensitivity_report(result, reports_dir: str | os.PathLike, *, audio_top: int = 20) -> dict[str, Path]:
@@ -297,9 +298,7 @@ def write_sensitivity_report(result, reports_dir: str | os.PathLike, *, audio_to
     d.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
     jpath = d / "sensitivity.json"
-    tmp = jpath.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, jpath)
+    atomic_text(jpath, json.dumps(data, indent=1, allow_nan=False))
     cpath = d / "sensitivity.csv"
     _write_csv(result.table_rows(), cpath)
     part = write_part(d, "predictability", PART_KEY, "Sensitivity: how strongly each parameter shows up in the sound",

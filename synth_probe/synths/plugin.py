@@ -21,7 +21,6 @@ import platform
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from synth_probe.fileio import read_json
 from synth_probe.synths._plugin_process import _ChildHost, _LocalHost
 from synth_probe.synths.base import CONTINUOUS, DISCRETE, ParamSpec, RenderSettings, Synth
 from synth_probe.synths.elf import VST2_ENTRY, inspect_binary
+from synth_probe.util import atomic_text
 
 __all__ = [
     "PluginSynth",
@@ -261,10 +261,8 @@ def _save_cached(sha: str, plugin: Path, params: list[dict[str, Any]]) -> None:
     d = cache_dir()
     try:
         d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{sha[:12]}-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"format": CACHE_FORMAT, "sha256": sha, "plugin": str(plugin), "params": params}, f)
-        os.replace(tmp, d / f"{sha}.json")
+        atomic_text(d / f"{sha}.json",
+                    json.dumps({"format": CACHE_FORMAT, "sha256": sha, "plugin": str(plugin), "params": params}))
     except OSError:
         pass  # a read-only cache only costs a re-read next time
 

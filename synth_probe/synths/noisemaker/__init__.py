@@ -19,6 +19,7 @@ import numpy as np
 from synth_probe.errors import RenderError
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
+from synth_probe.util import atomic_text
 
 __all__ = ["NoiseMaker", "dsp_source", "param_header"]
 
@@ -112,9 +113,7 @@ def _compile(engine, source: str):
     bitcode = scratch.__getstate__()["bitcode"]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(bitcode, encoding="ascii")
-        os.replace(tmp, path)
+        atomic_text(path, bitcode, encoding="ascii")
     except OSError:  # a read-only cache only costs the next process a compile
         pass
     if not proc.compile_from_bitcode(bitcode):  # pragma: no cover
