@@ -72,7 +72,7 @@ from synth_probe.errors import (
     RenderError,
 )
 from synth_probe.patch_table import meta_identity, read_patch_table, split_patch_records
-from synth_probe.render import Task, TaskFailure, get_pool
+from synth_probe.render import LocalContext, Task, TaskFailure, WorkerContext, run_tasks
 from synth_probe.sampling import SamplePlan, make_plan, render_seeds
 from synth_probe.synths.base import RenderSettings, Synth
 from synth_probe.synths.registry import get_synth
@@ -94,7 +94,7 @@ DEFAULT_SHARD_SIZE = 500
 # ----------------------------------------------------------------------------- the shard task (runs in a worker)
 
 
-def _render_shard(ctx, spec: dict[str, Any]) -> dict[str, Any]:
+def render_shard(ctx: WorkerContext | LocalContext, spec: dict[str, Any]) -> dict[str, Any]:
     """Render shard ``spec["id"]`` in a worker and write it; return its record.
 
     A render that raises or comes back non-finite re-creates the synth
@@ -605,27 +605,20 @@ def _render_missing(job: _Job, n: int, jobs: int, backend: str, scheduler: str |
 
 
 def _run_local(synth: Synth, specs: list[dict], jobs: int, timeout: float | None, bar) -> Iterator[tuple[int, Any]]:
-    if not specs:
-        return
-    pool = get_pool(synth, jobs, timeout=timeout)
-    tasks = [Task(key=s["id"], func="synth_probe.dataset:_render_shard", args=(s,)) for s in specs]
-    on_done = (lambda i: bar.update(1)) if bar is not None else None
-    ok = False
-    try:
-        yield from pool.run(tasks, jobs=jobs, on_done=on_done)
-        ok = True
-    finally:
-        if not ok:  # interrupted: workers may be mid-shard; stop them (their temporary files never count)
-            from synth_probe.render import discard_pool
+    """The shards on the worker pool (even at ``jobs=1``: a crash fails one shard); failures are collected.
 
-            discard_pool(pool)
+    An interrupted run stops the workers mid-shard; their temporary files never count.
+    """
+    tasks = [Task(key=s["id"], func=render_shard, args=(s,)) for s in specs]
+    on_done = (lambda i: bar.update(1)) if bar is not None else None
+    return run_tasks(synth, tasks, jobs=jobs, on_failure="collect", timeout=timeout, on_done=on_done)
 
 
 def _dask_shard(blob: bytes, spec: dict, timeout: float | None) -> Any:
     """A dask task: render one shard in a child process of the dask worker (engines never live in threads)."""
     synth = pickle.loads(blob)
-    pool = get_pool(synth, 1, timeout=timeout)
-    (key, res), = list(pool.run([Task(key=spec["id"], func="synth_probe.dataset:_render_shard", args=(spec,))]))
+    (key, res), = list(run_tasks(synth, [Task(key=spec["id"], func=render_shard, args=(spec,))],
+                                 on_failure="collect", timeout=timeout))
     return res
 
 

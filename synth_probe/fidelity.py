@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from synth_probe.errors import ReferenceDataError, RenderError, closest_names
 from synth_probe.reference import ProbeTable, ReferenceFolder, load_mono
-from synth_probe.render import LocalContext, Task, TaskFailure, get_pool
+from synth_probe.render import Task, run_tasks
 from synth_probe.spectral import (
     DEFAULT_RESOLUTIONS,
     hz_to_semitones,
@@ -221,24 +221,15 @@ def _gather(parts: dict[int, dict[str, Any]], n: int) -> Analysis:
     return Analysis(feats, clips=clips, clip_rate=int(first["clip_rate"]), **cols)
 
 
-def _run(synth: Synth, func: str, chunks: list[tuple], n: int, jobs: int, progress: str | None,
-         error: type[Exception]) -> Analysis:
+def _run(synth: Synth, func: Callable[..., dict[str, Any]], chunks: list[tuple], n: int, jobs: int,
+         progress: str | None, error: type[Exception]) -> Analysis:
     """Run ``func`` over ``chunks`` (argument tuples ending in their offset), here or in worker processes."""
     bar = tqdm(total=n, desc=progress, unit="probe", leave=False) if progress else None
     parts: dict[int, dict[str, Any]] = {}
     try:
-        if jobs <= 1 or len(chunks) <= 1:
-            fn, ctx = globals()[func.partition(":")[2]], LocalContext(synth)
-            for args in chunks:
-                parts[args[-1]] = fn(ctx, *args)
-                if bar is not None:
-                    bar.update(len(parts[args[-1]]["peak"]))
-            return _gather(parts, n)
-        pool = get_pool(synth, jobs)
         tasks = [Task(key=args[-1], func=func, args=args) for args in chunks]
-        for key, res in pool.run(tasks, jobs=jobs):
-            if isinstance(res, TaskFailure):
-                raise error(res.message)
+        for key, res in run_tasks(synth, tasks, jobs=jobs, in_process=jobs <= 1 or len(chunks) <= 1,
+                                  error=lambda f: error(f.message)):
             parts[key] = res
             if bar is not None:
                 bar.update(len(res["peak"]))
@@ -273,7 +264,7 @@ def render_analysis(synth: Synth, vectors: np.ndarray, notes: np.ndarray, veloci
     n = len(vectors)
     seeds = np.full(n, int(seed), np.int64)
     chunks = [(vectors[a:b], notes[a:b], velocities[a:b], seeds[a:b], timing, a) for a, b in _bounds(n, jobs)]
-    return _run(synth, "synth_probe.fidelity:_render_analyse_chunk", chunks, n, jobs, progress, RenderError)
+    return _run(synth, _render_analyse_chunk, chunks, n, jobs, progress, RenderError)
 
 
 def file_analysis(synth: Synth, paths: list[str], timing: Timing, *, jobs: int = 1,
@@ -281,7 +272,7 @@ def file_analysis(synth: Synth, paths: list[str], timing: Timing, *, jobs: int =
     """Read and analyse audio files (in ``synth``'s worker processes when ``jobs`` > 1)."""
     n = len(paths)
     chunks = [([str(p) for p in paths[a:b]], timing, a) for a, b in _bounds(n, jobs)]
-    return _run(synth, "synth_probe.fidelity:_load_analyse_chunk", chunks, n, jobs, progress, ReferenceDataError)
+    return _run(synth, _load_analyse_chunk, chunks, n, jobs, progress, ReferenceDataError)
 
 
 # ----------------------------------------------------------------------------- distances

@@ -74,6 +74,7 @@ from typing import Any
 import numpy as np
 
 from synth_probe.errors import ParameterValueError, RenderError, SamplerError, SynthProbeError
+from synth_probe.render import Task, TaskFailure, run_tasks
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 from synth_probe.util import atomic_text
 
@@ -451,31 +452,13 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
 
 
 def _run(synth: Synth, groups: list, args: tuple, jobs: int):
-    if jobs <= 1:
-        from synth_probe.render import LocalContext
-
-        ctx = LocalContext(synth)
-        for g in groups:
-            yield _probe_task(ctx, g, *args)
-        return
-    from synth_probe.render import Task, TaskFailure, discard_pool, get_pool
-
-    pool = get_pool(synth, jobs)
-    tasks = [Task(key=i, func="synth_probe.identifiability:_probe_task", args=(g, *args))
-             for i, g in enumerate(groups)]
-    finished = False
-    try:
-        for key, res in pool.run(tasks, jobs=jobs):
-            if isinstance(res, TaskFailure):
-                # a plugin that crashed or hung fails only these probes: they are recorded, the rest go on
-                why = f"{res.kind}: {res.message}"
-                yield [(p, b, {"error": why}) for p, b, _, _ in groups[key]]
-                continue
-            yield res
-        finished = True
-    finally:
-        if not finished:
-            discard_pool(pool)
+    tasks = [Task(key=i, func=_probe_task, args=(g, *args)) for i, g in enumerate(groups)]
+    for key, res in run_tasks(synth, tasks, jobs=jobs, in_process=jobs <= 1, on_failure="collect"):
+        if isinstance(res, TaskFailure):
+            # a plugin that crashed or hung fails only these probes: they are recorded, the rest go on
+            yield [(p, b, {"error": f"{res.kind}: {res.message}"}) for p, b, _, _ in groups[key]]
+            continue
+        yield res
 
 
 def write_identifiability(result: IdentifiabilityResult, reports_dir: str | os.PathLike) -> dict[str, Path]:

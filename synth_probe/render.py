@@ -8,6 +8,21 @@ The parent watches every worker: a worker that dies (a plugin's segmentation
 fault, ``kill -9``) or stays inside one render longer than the per-render
 timeout fails only its own task, with the index of the patch in flight, and a
 fresh worker takes the next task.
+
+:func:`run_tasks` is the one way to run work on the pool: the task functions are
+module-level functions (pickled by reference, so a worker imports their module), the
+caller picks a failure policy (raise the first failure, or collect failures beside
+the results, with optional reruns of tasks whose worker crashed or hung), and a run
+that does not finish stops its workers mid-task.
+
+Plugins run under two supervisors at ``jobs > 1``, on purpose: a
+:class:`~synth_probe.synths.plugin.PluginSynth` hosts its plugin in a child process
+of its own (it forks a fresh copy of the loaded plugin for every render by default,
+so the audio does not depend on what was rendered before), and the pool worker that
+holds the PluginSynth is supervised by the pool. A plugin that crashes is reported
+by the PluginSynth as a :class:`~synth_probe.errors.PluginError` (a task "error"); a
+worker that dies or hangs is reported by the pool (a task "crash" or "timeout").
+Rendering the plugin in the worker itself would change the reset and so the audio.
 """
 from __future__ import annotations
 
@@ -23,7 +38,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -34,11 +49,13 @@ from synth_probe.errors import RenderError
 from synth_probe.synths.base import RenderSettings, Synth
 from synth_probe.synths.registry import get_synth
 
-__all__ = ["render_many", "WorkerPool", "Task", "TaskFailure", "WorkerContext", "LocalContext", "get_pool",
-           "discard_pool", "close_pools"]
+__all__ = ["render_many", "render_chunk", "run_tasks", "FAILURE_POLICIES", "WorkerPool", "Task", "TaskFailure",
+           "WorkerContext", "LocalContext", "get_pool", "discard_pool", "close_pools"]
 
 #: extra seconds the first render of a worker may take (engine build, Faust compile, plugin load)
 STARTUP_ALLOWANCE = 300.0
+#: what :func:`run_tasks` does with a task that failed: raise it, or yield it beside the results
+FAILURE_POLICIES = ("raise", "collect")
 
 
 def render_many(
@@ -99,19 +116,18 @@ def render_many(
                 if bar is not None:
                     bar.update(1)
             return out
-        pool = get_pool(synth, jobs)
         n_chunks = min(n, jobs * 4)
         bounds = np.linspace(0, n, n_chunks + 1).astype(int)
-        tasks = [
-            Task(key=(int(a), int(b)), func="synth_probe.render:_render_chunk",
-                 args=(vectors[a:b], settings, seeds[a:b], int(a)))
-            for a, b in zip(bounds[:-1], bounds[1:]) if b > a
-        ]
-        for key, res in pool.run(tasks, jobs=jobs, on_done=(lambda i: bar.update(1)) if bar is not None else None):
-            if isinstance(res, TaskFailure):
-                idx = res.patch_index
-                patch = dict(zip(synth.param_names, map(float, vectors[idx]))) if idx is not None else None
-                raise RenderError(res.message, patch=patch)
+        tasks = [Task(key=(int(a), int(b)), func=render_chunk, args=(vectors[a:b], settings, seeds[a:b], int(a)))
+                 for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+        def error(res: TaskFailure) -> RenderError:
+            idx = res.patch_index
+            return RenderError(res.message,
+                               patch=dict(zip(synth.param_names, map(float, vectors[idx]))) if idx is not None else None)
+
+        on_done = (lambda i: bar.update(1)) if bar is not None else None
+        for key, res in run_tasks(synth, tasks, jobs=jobs, on_failure="raise", error=error, on_done=on_done):
             out[key[0]:key[1]] = res
         return out
     finally:
@@ -119,14 +135,101 @@ def render_many(
             bar.close()
 
 
-def _render_chunk(ctx: WorkerContext, vectors: np.ndarray, settings: RenderSettings, seeds: np.ndarray,
-                  offset: int) -> np.ndarray:
+def render_chunk(ctx: WorkerContext | LocalContext, vectors: np.ndarray, settings: RenderSettings,
+                 seeds: np.ndarray, offset: int) -> np.ndarray:
+    """Task function: render rows ``offset ..`` of a batch, announcing each patch to the pool.
+
+    Returns
+    -------
+    audio : np.ndarray [shape=(len(vectors), settings.n_samples), dtype=float32]
+    """
     out = np.empty((len(vectors), settings.n_samples), dtype=np.float32)
     for r in range(len(vectors)):
         ctx.start(offset + r)
         out[r] = ctx.synth.render_vector(vectors[r], settings, seed=int(seeds[r]))
         ctx.done(offset + r)
     return out
+
+
+def run_tasks(
+    synth: Synth,
+    tasks: Iterable[Task],
+    *,
+    jobs: int = 1,
+    in_process: bool = False,
+    on_failure: str = "raise",
+    retry_crashed: int = 0,
+    error: Callable[[TaskFailure], BaseException] | None = None,
+    timeout: float | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> Iterator[tuple[Any, Any]]:
+    """Run ``tasks`` and yield ``(key, result)`` as each one finishes.
+
+    Parameters
+    ----------
+    synth : Synth
+        The synth every task function gets as ``ctx.synth``.
+    tasks : iterable of Task
+        Keys must be hashable and distinct.
+    jobs : int, default=1
+        Worker processes of :func:`get_pool`'s pool for ``synth``.
+    in_process : bool, default=False
+        Call the task functions here, one after the other, with a :class:`LocalContext`
+        (no isolation: their exceptions propagate unchanged and no policy applies).
+    on_failure : {"raise", "collect"}, default="raise"
+        What a task that failed in a worker (an exception, a crash, a timeout) does:
+        ``"raise"`` raises ``error(failure)`` at the first one; ``"collect"`` yields
+        ``(key, TaskFailure)`` and goes on with the other tasks.
+    retry_crashed : int, default=0
+        Times a task whose worker died or hung is run again (on a fresh worker, after
+        the other tasks) before the policy applies to it.
+    error : callable, optional
+        Builds the exception ``"raise"`` raises from the failure (default
+        ``RenderError(failure.message)``).
+    timeout : float or None
+        Seconds one render may take in a worker (see :class:`WorkerPool`).
+    on_done : callable, optional
+        Called with the patch index after every finished render (``ctx.done(i)``).
+
+    Yields
+    ------
+    (key, result or TaskFailure)
+
+    Notes
+    -----
+    A run that does not finish (a raised failure, an exception in the caller, Ctrl-C,
+    a consumer that stops early) stops the pool's workers mid-task, so no task of it
+    outlives it.
+    """
+    if on_failure not in FAILURE_POLICIES:
+        raise ValueError(f"on_failure must be one of {FAILURE_POLICIES}, got {on_failure!r}")
+    todo = list(tasks)
+    if in_process:
+        ctx = LocalContext(synth, on_done=on_done)
+        for t in todo:
+            yield t.key, t.func(ctx, *t.args)
+        return
+    if not todo:
+        return
+    pool = get_pool(synth, jobs, timeout=timeout)
+    attempts: dict[Any, int] = {}
+    finished = False
+    try:
+        while todo:
+            by_key, todo = {t.key: t for t in todo}, []
+            for key, res in pool.run(list(by_key.values()), jobs=jobs, on_done=on_done):
+                if isinstance(res, TaskFailure):
+                    if res.kind in ("crash", "timeout") and attempts.get(key, 0) < retry_crashed:
+                        attempts[key] = attempts.get(key, 0) + 1
+                        todo.append(by_key[key])
+                        continue
+                    if on_failure == "raise":
+                        raise error(res) if error is not None else RenderError(res.message)
+                yield key, res
+        finished = True
+    finally:
+        if not finished:
+            discard_pool(pool)
 
 
 def _bar(total: int, enabled: bool, desc: str):
@@ -142,10 +245,14 @@ def _bar(total: int, enabled: bool, desc: str):
 
 @dataclass
 class Task:
-    """One unit of work: ``func`` ("module:function") called as ``func(ctx, *args)`` in a worker."""
+    """One unit of work: ``func(ctx, *args)`` called in a worker.
+
+    ``func`` is a module-level function (sent by reference; a worker imports its module).
+    A ``"module:function"`` string is accepted too.
+    """
 
     key: Any
-    func: str
+    func: Callable[..., Any] | str
     args: tuple = ()
 
 
@@ -426,20 +533,24 @@ class WorkerContext:
 class LocalContext:
     """The in-process stand-in for :class:`WorkerContext`, for running a task function here (jobs=1)."""
 
-    def __init__(self, synth: Synth) -> None:
+    def __init__(self, synth: Synth, on_done: Callable[[int], None] | None = None) -> None:
         self.synth = synth
+        self._on_done = on_done
 
     def start(self, i: int) -> None:
         pass
 
     def done(self, i: int) -> None:
-        pass
+        if self._on_done is not None:
+            self._on_done(int(i))
 
     def recreate(self) -> None:
         pass
 
 
-def _resolve(func: str) -> Callable[..., Any]:
+def _resolve(func: Callable[..., Any] | str) -> Callable[..., Any]:
+    if callable(func):
+        return func
     mod, _, name = func.partition(":")
     return getattr(importlib.import_module(mod), name)
 

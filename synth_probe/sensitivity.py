@@ -63,7 +63,8 @@ from typing import Any
 import numpy as np
 
 from synth_probe import spectral
-from synth_probe.errors import ParameterValueError
+from synth_probe.errors import ParameterValueError, RenderError
+from synth_probe.render import Task, TaskFailure, run_tasks
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 from synth_probe.util import json_clean, library_versions
 
@@ -673,45 +674,20 @@ def _run_tasks(
     """Run the tasks here (jobs=1) or on the render module's worker pool; yield each task's results."""
     payloads = [[(u.key, u.kind, u.vectors, u.seeds, u.media) for u in t] for t in tasks]
     order_seeds = [_seed_of(int(config.seed), 4, i) for i in range(len(tasks))]
-    if int(config.jobs) <= 1:
-        from synth_probe.render import LocalContext
+    pool_tasks = [Task(key=i, func=_render_and_analyse, args=(payloads[i], settings, config.media_clip, order_seeds[i]))
+                  for i in range(len(payloads))]
 
-        ctx = LocalContext(synth)
-        for p, o in zip(payloads, order_seeds):
-            res = _render_and_analyse(ctx, p, settings, config.media_clip, o)
-            on_renders(sum(len(u[2]) for u in p))
-            yield res
-        return
-    from synth_probe.errors import RenderError
-    from synth_probe.render import Task, TaskFailure, discard_pool, get_pool
+    def error(res: TaskFailure) -> RenderError:
+        flat, idx = np.concatenate([u[2] for u in payloads[res.key]]), res.patch_index
+        patch = (dict(zip(synth.param_names, map(float, flat[idx])))
+                 if idx is not None and 0 <= idx < len(flat) else None)
+        return RenderError(f"sensitivity task {res.key} failed ({res.kind}): {res.message}", patch=patch)
 
-    pool = get_pool(synth, int(config.jobs))
-    func = "synth_probe.sensitivity:_render_and_analyse"
-    todo = {i: Task(key=(i, 0), func=func, args=(payloads[i], settings, config.media_clip, order_seeds[i]))
-            for i in range(len(payloads))}
-    finished = False
-    try:
-        while todo:
-            retry = {}
-            for key, res in pool.run(list(todo.values()), jobs=int(config.jobs)):
-                i, attempt = key
-                if isinstance(res, TaskFailure):
-                    units = payloads[i]
-                    flat = np.concatenate([u[2] for u in units])
-                    idx = res.patch_index
-                    patch = (dict(zip(synth.param_names, map(float, flat[idx])))
-                             if idx is not None and 0 <= idx < len(flat) else None)
-                    if res.kind in ("crash", "timeout") and attempt == 0:
-                        retry[i] = Task(key=(i, 1), func=func, args=todo[i].args)
-                        continue
-                    raise RenderError(f"sensitivity task {i} failed ({res.kind}): {res.message}", patch=patch)
-                on_renders(sum(len(u[2]) for u in payloads[i]))
-                yield res
-            todo = retry
-        finished = True
-    finally:
-        if not finished:  # interrupted or failed: stop the workers mid-task
-            discard_pool(pool)
+    # a task whose worker crashed or hung is run once more, on a fresh worker
+    for i, res in run_tasks(synth, pool_tasks, jobs=int(config.jobs), in_process=int(config.jobs) <= 1,
+                            retry_crashed=1, error=error):
+        on_renders(sum(len(u[2]) for u in payloads[i]))
+        yield res
 
 
 def select_specs(synth: Synth, params: Sequence[str] | None) -> list[ParamSpec]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from synth_probe.errors import RenderError
-from synth_probe.render import Task, TaskFailure, WorkerPool, render_many
+from synth_probe.render import Task, TaskFailure, WorkerPool, render_chunk, render_many, run_tasks
 from synth_probe.sampling import make_plan
 from synth_probe.synths.base import MAX_RENDER_SECONDS, RenderSettings
 
@@ -35,7 +35,7 @@ def test_parallel_equals_serial(noisemaker, patches):
 def test_killed_worker_fails_only_its_task(noisemaker, patches):
     vec, seeds = patches
     with WorkerPool(noisemaker, 1) as pool:
-        tasks = [Task(k, "synth_probe.render:_render_chunk", (vec[a:a + 4], SETTINGS, seeds[a:a + 4], a))
+        tasks = [Task(k, render_chunk, (vec[a:a + 4], SETTINGS, seeds[a:a + 4], a))
                  for k, a in enumerate((0, 4))]
         killed = []
 
@@ -56,13 +56,53 @@ def test_killed_worker_fails_only_its_task(noisemaker, patches):
 def test_per_render_timeout(noisemaker, patches):
     vec, seeds = patches
     with WorkerPool(noisemaker, 1, timeout=60) as pool:
-        first = dict(pool.run([Task(0, "synth_probe.render:_render_chunk", (vec[:1], SETTINGS, seeds[:1], 0))]))
+        first = dict(pool.run([Task(0, render_chunk, (vec[:1], SETTINGS, seeds[:1], 0))]))
         assert not isinstance(first[0], TaskFailure)
         # two renders of the longest length at the highest rate (2 x 23 M samples) take seconds; the pool
         # checks its clock whenever a quarter second passes without a message from the worker, so 0.3 s is
         # overrun for sure
         pool.timeout = 0.3
         long = RenderSettings(note_length=0.1, render_length=MAX_RENDER_SECONDS, sample_rate=192000)
-        out = dict(pool.run([Task(1, "synth_probe.render:_render_chunk", (vec[1:3], long, seeds[1:3], 1))]))
+        out = dict(pool.run([Task(1, render_chunk, (vec[1:3], long, seeds[1:3], 1))]))
         assert isinstance(out[1], TaskFailure) and out[1].kind == "timeout"
         assert out[1].patch_index == 1 and "timeout" in out[1].message
+
+
+def test_run_tasks_failure_policies(noisemaker, patches):
+    """One runner, two policies: "collect" yields a failed task beside the others, "raise" raises the first."""
+    vec, seeds = patches
+    bad = np.full_like(vec[:2], np.nan)  # not unit values: the render raises in the worker
+    tasks = [Task("good", render_chunk, (vec[:2], SETTINGS, seeds[:2], 0)),
+             Task("bad", render_chunk, (bad, SETTINGS, seeds[:2], 2))]
+    got = dict(run_tasks(noisemaker, tasks, jobs=1, on_failure="collect"))
+    assert isinstance(got["bad"], TaskFailure) and got["bad"].kind == "error" and got["bad"].patch_index == 2
+    np.testing.assert_allclose(got["good"], render_many(noisemaker, vec[:2], SETTINGS, seeds[:2]), atol=1e-5)
+    with pytest.raises(RenderError, match="patch 2 of the test"):
+        list(run_tasks(noisemaker, tasks[::-1], jobs=1, error=lambda f: RenderError(f"patch {f.patch_index} of the test")))
+    with pytest.raises(ValueError, match="on_failure"):
+        list(run_tasks(noisemaker, tasks, on_failure="ignore"))
+    # in process, the task's own exception comes through unchanged
+    with pytest.raises(ValueError, match="NaN"):
+        list(run_tasks(noisemaker, tasks[1:], in_process=True))
+
+
+def test_run_tasks_reruns_a_crashed_task(noisemaker, patches):
+    """retry_crashed=1: a task whose worker was killed runs again on a fresh worker and its result comes back."""
+    from synth_probe.render import get_pool
+
+    vec, seeds = patches
+    pool = get_pool(noisemaker, 1)
+    killed = []
+
+    def kill_once(i):
+        if not killed:
+            killed.append(i)
+            os.kill(pool._workers[0].proc.pid, signal.SIGKILL)
+
+    tasks = [Task(0, render_chunk, (vec[:3], SETTINGS, seeds[:3], 0))]
+    got = dict(run_tasks(noisemaker, tasks, jobs=1, retry_crashed=1, on_done=kill_once))
+    assert killed and not isinstance(got[0], TaskFailure)
+    np.testing.assert_allclose(got[0], render_many(noisemaker, vec[:3], SETTINGS, seeds[:3]), atol=1e-5)
+    killed.clear()
+    got = dict(run_tasks(noisemaker, tasks, jobs=1, on_failure="collect", on_done=kill_once))
+    assert isinstance(got[0], TaskFailure) and got[0].kind == "crash"
