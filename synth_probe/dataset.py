@@ -28,6 +28,7 @@ patch tables (with their metadata columns) in :mod:`synth_probe.patch_table`.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -80,6 +81,7 @@ from synth_probe.util import library_versions
 
 __all__ = [
     "Dataset",
+    "GenerateOptions",
     "GenerateResult",
     "generate",
     "load_dataset",
@@ -313,44 +315,12 @@ def _parse_part(part: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
-def generate(
-    synth: Synth | str,
-    out: str | os.PathLike,
-    n: int | None = None,
-    *,
-    sampler: str = "all",
-    seed: int = 0,
-    fix: Mapping[str, float] | None = None,
-    vary: Sequence[str] | None = None,
-    grid: int | None = None,
-    patches: str | os.PathLike | pd.DataFrame | None = None,
-    settings: RenderSettings | None = None,
-    shard_size: int = DEFAULT_SHARD_SIZE,
-    jobs: int = 1,
-    part: str | tuple[int, int] | None = None,
-    backend: str = "process",
-    scheduler: str | None = None,
-    timeout: float | None = 120.0,
-    progress: bool = False,
-    wait: bool = False,
-    on_wait: Callable[[str], None] | None = None,
-) -> GenerateResult:
-    """Render a dataset into ``out``, completing or extending what is there.
-
-    One run writes a folder at a time: it holds the folder's lock from start to end, and a
-    second run is refused naming the holder (host, pid), or waits with ``wait=True``. The parts
-    of a ``part="I/N"`` array share the lock with each other (never with a whole run).
+@dataclass(frozen=True)
+class GenerateOptions:
+    """How a :func:`generate` run samples, renders and stores; every field is also a keyword of ``generate``.
 
     Parameters
     ----------
-    synth : Synth or str
-    out : path
-        Dataset folder (created if missing). A folder that holds anything else is refused
-        before anything is written into it.
-    n : int, optional
-        Number of patches (required unless ``patches`` is given). A larger
-        ``n`` than the folder holds extends it along the same seed stream; a smaller
-        one never shrinks it.
     sampler, seed, fix, vary, grid
         See :func:`synth_probe.sampling.make_plan`.
     patches : path or DataFrame, optional
@@ -376,6 +346,54 @@ def generate(
         Wait for another run holding the folder instead of refusing.
     on_wait : callable, optional
         Called with a message (who holds the folder) when this run starts to wait.
+    """
+
+    sampler: str = "all"
+    seed: int = 0
+    fix: Mapping[str, float] | None = None
+    vary: Sequence[str] | None = None
+    grid: int | None = None
+    patches: str | os.PathLike | pd.DataFrame | None = None
+    settings: RenderSettings | None = None
+    shard_size: int = DEFAULT_SHARD_SIZE
+    jobs: int = 1
+    part: str | tuple[int, int] | None = None
+    backend: str = "process"
+    scheduler: str | None = None
+    timeout: float | None = 120.0
+    progress: bool = False
+    wait: bool = False
+    on_wait: Callable[[str], None] | None = None
+
+
+def generate(
+    synth: Synth | str,
+    out: str | os.PathLike,
+    n: int | None = None,
+    options: GenerateOptions | None = None,
+    **changes: Any,
+) -> GenerateResult:
+    """Render a dataset into ``out``, completing or extending what is there.
+
+    One run writes a folder at a time: it holds the folder's lock from start to end, and a
+    second run is refused naming the holder (host, pid), or waits with ``wait=True``. The parts
+    of a ``part="I/N"`` array share the lock with each other (never with a whole run).
+
+    Parameters
+    ----------
+    synth : Synth or str
+    out : path
+        Dataset folder (created if missing). A folder that holds anything else is refused
+        before anything is written into it.
+    n : int, optional
+        Number of patches (required unless ``patches`` is given). A larger
+        ``n`` than the folder holds extends it along the same seed stream; a smaller
+        one never shrinks it.
+    options : GenerateOptions, optional
+        Sampling, rendering and storage (default ``GenerateOptions()``).
+    **changes
+        Fields of :class:`GenerateOptions` given as keywords (``jobs=4, seed=1``); they
+        override ``options``.
 
     Returns
     -------
@@ -387,17 +405,20 @@ def generate(
         ``out`` holds a dataset made with another synth or other settings.
     DatasetError
         ``out`` holds something else, is being written by another run, or cannot be written.
+    TypeError
+        A keyword that is not a field of :class:`GenerateOptions`.
     """
     t0 = time.perf_counter()
+    opts = dataclasses.replace(options or GenerateOptions(), **changes)
     if isinstance(synth, str):
         synth = get_synth(synth)
-    settings = settings or RenderSettings()
-    shard_size = int(shard_size)
-    _check_run_args(shard_size, int(seed), backend, scheduler)
-    part_t = _parse_part(part)
-    n, plan, table, info, sampling = _patch_source(synth, n, patches, sampler, fix, vary, grid, int(seed))
+    settings = opts.settings or RenderSettings()
+    seed, shard_size = int(opts.seed), int(opts.shard_size)
+    _check_run_args(shard_size, seed, opts.backend, opts.scheduler)
+    part_t = _parse_part(opts.part)
+    n, plan, table, info, sampling = _patch_source(synth, n, opts, seed)
     out = Path(out)
-    job = _Job(synth=synth, out=out, identity=_identity(synth, settings, sampling, shard_size), seed=int(seed),
+    job = _Job(synth=synth, out=out, identity=_identity(synth, settings, sampling, shard_size), seed=seed,
                settings=settings, plan=plan, table=table, info=info, part=part_t)
     _check_out(out, job.identity)  # before anything is written into it
     try:
@@ -405,12 +426,12 @@ def generate(
     except OSError as e:
         raise DatasetError(f"cannot create the dataset folder {out}: {e.strerror or e}") from None
     what = f"generate n={n}" + (f", --shard {part_t[0]}/{part_t[1]}" if part_t else "")
-    with run_lock(out, shared=part_t is not None, wait=wait, what=what, on_wait=on_wait):
+    with run_lock(out, shared=part_t is not None, wait=opts.wait, what=what, on_wait=opts.on_wait):
         with manifest_lock(out):
             n, note = _open_folder(out, job.identity, n)
             clean_stale_tmp(out)
             n = _write_manifest(out, job.identity, n, errors=[])["n"]
-        return _render_missing(job, n, jobs, backend, scheduler, timeout, progress, t0, note)
+        return _render_missing(job, opts, n, t0, note)
 
 
 def _check_run_args(shard_size: int, seed: int, backend: str, scheduler: str | None) -> None:
@@ -456,9 +477,10 @@ class _Job:
         return s
 
 
-def _patch_source(synth: Synth, n: int | None, patches: Any, sampler: str, fix: Any, vary: Any, grid: Any,
+def _patch_source(synth: Synth, n: int | None, opts: GenerateOptions,
                   seed: int) -> tuple[int, SamplePlan | None, np.ndarray | None, pd.DataFrame | None, dict]:
     """``(n, plan, table, info, sampling settings)`` of a sampled or a given (table) dataset."""
+    patches, sampler, fix, vary, grid = opts.patches, opts.sampler, opts.fix, opts.vary, opts.grid
     if patches is None:
         if n is None:
             raise ParameterValueError("give the number of patches (--n) or a patch table (--patches)")
@@ -546,8 +568,7 @@ def _open_folder(out: Path, identity: dict, n: int) -> tuple[int, str | None]:
     return n, f"{MANIFEST} was {state}; rebuilt from {len(records)} shard record(s) (each shard this run covers is checked against its sha256)"
 
 
-def _render_missing(job: _Job, n: int, jobs: int, backend: str, scheduler: str | None, timeout: float | None,
-                    progress: bool, t0: float, note: str | None) -> GenerateResult:
+def _render_missing(job: _Job, opts: GenerateOptions, n: int, t0: float, note: str | None) -> GenerateResult:
     """Verify the shards of this part, render the missing or corrupted ones, rewrite the manifest."""
     out, ident, size = job.out, job.ident, job.identity["storage"]["shard_size"]
     bounds = shard_bounds(n, size)
@@ -564,7 +585,7 @@ def _render_missing(job: _Job, n: int, jobs: int, backend: str, scheduler: str |
     failed_shards: list[dict[str, Any]] = []
     renders = 0
     bar = None
-    if progress and todo:
+    if opts.progress and todo:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(b - a for _, a, b in todo), desc=f"generate {out.name}", unit="render",
@@ -572,10 +593,10 @@ def _render_missing(job: _Job, n: int, jobs: int, backend: str, scheduler: str |
     by_key = {k: (a, b) for k, a, b in todo}
     specs = [job.spec(*t) for t in todo]
     try:
-        if backend == "dask":
-            results = _run_dask(job.synth, specs, scheduler, timeout, bar)
+        if opts.backend == "dask":
+            results = _run_dask(job.synth, specs, opts.scheduler, opts.timeout, bar)
         else:
-            results = _run_local(job.synth, specs, jobs, timeout, bar)
+            results = _run_local(job.synth, specs, opts.jobs, opts.timeout, bar)
         for key, res in results:
             a, b = by_key[key]
             if isinstance(res, TaskFailure):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from synth_probe import load_dataset
-from synth_probe.dataset import decode_audio, encode_audio, generate, read_patch_table
+from synth_probe.dataset import GenerateOptions, decode_audio, encode_audio, generate, read_patch_table
 from synth_probe.errors import DatasetError, DatasetMismatchError, UnknownParameterError
 from synth_probe.sampling import render_seeds, sample_patches
 from synth_probe.synths.base import RenderSettings
@@ -49,6 +49,18 @@ def ds_pair(warm, tmp_path_factory):
     assert r1.ok and r2.ok and r1.renders == r2.renders == 24
     return base / "j1", base / "j2"
 
+
+
+def test_options_object_equals_keywords(ds_pair, warm, tmp_path):
+    """generate(..., GenerateOptions(...)) writes the same bytes as the same settings given as keywords."""
+    a, _ = ds_pair
+    opts = GenerateOptions(**KW, jobs=2)
+    r = generate(warm, tmp_path / "o", 24, opts, jobs=1)  # a keyword overrides the options object
+    assert r.ok and r.renders == 24 and same_bytes(a, tmp_path / "o")
+    assert opts.jobs == 2  # the object given is not changed
+    with pytest.raises(TypeError, match="shards"):
+        generate(warm, tmp_path / "x", 8, shards=3)
+    assert not (tmp_path / "x").exists()
 
 def test_jobs_1_and_2_identical_bytes(ds_pair, warm):
     a, b = ds_pair
