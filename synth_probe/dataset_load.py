@@ -26,6 +26,7 @@ from synth_probe.dataset_files import (
 )
 from synth_probe.errors import DatasetError, ParameterValueError
 from synth_probe.synths.base import ParamSpec, RenderSettings
+from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
 
 __all__ = ["Dataset", "ShardedAudio", "load_dataset"]
 
@@ -219,8 +220,6 @@ def _patch_info(meta: dict, records: list[dict], index: pd.Index) -> pd.DataFram
 def _specs_from_meta(meta: dict) -> list[ParamSpec]:
     dicts = meta["params"]
     if meta["synth"].get("synth") == "noisemaker":
-        from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
-
         if [s.to_dict() for s in NOISEMAKER_SPECS] == dicts:
             return list(NOISEMAKER_SPECS)
     out = []

@@ -15,15 +15,18 @@ import threading
 import time
 from pathlib import Path
 
+import dawdreamer as daw
 import numpy as np
+
+from synth_probe.dataset import decode_audio, encode_audio, generate
+from synth_probe.render import close_pools, get_pool, render_many
+from synth_probe.sampling import make_plan
+from synth_probe.synths.base import RenderSettings
+from synth_probe.synths.noisemaker import NoiseMaker, program_variant
 
 
 def bare_loop(vectors: np.ndarray, seeds: np.ndarray, settings) -> float:
     """Renders/s of a plain DawDreamer loop over the same patches (engine built and compiled first)."""
-    import dawdreamer as daw
-
-    from synth_probe.synths.noisemaker import NoiseMaker, program_variant
-
     nm = NoiseMaker()
     # build (compile or load bitcode) every program variant these patches use, outside the timing;
     # from here on the loop makes only DawDreamer calls
@@ -47,7 +50,7 @@ def bare_loop(vectors: np.ndarray, seeds: np.ndarray, settings) -> float:
 
 def peak_rss_of(cmd: list[str]) -> tuple[float, float]:
     """Run ``cmd``; return (seconds, peak summed RSS in MiB of it and its children)."""
-    import psutil
+    import psutil  # only this measurement needs it
 
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -67,13 +70,7 @@ def peak_rss_of(cmd: list[str]) -> tuple[float, float]:
 
 def storage_error(n: int = 40) -> dict[str, float]:
     """Error (dB) of a 128-band log-mel (top 80 dB) after int16 and float16 storage, on timbral patches."""
-    import librosa
-
-    from synth_probe.dataset import decode_audio, encode_audio
-    from synth_probe.render import render_many
-    from synth_probe.sampling import make_plan
-    from synth_probe.synths.base import RenderSettings
-    from synth_probe.synths.noisemaker import NoiseMaker
+    import librosa  # heavy (numba); only this measurement needs it
 
     st = RenderSettings(render_length=1.0, note_length=0.8, sample_rate=22050)
     nm = NoiseMaker()
@@ -101,12 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-n", default="200,800", help="two dataset sizes for the peak-memory check")
     ap.add_argument("--skip-storage", action="store_true")
     args = ap.parse_args(argv)
-
-    from synth_probe.dataset import generate
-    from synth_probe.render import close_pools, get_pool
-    from synth_probe.sampling import make_plan
-    from synth_probe.synths.base import RenderSettings
-    from synth_probe.synths.noisemaker import NoiseMaker
 
     st = RenderSettings(note_length=args.note_length, render_length=args.render_length, sample_rate=args.sample_rate)
     nm = NoiseMaker()

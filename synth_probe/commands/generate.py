@@ -5,16 +5,16 @@ import argparse
 import sys
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
+from synth_probe.dataset import DEFAULT_SHARD_SIZE, generate
 from synth_probe.fileio import check_output_dir
-from synth_probe.synths.base import MAX_RENDER_SECONDS
+from synth_probe.sampling import SAMPLERS, sampler_render_defaults
+from synth_probe.synths.base import MAX_RENDER_SECONDS, RenderSettings, parse_assignments
+from synth_probe.synths.registry import get_synth
 
 __all__ = ["register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from synth_probe.dataset import DEFAULT_SHARD_SIZE
-    from synth_probe.sampling import SAMPLERS
-
     p = subparsers.add_parser(
         "generate",
         help="render a dataset of random (or given) patches into sharded files with a manifest",
@@ -63,11 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.dataset import generate
-    from synth_probe.sampling import sampler_render_defaults
-    from synth_probe.synths.base import RenderSettings, parse_assignments
-    from synth_probe.synths.registry import get_synth
-
     check_output_dir(args.out, "dataset folder")  # an existing file or an unwritable place: refused before any work
     base = sampler_render_defaults(args.sampler) if args.patches is None else None
     base = base or RenderSettings()
