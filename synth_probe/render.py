@@ -3,7 +3,7 @@
 Parallel work runs in a :class:`WorkerPool`: fresh Python processes (started
 with ``python -m synth_probe.render --worker FD``, talking over a socket pair)
 that unpickle the synth and build their DawDreamer engine inside themselves —
-never in a thread (``reference/anchors.md`` §4) — and reuse it for every task.
+never in a thread of the parent — and reuse it for every task.
 The parent watches every worker: a worker that dies (a plugin's segmentation
 fault, ``kill -9``) or stays inside one render longer than the per-render
 timeout fails only its own task, with the index of the patch in flight, and a
