@@ -17,6 +17,8 @@ from synth_probe.report.html import Column, bar_chart, spectrogram_strip, table,
 from synth_probe.report.sensitivity_section import write_sensitivity_report
 from synth_probe.sensitivity import SensitivityConfig, run_sensitivity
 
+pytestmark = pytest.mark.needs("chromium")
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -156,6 +156,7 @@ def test_cli_bad_parameter_name(capsys, tmp_path):
     assert "unknown parameter 'resonanse'" in err and "resonance" in err
 
 
+@pytest.mark.needs("amsynth")
 def test_cli_ranks_the_amsynth_plugin(capsys, tmp_path):
     rc = main(["sensitivity", AMSYNTH, "--bases", "2", "--steps", "3", "--render-length", "0.5",
                "--sample-rate", "16000", "--out", str(tmp_path), "--quiet", "--audio-top", "2"])
