@@ -8,6 +8,7 @@ from typing import Any
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.report.pages import write_predictability_report
 
 __all__ = ["register", "run", "DEFAULT_N"]
 
@@ -57,8 +58,13 @@ def run(args: argparse.Namespace) -> int:
         log(f"dataset {data}: {n} renders of the {args.sampler} sampler (rendered where missing)")
         ds = ensure_dataset(args.synth, data, n, sampler=args.sampler, seed=args.data_seed, jobs=args.jobs,
                             progress=not args.no_progress, log=log)
-    run_predictability(ds, config, out=args.out, synth=args.synth, cache_dir=None if args.no_cache else args.cache,
-                       resume=not args.fresh, log=log)
+    try:
+        results = run_predictability(ds, config, out=args.out, synth=args.synth,
+                                     cache_dir=None if args.no_cache else args.cache, resume=not args.fresh, log=log)
+    except KeyboardInterrupt:  # the run saved what it finished: the page shows that, then the interrupt goes on
+        log(f"wrote {write_predictability_report(None, args.out)['html']}")
+        raise
+    log(f"wrote {write_predictability_report(results, args.out)['html']}")
     return 0
 
 

@@ -46,14 +46,15 @@ def rebuild_predictability_page(reports_dir: str | os.PathLike, *, results: dict
     return assemble(d, "predictability")
 
 
-def write_predictability_report(results: dict[str, Any], reports_dir: str | os.PathLike,
+def write_predictability_report(results: dict[str, Any] | None, reports_dir: str | os.PathLike,
                                 media: dict[str, np.ndarray] | None = None) -> dict[str, Path]:
     """Write the measured part of ``predictability.html`` and assemble the page.
 
     Parameters
     ----------
-    results : dict
-        What :func:`synth_probe.predictability.run_predictability` returned (``predictability.json``).
+    results : dict or None
+        What :func:`synth_probe.predictability.run_predictability` returned (``predictability.json``);
+        None reads it from the folder (after an interrupted run, for instance).
     reports_dir : path
         The folder the run wrote its files to.
     media : dict of np.ndarray, optional
