@@ -9,6 +9,7 @@ from pathlib import Path
 
 from synth_probe.commands._args import int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.report.sensitivity_section import write_sensitivity_report
 
 __all__ = ["register", "run"]
 
@@ -58,7 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.report.sensitivity_section import write_sensitivity_report
     from synth_probe.sensitivity import SensitivityConfig, run_sensitivity, stability
     from synth_probe.synths.registry import get_synth
 
@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
             pass
         else:
             close_pools()
-    paths = write_sensitivity_report(result, Path(args.out), audio_top=args.audio_top)
+    paths = write_sensitivity_report(result.to_dict(), result.table_rows(), Path(args.out), media=result.media,
+                                     audio_top=args.audio_top)
     elapsed = time.perf_counter() - t0
     ranked = result.ranked()
     counts = {c: sum(p.classification == c for p in ranked) for c in ("strong", "weak", "inaudible")}
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         s = result.stability
         rho = "n/a" if s["spearman"] is None else f"{s['spearman']:.3f}"
         print(f"stability: Spearman rho = {rho} over {s['n']} parameters above the noise floor in both runs "
-              f"(seeds {s['seeds'][0]} and {s['seeds'][1]}; target >= {s['target']})")
+              f"(seeds {s['seeds'][0]} and {s['seeds'][1]})")
     print(f"wrote {paths['html']}, {paths['csv']}, {paths['json']}")
     print(f"time taken: {elapsed:.1f} s")
     if not result.complete:
