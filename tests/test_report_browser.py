@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from synth_probe.fidelity import Timing, compare_synths
+from synth_probe.identifiability import IdentifiabilityConfig, run_identifiability
 from synth_probe.reference import probes_from_vectors
 from synth_probe.report import assemble, read_parts, write_index, write_part
 from synth_probe.report.fidelity_section import write_fidelity_report
 from synth_probe.report.html import Column, bar_chart, spectrogram_strip, table, wav_data_uri
+from synth_probe.report.pages import write_identifiability_report
 from synth_probe.report.sensitivity_section import write_sensitivity_report
 from synth_probe.sensitivity import SensitivityConfig, run_sensitivity
 
@@ -42,8 +44,8 @@ def report(noisemaker, tmp_path_factory) -> Path:
                             sample_rate=16000, params=PARAMS)
     result = run_sensitivity(noisemaker, cfg)
     result.stability = {"spearman": 0.95, "n": 5, "params": list(PARAMS[:5]), "spearman_all": 0.9, "n_all": 7,
-                        "class_agreement": 1.0, "seeds": [0, 1], "target": 0.9}
-    write_sensitivity_report(result, out, audio_top=3)
+                        "class_agreement": 1.0, "seeds": [0, 1]}
+    write_sensitivity_report(result.to_dict(), result.table_rows(), out, media=result.media, audio_top=3)
     return out / "predictability.html"
 
 
@@ -90,14 +92,13 @@ def test_screenshot_shows_the_table_and_the_chart(report, tmp_path):
 def test_identifiability_section_loads_and_sorts(report, noisemaker, tmp_path):
     import shutil
 
-    from synth_probe.identifiability import IdentifiabilityConfig, run_identifiability, write_identifiability
 
     folder = tmp_path / "reports"
     shutil.copytree(report.parent, folder)
     res = run_identifiability(noisemaker, IdentifiabilityConfig(bases=2, budget=5, params=("cutoff", "lfo1rate"),
                                                                 render_length=0.5, note_length=0.3,
                                                                 sample_rate=16000))
-    page = write_identifiability(res, folder)["html"]
+    page = write_identifiability_report(res.to_dict(), folder)["html"]
     out = chromium(tmp_path, page.as_uri(), "--dump-dom")
     assert out.returncode == 0, out.stderr[-2000:]
     assert console_messages(out.stderr) == []
