@@ -168,3 +168,29 @@ def test_fidelity_report_loads_without_console_errors(fidelity_page, tmp_path):
     assert dom.count("<audio") == 4 and 'id="median-distance"' in dom and 'id="fidelity-groups"' in dom
     page = fidelity_page.read_text()
     assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page
+
+
+def test_matching_page_of_a_tiny_evaluation_loads_and_passes_no_verdict(tmp_path, capsys):
+    """``python -m synth_probe.bench.match_eval`` on 3 amsynth presets: the page comes from report/."""
+    from synth_probe.bench.match_eval import AMSYNTH_PATH, main
+
+    if not Path(AMSYNTH_PATH).exists():
+        pytest.skip(f"amsynth is not installed ({AMSYNTH_PATH}): apt-get install amsynth")
+    rc = main(["--n-train", "30", "--n-presets", "3", "--budget", "2", "--cmaes-presets", "1", "--jobs", "1",
+               "--work", str(tmp_path / "work"), "--reports", str(tmp_path / "reports")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "target >= 90 %" in printed  # the benchmark prints its targets ...
+    page = tmp_path / "reports" / "matching.html"
+    html = page.read_text()
+    assert "target met" not in html.lower() and "not met" not in html.lower()  # ... the page shows measurements
+    assert 'href="matching.html"' in (tmp_path / "reports" / "index.html").read_text()
+    res = chromium(tmp_path, page.as_uri(), "--dump-dom")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert console_messages(res.stderr) == []
+    dom = res.stdout
+    assert 'data-report-ready="1"' in dom and "data-js-errors=" not in dom
+    for anchor in ("t-log_mel", "p-log_mel", "t-mfcc", "p-spectral_convergence"):
+        assert f'id="{anchor}"' in dom
+    assert dom.count('aria-label="distance distributions"') == 3 and 'aria-label="search curves"' in dom
+    assert dom.count("<audio") == 4 * 3  # target, model, model + hill, hill from default for each preset
