@@ -172,10 +172,7 @@ class PredictabilityConfig:
             base["pretrain_epochs"] = max(1, int(self.epochs) // 3)
         if model == "gbm":
             # sized for the suite's budget: a 49-class tune parameter grows 49 trees a round, so fewer,
-            # faster-learning rounds than the class default (500 at 0.05) with early stopping; on the timbral
-            # 20k rows this fits all 43 parameters in about 5 minutes on 2 cores. 120 rounds of 15 leaves at
-            # 0.15, the suite's setting before, took 2 min and on the same features scored up to 0.03 lower
-            # (cutoff R² 0.575 against 0.593; resonance, osc 3 volume, master tune) and 0.005 lower in mean skill
+            # faster-learning rounds than the class default (500 at 0.05), with early stopping
             base.update(n_estimators=600, learning_rate=0.08, num_leaves=31, colsample_bytree=0.5,
                         early_stopping_rounds=20)
         base.update(self.overrides.get(model, {}))

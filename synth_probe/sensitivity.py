@@ -32,8 +32,8 @@ Method (the report states it too; :data:`METHOD` is the text):
    the floor rather than dividing by it (a deterministic synth has a floor of
    0). The score is the interquartile mean of the bases' excesses (the mean of
    the middle half: as indifferent to a few odd bases as the median, but
-   steadier — between two runs with different seeds the rank correlation was
-   0.80 with the median and 0.90 with the interquartile mean at K = 8). A 90 %
+   steadier between runs with different seeds; the README gives both rank
+   correlations). A 90 %
    interval comes from a bootstrap over the bases. A base shows the parameter
    when a spread exceeds both 1.5 times its floor and 0.1 dB; a parameter
    whose median margin over that threshold is not positive (fewer than half

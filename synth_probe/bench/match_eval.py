@@ -24,7 +24,7 @@
 
 The default sizes (4,000 training renders, 120 presets, 24-render searches, CMA-ES on 24
 presets; model: 1-nearest-neighbour on log-mel statistics) take about 12 minutes on 2 busy
-cores (150 presets / CMA-ES on 30 took 15.6 minutes with the machine's load at 8).
+cores.
 """
 from __future__ import annotations
 

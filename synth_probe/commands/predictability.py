@@ -12,9 +12,8 @@ from synth_probe.report.pages import write_predictability_report
 
 __all__ = ["register", "run", "DEFAULT_N"]
 
-#: default dataset size: renders of the chosen sampler. The whole suite on 10,000 timbral renders took 7.3 min
-#: on 2 cores (features cached; README "Figures"), so the issue's 20,000 fits its 30 minutes; more data is
-#: what helps most (the CNN's cutoff R² went 0.52 -> 0.58 from 10,000 to 40,000 renders)
+#: default dataset size (renders of the chosen sampler); the README's "Figures" give the suite's time on it
+#: and what more data adds
 DEFAULT_N = 20000
 
 
