@@ -39,10 +39,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy.stats import wilcoxon
 
-from synth_probe.matching import DISTANCE_LABELS
+from synth_probe.dataset import generate, load_dataset
+from synth_probe.errors import AudioError, RenderError, SynthProbeError
+from synth_probe.matching import DISTANCE_LABELS, MatchObjective, audio_distances, prepare_audio, refine
+from synth_probe.models.io import save_model
+from synth_probe.presets.amsynth import load_factory_presets, preset_to_unit
 from synth_probe.report import write_index
 from synth_probe.report.matching_section import write_matching_report
+from synth_probe.synths.base import RenderSettings
+from synth_probe.synths.plugin import PluginSynth
 
 __all__ = ["main", "run_eval", "AMSYNTH_PATH", "CONDITIONS"]
 
@@ -64,15 +72,11 @@ _W: dict[str, Any] = {}
 
 
 def _init_worker(plugin: str) -> None:
-    from synth_probe.synths.plugin import PluginSynth
-
     _W["synth"] = PluginSynth(plugin)
 
 
 def _eval_one(task: dict[str, Any]) -> dict[str, Any]:
     """Run every condition on one target (in a worker process); an error is returned, not raised."""
-    from synth_probe.errors import SynthProbeError
-
     try:
         return _eval_conditions(task)
     except SynthProbeError as e:
@@ -80,9 +84,6 @@ def _eval_one(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _eval_conditions(task: dict[str, Any]) -> dict[str, Any]:
-    from synth_probe.matching import MatchObjective, audio_distances, refine
-    from synth_probe.synths.base import RenderSettings
-
     synth = _W["synth"]
     settings = RenderSettings(**task["settings"])
     target = np.asarray(task["target"], dtype=np.float32)
@@ -128,6 +129,137 @@ def _summary(values: np.ndarray) -> dict[str, float]:
             "q75": float(np.percentile(v, 75)), "n": int(v.size)}
 
 
+def _preset_targets(synth: Any, settings: RenderSettings, n_presets: int,
+                    seed: int) -> tuple[list[Any], np.ndarray, np.ndarray, dict[str, list[str]]]:
+    """Draw factory presets and render them: the targets, without the silent, clipped or failed ones.
+
+    Returns
+    -------
+    chosen : list of presets
+    true_vecs : np.ndarray [shape=(n_targets, n_params)]
+    targets : np.ndarray [shape=(n_targets, n_samples), dtype=float32]
+    skipped : dict of str to list of str
+        Reason -> preset keys.
+    """
+    presets = load_factory_presets()
+    rng = np.random.default_rng(seed)
+    chosen = [presets[i] for i in sorted(rng.choice(len(presets), size=min(n_presets, len(presets)),
+                                                    replace=False))]
+    true_vecs = np.stack([synth.patch_vector(preset_to_unit(p, synth.param_names)) for p in chosen])
+    targets = np.zeros((len(chosen), settings.n_samples), dtype=np.float32)
+    keep: list[int] = []
+    skipped: dict[str, list[str]] = {}
+    sr = settings.sample_rate
+    for i, p in enumerate(chosen):
+        try:
+            targets[i] = synth.render_vector(true_vecs[i], settings)
+        except RenderError:
+            skipped.setdefault("render failed", []).append(p.key)
+            continue
+        try:
+            prepare_audio(targets[i], sr, target_rate=sr, n_samples=settings.n_samples, trim_onset=False)
+            keep.append(i)
+        except AudioError as e:
+            reason = "silent" if "silent" in str(e) else ("clipped" if "clipped" in str(e) else "invalid")
+            skipped.setdefault(reason, []).append(p.key)
+    return [chosen[i] for i in keep], true_vecs[keep], targets[keep], skipped
+
+
+def _patch_vectors(synth: Any, pred: pd.DataFrame, columns: list[str], Y: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The model's patches (predicted columns on the default patch) and the training set's mean patch.
+
+    Returns
+    -------
+    model_vecs : np.ndarray [shape=(n_targets, n_params)]
+    mean_vec : np.ndarray [shape=(n_params,)]
+    """
+    names = synth.param_names
+    specs = {s.name: s for s in synth.specs}
+    default = synth.patch_vector()
+    model_vecs = np.tile(default, (len(pred), 1))
+    for c in columns:
+        j = names.index(c)
+        model_vecs[:, j] = [specs[c].quantize(float(np.clip(v, 0, 1))) for v in pred[c].to_numpy()]
+    mean_vec = default.copy()
+    for c in columns:
+        mean_vec[names.index(c)] = specs[c].quantize(float(Y[c].mean()))
+    return model_vecs, mean_vec
+
+
+def _run_searches(tasks: list[dict[str, Any]], plugin: str, jobs: int, log) -> list[dict[str, Any]]:
+    """Every condition on every target, in ``jobs`` worker processes that each open the plugin once."""
+    t = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    ctx = mp.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx, initializer=_init_worker,
+                                initargs=(plugin,)) as ex:
+        for k, r in enumerate(ex.map(_eval_one, tasks, chunksize=1)):
+            results.append(r)
+            if (k + 1) % 20 == 0 or k + 1 == len(tasks):
+                log(f"  matched {k + 1}/{len(tasks)} presets ({time.perf_counter() - t:.0f} s)")
+    return results
+
+
+def _per_preset_table(chosen: list[Any], results: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per preset: ``preset``, ``name``, ``bank`` and ``"<condition>.<metric>"`` distances."""
+    rows = []
+    for p, r in zip(chosen, results):
+        row = {"preset": p.key, "name": p.name, "bank": p.bank}
+        for cond, d in r["dist"].items():
+            for m in METRICS:
+                row[f"{cond}.{m}"] = d[m]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _win(table: pd.DataFrame, a: str, b: str, m: str = "log_mel") -> dict[str, float]:
+    """Paired comparison of conditions ``a`` and ``b`` on metric ``m`` over the presets."""
+    sub = table[[f"{a}.{m}", f"{b}.{m}"]].dropna()
+    x, y = sub.iloc[:, 0].to_numpy(), sub.iloc[:, 1].to_numpy()
+    try:
+        p = float(wilcoxon(x, y).pvalue) if np.any(x != y) else 1.0
+    except ValueError:
+        p = float("nan")
+    return {"n": int(len(x)), "a_better": float(np.mean(x < y)), "ties": float(np.mean(x == y)),
+            "median_difference": float(np.median(x - y)), "wilcoxon_p": p}
+
+
+def _statistics(table: pd.DataFrame, results: list[dict[str, Any]]) -> tuple[dict, dict, dict]:
+    """Summaries per metric and condition, paired comparisons, and median search curves."""
+    conds = [c for c in CONDITIONS if f"{c}.log_mel" in table.columns]
+    summary: dict[str, Any] = {m: {c: _summary(table[f"{c}.{m}"].dropna().to_numpy()) for c in conds}
+                               for m in METRICS}
+    paired: dict[str, Any] = {}
+    for m in METRICS:
+        paired[m] = {
+            "model_vs_mean": _win(table, "model", "mean", m),
+            "model_hill_vs_default_hill": _win(table, "model_hill", "default_hill", m),
+            "model_hill_vs_model": _win(table, "model_hill", "model", m),
+        }
+        if "model_cmaes" in conds:
+            paired[m]["model_hill_vs_model_cmaes"] = _win(table, "model_hill", "model_cmaes", m)
+            paired[m]["default_hill_vs_default_cmaes"] = _win(table, "default_hill", "default_cmaes", m)
+    curves = {}
+    for name in ("model_hill", "default_hill", "model_cmaes", "default_cmaes"):
+        cs = [r["curves"][name] for r in results if name in r["curves"]]
+        if cs:
+            n = min(len(c) for c in cs)
+            arr = np.array([c[:n] for c in cs])
+            curves[name] = {"median": np.median(arr, axis=0).tolist(), "mean": arr.mean(axis=0).tolist(),
+                            "n": len(cs)}
+    return summary, paired, curves
+
+
+def _targets(summary: dict[str, Any], paired: dict[str, Any]) -> dict[str, Any]:
+    """The targets this benchmark checks (``main`` prints them; the page shows the measurements only)."""
+    s_lm = summary["log_mel"]
+    return {
+        "model_hill_median_beats_default_hill_median": s_lm["model_hill"]["median"] < s_lm["default_hill"]["median"],
+        "model_beats_mean_patch_fraction": paired["log_mel"]["model_vs_mean"]["a_better"],
+        "model_beats_mean_patch_on_90_percent": paired["log_mel"]["model_vs_mean"]["a_better"] >= 0.9,
+    }
+
+
 def run_eval(
     *,
     work: Path,
@@ -150,16 +282,7 @@ def run_eval(
     log=print,
 ) -> dict[str, Any]:
     """Run the whole evaluation; returns the summary that ``matching.json`` holds."""
-    import pandas as pd
-
     from synth_probe.commands.train import build_pipeline
-    from synth_probe.dataset import generate, load_dataset
-    from synth_probe.matching import prepare_audio
-    from synth_probe.models.io import save_model
-    from synth_probe.presets.amsynth import load_factory_presets, preset_to_unit
-    from synth_probe.synths.base import RenderSettings
-    from synth_probe.synths.plugin import PluginSynth
-    from synth_probe.errors import AudioError, RenderError
 
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
@@ -189,134 +312,38 @@ def run_eval(
                                          "features": features, "n_train": len(audio), "params": columns})
     timings["fit_s"] = time.perf_counter() - t
     log(f"model {model} on {features}: {len(audio)} renders, fit {timings['fit_s']:.0f} s -> {model_dir}")
-
-    # 2. targets ----------------------------------------------------------------------------
+    # 2. targets, 3. predictions and the mean patch ------------------------------------------
     t = time.perf_counter()
-    presets = load_factory_presets()
-    rng = np.random.default_rng(seed)
-    chosen = [presets[i] for i in sorted(rng.choice(len(presets), size=min(n_presets, len(presets)),
-                                                    replace=False))]
-    true_vecs = np.stack([synth.patch_vector(preset_to_unit(p, names)) for p in chosen])
-    targets = np.zeros((len(chosen), settings.n_samples), dtype=np.float32)
-    keep, skipped = [], {}
-    for i, p in enumerate(chosen):
-        try:
-            targets[i] = synth.render_vector(true_vecs[i], settings)
-        except RenderError:
-            skipped.setdefault("render failed", []).append(p.key)
-            continue
-        a = targets[i]
-        try:
-            prepare_audio(a, sample_rate, target_rate=sample_rate, n_samples=settings.n_samples, trim_onset=False)
-            keep.append(i)
-        except AudioError as e:
-            reason = "silent" if "silent" in str(e) else ("clipped" if "clipped" in str(e) else "invalid")
-            skipped.setdefault(reason, []).append(p.key)
-    chosen = [chosen[i] for i in keep]
-    true_vecs, targets = true_vecs[keep], targets[keep]
+    chosen, true_vecs, targets, skipped = _preset_targets(synth, settings, n_presets, seed)
     timings["targets_s"] = time.perf_counter() - t
     log(f"{len(chosen)} preset targets ({sum(len(v) for v in skipped.values())} skipped: "
         f"{ {k: len(v) for k, v in skipped.items()} })")
-
-    # 3. predictions and the mean patch -----------------------------------------------------
     t = time.perf_counter()
     pred = pipe.predict(targets)
     pred = pred if isinstance(pred, pd.DataFrame) else pd.DataFrame(pred, columns=columns)
-    specs = {s.name: s for s in synth.specs}
+    model_vecs, mean_vec = _patch_vectors(synth, pred, columns, Y)
     default = synth.patch_vector()
-    model_vecs = np.tile(default, (len(chosen), 1))
-    for c in columns:
-        j = names.index(c)
-        model_vecs[:, j] = [specs[c].quantize(float(np.clip(v, 0, 1))) for v in pred[c].to_numpy()]
-    mean_vec = default.copy()
-    for c in columns:
-        mean_vec[names.index(c)] = specs[c].quantize(float(Y[c].mean()))
     timings["predict_s"] = time.perf_counter() - t
     synth.close()
-
     # 4. the searches, in worker processes ------------------------------------------------
     t = time.perf_counter()
     tasks = [
         {"key": p.key, "target": targets[i], "model_vec": model_vecs[i], "default_vec": default,
          "mean_vec": mean_vec, "true_vec": true_vecs[i], "budget": budget, "seed": seed + i,
-         "cmaes": i < cmaes_presets, "settings": settings.to_dict()}
-        for i, p in enumerate(chosen)
-    ]
-    results: list[dict[str, Any]] = []
-    ctx = mp.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx, initializer=_init_worker,
-                                initargs=(plugin,)) as ex:
-        for k, r in enumerate(ex.map(_eval_one, tasks, chunksize=1)):
-            results.append(r)
-            if (k + 1) % 20 == 0 or k + 1 == len(tasks):
-                el = time.perf_counter() - t
-                log(f"  matched {k + 1}/{len(tasks)} presets ({el:.0f} s)")
+         "cmaes": i < cmaes_presets, "settings": settings.to_dict()} for i, p in enumerate(chosen)]
+    results = _run_searches(tasks, plugin, jobs, log)
     timings["search_s"] = time.perf_counter() - t
-
-    failed = [(k, r) for k, r in enumerate(results) if "error" in r]
-    for k, r in failed:
-        skipped.setdefault("search failed", []).append(f"{r['key']} ({r['error'][:200]})")
+    for r in results:
+        if "error" in r:
+            skipped.setdefault("search failed", []).append(f"{r['key']} ({r['error'][:200]})")
     ok = [k for k, r in enumerate(results) if "error" not in r]
-    chosen = [chosen[k] for k in ok]
-    results = [results[k] for k in ok]
-    targets, model_vecs = targets[ok], model_vecs[ok]
-
+    chosen, results, targets = [chosen[k] for k in ok], [results[k] for k in ok], targets[ok]
     # 5. numbers --------------------------------------------------------------------------
-    rows = []
-    for p, r in zip(chosen, results):
-        row = {"preset": p.key, "name": p.name, "bank": p.bank}
-        for cond, d in r["dist"].items():
-            for m in METRICS:
-                row[f"{cond}.{m}"] = d[m]
-        rows.append(row)
-    table = pd.DataFrame(rows)
+    table = _per_preset_table(chosen, results)
     reports.mkdir(parents=True, exist_ok=True)
     table.to_csv(reports / "matching_per_preset.csv", index=False)
-    conds = [c for c in CONDITIONS if f"{c}.log_mel" in table.columns]
-    summary: dict[str, Any] = {m: {} for m in METRICS}
-    for m in METRICS:
-        for c in conds:
-            col = table[f"{c}.{m}"].dropna()
-            summary[m][c] = _summary(col.to_numpy())
-    lm = table
-    paired = {}
-
-    def win(a: str, b: str, m: str = "log_mel") -> dict[str, float]:
-        sub = lm[[f"{a}.{m}", f"{b}.{m}"]].dropna()
-        x, y = sub.iloc[:, 0].to_numpy(), sub.iloc[:, 1].to_numpy()
-        from scipy.stats import wilcoxon
-
-        try:
-            p = float(wilcoxon(x, y).pvalue) if np.any(x != y) else 1.0
-        except ValueError:
-            p = float("nan")
-        return {"n": int(len(x)), "a_better": float(np.mean(x < y)), "ties": float(np.mean(x == y)),
-                "median_difference": float(np.median(x - y)), "wilcoxon_p": p}
-
-    for m in METRICS:
-        paired[m] = {
-            "model_vs_mean": win("model", "mean", m),
-            "model_hill_vs_default_hill": win("model_hill", "default_hill", m),
-            "model_hill_vs_model": win("model_hill", "model", m),
-        }
-        if "model_cmaes" in conds:
-            paired[m]["model_hill_vs_model_cmaes"] = win("model_hill", "model_cmaes", m)
-            paired[m]["default_hill_vs_default_cmaes"] = win("default_hill", "default_cmaes", m)
-    curves = {}
-    for name in ("model_hill", "default_hill", "model_cmaes", "default_cmaes"):
-        cs = [r["curves"][name] for r in results if name in r["curves"]]
-        if cs:
-            n = min(len(c) for c in cs)
-            arr = np.array([c[:n] for c in cs])
-            curves[name] = {"median": np.median(arr, axis=0).tolist(), "mean": arr.mean(axis=0).tolist(),
-                            "n": len(cs)}
+    summary, paired, curves = _statistics(table, results)
     timings["total_s"] = time.perf_counter() - t_all
-    s_lm = summary["log_mel"]
-    figures = {
-        "model_hill_median_beats_default_hill_median": s_lm["model_hill"]["median"] < s_lm["default_hill"]["median"],
-        "model_beats_mean_patch_fraction": paired["log_mel"]["model_vs_mean"]["a_better"],
-        "model_beats_mean_patch_on_90_percent": paired["log_mel"]["model_vs_mean"]["a_better"] >= 0.9,
-    }
     out = {
         "config": {"n_train": int(len(audio)), "n_presets_requested": n_presets, "n_presets": len(chosen),
                    "budget": budget, "cmaes_presets": min(cmaes_presets, len(chosen)), "model": model,
@@ -324,13 +351,18 @@ def run_eval(
                    "settings": settings.to_dict(),
                    "plugin": plugin, "n_params": len(names), "predicted_params": len(columns),
                    "command": "python -m synth_probe.bench.match_eval " + " ".join(sys.argv[1:])},
-        "skipped": skipped, "summary": summary, "paired": paired, "figures": figures, "curves": curves,
+        "skipped": skipped, "summary": summary, "paired": paired, "figures": _targets(summary, paired),
+        "curves": curves,
         "timings": {k: round(v, 1) for k, v in timings.items()},
     }
-    reports.mkdir(parents=True, exist_ok=True)
-    (reports / "matching.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
+    _write_outputs(out, table, chosen, targets, results, reports, n_examples, log)
+    return out
 
-    # 6. listenable examples and the page ---------------------------------------------------
+
+def _write_outputs(out: dict[str, Any], table: pd.DataFrame, chosen: list[Any], targets: np.ndarray,
+                   results: list[dict[str, Any]], reports: Path, n_examples: int, log) -> None:
+    """``matching.json``, then the listenable examples and the page (:mod:`synth_probe.report.matching_section`)."""
+    (reports / "matching.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
     ex_idx = _example_indices(table, n_examples)
     examples = [{"preset": chosen[i].key, "target": targets[i], "model": results[i]["audio"]["model"],
                  "refined": results[i]["audio"]["model_hill"], "default_hill": results[i]["audio"]["default_hill"],
@@ -341,8 +373,7 @@ def run_eval(
         write_index(reports)
     except Exception as e:  # the index is a convenience; the page is written
         log(f"note: reports/index.html not updated: {e}")
-    log(f"wrote {reports / 'matching.html'} and {reports / 'matching.json'} ({timings['total_s']:.0f} s)")
-    return out
+    log(f"wrote {reports / 'matching.html'} and {reports / 'matching.json'} ({out['timings']['total_s']:.0f} s)")
 
 
 def _example_indices(table, n: int) -> list[int]:
@@ -370,8 +401,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--reports", default="reports", help="where matching.html and matching.json go")
     ap.add_argument("--plugin", default=AMSYNTH_PATH)
     a = ap.parse_args(argv)
-    from synth_probe.errors import SynthProbeError
-
     params: dict[str, Any] = {"n_neighbors": 1} if a.model == "knn" else {}
     for item in a.set or []:
         k, _, v = item.partition("=")
