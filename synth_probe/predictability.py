@@ -56,7 +56,11 @@ import pandas as pd
 from synth_probe.errors import DatasetError, ParameterValueError, UnknownModelError
 from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
-from synth_probe.metrics import grid_levels
+from synth_probe.dataset import generate, load_dataset
+from synth_probe.metrics import _patch_matrix, audio_report, grid_levels, parameter_report, summarize_audio
+from synth_probe.models import MODELS
+from synth_probe.render import render_many
+from synth_probe.sampling import sampler_render_defaults
 from synth_probe.saved_run import (
     ENSEMBLE_MEMBERS,
     PREDICTIONS_NAME,
@@ -68,6 +72,8 @@ from synth_probe.saved_run import (
     save_predictions,
     saved_ensemble,
 )
+from synth_probe.synths.base import RenderSettings
+from synth_probe.synths.registry import get_synth
 
 __all__ = [
     "SUITE",
@@ -140,8 +146,6 @@ class PredictabilityConfig:
     chunk: int = 1000
 
     def __post_init__(self) -> None:
-        from synth_probe.models import MODELS
-
         self.models = tuple(self.models)
         if not self.models:
             raise ParameterValueError(f"no models given; choose from {', '.join(MODELS)}")
@@ -210,11 +214,6 @@ def ensure_dataset(
     -------
     Dataset
     """
-    from synth_probe.dataset import generate, load_dataset
-    from synth_probe.sampling import sampler_render_defaults
-    from synth_probe.synths.base import RenderSettings
-    from synth_probe.synths.registry import get_synth
-
     base = sampler_render_defaults(sampler) or RenderSettings(sample_rate=22050)
     nl = note_length if note_length is not None else base.note_length
     settings = RenderSettings(
@@ -422,8 +421,6 @@ def _fit_one(
 def _scores(Y_test: pd.DataFrame, pred: pd.DataFrame, synth: str | None, proba: Mapping[str, np.ndarray] | None,
             levels: Mapping[str, Sequence[float]] | None) -> dict[str, Any]:
     """Per-parameter metrics of one set of test predictions, and their means."""
-    from synth_probe.metrics import parameter_report
-
     with warnings.catch_warnings():
         # balanced accuracy warns when a rare class of the test rows was never predicted; expected here
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
@@ -705,10 +702,6 @@ def run_predictability(
 
 
 def _audio_study(ds, synth, settings, columns, rows, preds, results, config, log):
-    from synth_probe.metrics import _patch_matrix, audio_report, summarize_audio
-    from synth_probe.render import render_many
-    from synth_probe.synths.registry import get_synth
-
     t0 = time.perf_counter()
     s = get_synth(synth)
     try:

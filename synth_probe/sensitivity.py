@@ -65,7 +65,8 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from synth_probe import spectral
-from synth_probe.errors import ParameterValueError
+from synth_probe.errors import ParameterValueError, SamplerError
+from synth_probe.sampling import sample_patches
 from synth_probe.sensitivity_analysis import analyse_group, bootstrap_iqm, iqm
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 
@@ -360,9 +361,6 @@ def draw_bases(synth: Synth, config: SensitivityConfig) -> tuple[np.ndarray, str
     k = int(config.bases)
     if k == 1:
         return default[None, :], config.sampler
-    from synth_probe.errors import SamplerError
-    from synth_probe.sampling import sample_patches
-
     sampler = config.sampler
     try:
         df = sample_patches(synth, k - 1, sampler=sampler, seed=int(config.seed))

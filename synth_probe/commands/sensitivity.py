@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from synth_probe.commands._args import int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
@@ -82,8 +83,6 @@ def run(args: argparse.Namespace) -> int:
         result = run_sensitivity(synth, config, log=log)
         if args.check_stability and result.complete:
             log(f"stability: second run with seed {args.seed + 1}")
-            from dataclasses import replace
-
             second = run_sensitivity(synth, replace(config, seed=args.seed + 1), log=log)
             if second.complete:
                 result.stability = stability(result, second)
