@@ -78,7 +78,7 @@ def test_descriptors_gates_and_monotonicity(study):
 
 
 def test_report_files_hold_the_same_numbers(study, tmp_path):
-    paths = write_sensitivity_report(study, tmp_path, audio_top=5)
+    paths = write_sensitivity_report(study.to_dict(), study.table_rows(), tmp_path, media=study.media, audio_top=5)
     data = json.loads(paths["json"].read_text())
     with paths["csv"].open() as f:
         rows = list(csv.DictReader(f))
