@@ -4,7 +4,8 @@
 
 * a plain number: the unit value in [0, 1] the host sees (``cutoff=0.4``);
 * a choice label of a discrete parameter, case and spaces ignored (``filtertype=lp24``,
-  ``osc1tune=+12st``, ``osc1tune=12 semitones``);
+  ``osc1tune=+12st``, ``osc1tune=12 semitones``); a label that reads as a plain number
+  is written ``choice:LABEL`` (a plugin's ``osc2_pitch=choice:-7``);
 * a number with a unit, for a continuous parameter whose spec maps unit values to that
   unit (``cutoff=1.5kHz``, ``ampattack=20ms``, ``volume=-6dB``, ``resonance=50%``).
 
@@ -26,7 +27,7 @@ import numpy as np
 from synth_probe.errors import ParameterValueError, format_number
 from synth_probe.synths.base import ParamSpec, Synth, check_unit_value, format_quantity
 
-__all__ = ["UNITS", "parse_quantity", "parse_value", "physical_to_unit", "monotonic_direction",
+__all__ = ["UNITS", "CHOICE_PREFIX", "parse_quantity", "parse_value", "physical_to_unit", "monotonic_direction",
            "split_assignment", "patch_from_assignments"]
 
 #: unit text (lower case) -> (the unit a spec uses, factor to it)
@@ -40,6 +41,8 @@ UNITS: dict[str, tuple[str, float]] = {
 }
 _QUANTITY = re.compile(r"^([-+]?(?:inf|\d+\.?\d*(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?))\s*([^\d\s].*)$", re.I)
 _TIMES = re.compile(r"^x\s*(\d+\.?\d*|\.\d+)$", re.I)  # "x3", as format_quantity writes a factor
+#: what marks a choice label that reads as a number (a plain number is a unit value): ``choice:-7``
+CHOICE_PREFIX = "choice:"
 #: points on [0, 1] where a mapping's monotony is checked
 MONOTONY_GRID = 1025
 
@@ -187,13 +190,22 @@ def parse_value(spec: ParamSpec, raw: object) -> float:
     if not isinstance(raw, str):
         return check_unit_value(spec.name, raw)
     text = raw.strip()
+    if text.lower().startswith(CHOICE_PREFIX):  # a label that reads as a number: osc2_pitch=choice:-7
+        label = text[len(CHOICE_PREFIX):].strip()
+        v = _choice_value(spec, label) if spec.is_discrete else None
+        if v is None:
+            what = f"choices: {_choices(spec)}" if spec.is_discrete else "it is continuous and has no choices"
+            raise ParameterValueError(f"{spec.name}={text}: {label!r} is not one of its {what}")
+        return v
     number = _plain_number(text)
     if number is not None:
         try:
             return check_unit_value(spec.name, number)
         except ParameterValueError as e:
             if spec.is_discrete:
-                raise ParameterValueError(f"{e}; or write a choice: {_choices(spec)}") from None
+                numeric = any(_plain_number(c) is not None for c in spec.choices)
+                how = f" (a label that reads as a number as {CHOICE_PREFIX}LABEL)" if numeric else ""
+                raise ParameterValueError(f"{e}; or write a choice{how}: {_choices(spec)}") from None
             if spec.physical is not None and spec.unit:
                 raise ParameterValueError(
                     f"{e}; or write a physical value with its unit, e.g. {_example(spec)} ({_range(spec)})") from None
