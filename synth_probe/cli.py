@@ -51,6 +51,19 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Parse; an argument left over is refused by the command it followed, with a hint for NAME=VALUE."""
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(ns, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            msg = f"unrecognized arguments: {' '.join(extras)}"
+            if any("=" in e and not e.startswith("-") for e in extras):
+                msg += ("; --set and --fix take one NAME=VALUE each: repeat the flag "
+                        "(--set cutoff=1.5kHz --set resonance=0.2)")
+            self.exit(2, f"{prog}: error: {msg} (see `{prog} --help`)\n")
+        return ns
+
     def error(self, message: str) -> None:  # type: ignore[override]
         text = " ".join(str(message).split())
         self.exit(2, f"{self.prog}: error: {text} (see `{self.prog} --help`)\n")
