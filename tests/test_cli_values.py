@@ -104,6 +104,8 @@ def test_generate_fix_takes_physical_values_and_labels(tmp_path, capsys):
     ("voices=2", "choice"),
     ("unused=3Hz", "no physical unit"),
     ("=0.5", "no name"),
+    ("cutoff=choice:LP24", "continuous and has no choices"),
+    ("filtertype=choice:LP99", "'LP99' is not one of its choices"),
 ])
 def test_bad_values_are_refused_in_the_specs_units(item, expect, tmp_path, capsys):
     err = refused(["render", "noisemaker", "-o", str(tmp_path / "x.wav"), "--set", item], capsys)
@@ -190,12 +192,13 @@ def test_plugin_values_units_and_labels(tmp_path, capsys):
         assert synth.spec("osc2_pitch").display(patch["osc2_pitch"]) == "-7"
         assert patch["filter_cutoff"] == 0.3
     a, b = tmp_path / "phys.wav", tmp_path / "unit.wav"
-    assert main(["render", AMSYNTH, *SHORT, "-o", str(a), "--set", "amp_attack=20ms", "--set", "osc2_pitch=choice:-7"]) == 0
+    pitch = ["--set", "osc2_pitch=choice:-7"]
+    assert main(["render", AMSYNTH, *SHORT, "-o", str(a), "--set", "amp_attack=20ms", *pitch]) == 0
     assert main(["render", AMSYNTH, *SHORT, "-o", str(b), "--set", f"amp_attack={patch['amp_attack']!r}",
                  "--set", f"osc2_pitch={patch['osc2_pitch']!r}"]) == 0
     np.testing.assert_array_equal(read(a), read(b))
     c = tmp_path / "control.wav"  # the control: a slower attack sounds different
-    assert main(["render", AMSYNTH, *SHORT, "-o", str(c), "--set", "amp_attack=200ms", "--set", "osc2_pitch=choice:-7"]) == 0
+    assert main(["render", AMSYNTH, *SHORT, "-o", str(c), "--set", "amp_attack=200ms", *pitch]) == 0
     assert np.max(np.abs(read(a) - read(c))) > 1e-3
     capsys.readouterr()
     err = refused(["render", AMSYNTH, "-o", str(tmp_path / "c.wav"), "--set", "osc2_pitch=-7"], capsys)

@@ -192,10 +192,11 @@ def parse_value(spec: ParamSpec, raw: object) -> float:
     text = raw.strip()
     if text.lower().startswith(CHOICE_PREFIX):  # a label that reads as a number: osc2_pitch=choice:-7
         label = text[len(CHOICE_PREFIX):].strip()
-        v = _choice_value(spec, label) if spec.is_discrete else None
+        if not spec.is_discrete:
+            raise ParameterValueError(f"{spec.name}={text}: {spec.name} is continuous and has no choices")
+        v = _choice_value(spec, label)
         if v is None:
-            what = f"choices: {_choices(spec)}" if spec.is_discrete else "it is continuous and has no choices"
-            raise ParameterValueError(f"{spec.name}={text}: {label!r} is not one of its {what}")
+            raise ParameterValueError(f"{spec.name}={text}: {label!r} is not one of its choices: {_choices(spec)}")
         return v
     number = _plain_number(text)
     if number is not None:
