@@ -76,7 +76,6 @@ def register(subparsers: Any) -> None:
                     "each parameter (R²/accuracy/MPR against MeanBaseline and chance), re-render predictions for "
                     "audio distances, and write reports/predictability.json and the measured part of "
                     "reports/predictability.html (beside the sensitivity part, in one page).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("synth", help="built-in synth name (noisemaker) or a plugin path")
     p.add_argument("--data", default=None,
