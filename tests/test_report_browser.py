@@ -1,8 +1,12 @@
-"""The predictability report in a real headless Chromium: it loads offline, runs its script without
-console errors, and a screenshot shows the table and the chart."""
+"""The reports in a real headless Chromium: they load offline, run their script without console errors, a
+screenshot shows the table and the chart, and at 1,280 and 1,920 px no element overflows its container and
+every image and audio element loads (a script added to a copy of each page measures it and writes the
+result into the DOM)."""
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -39,6 +43,95 @@ def console_messages(stderr: str) -> list[str]:
     return re.findall(r":CONSOLE[:(]\d*\)?\]? (.*)", stderr)
 
 
+WIDTHS = (1280, 1920)
+
+#: opens every <details>, then lists block elements whose content is wider than their box (spilling or
+#: clipped; a scroll container is allowed: a wide table scrolls inside its frame), SVG charts wider than their
+#: parent, images that did not decode, and audio elements whose data does not load (metadata with a duration)
+LAYOUT_CHECK = """<script>
+window.addEventListener("load", function () {
+  var root = document.documentElement, bad = [];
+  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+  function name(el) {
+    var c = typeof el.className === "string" && el.className.trim() ? "." + el.className.trim().split(/\\s+/).join(".") : "";
+    return el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + c;
+  }
+  if (root.scrollWidth > window.innerWidth) { bad.push("page " + root.scrollWidth + ">" + window.innerWidth); }
+  document.querySelectorAll("body *").forEach(function (el) {
+    if (el instanceof SVGElement) { return; }
+    var cs = getComputedStyle(el);
+    if (cs.display === "none" || cs.display === "inline" || cs.display === "contents") { return; }
+    if (cs.overflowX === "auto" || cs.overflowX === "scroll") { return; }
+    if (el.scrollWidth > el.clientWidth + 1) { bad.push(name(el) + " " + el.scrollWidth + ">" + el.clientWidth); }
+  });
+  document.querySelectorAll("svg").forEach(function (s) {
+    var r = s.getBoundingClientRect(), p = s.parentElement.getBoundingClientRect();
+    if (r.width > 0 && r.right > p.right + 1) { bad.push(name(s) + " right " + r.right + ">" + p.right); }
+  });
+  var imgs = Array.prototype.slice.call(document.images);
+  var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
+  root.setAttribute("data-check", JSON.stringify({width: window.innerWidth, overflow: bad.length,
+    offenders: bad.slice(0, 15), images: imgs.length, broken_images: broken.length}));
+  var audios = Array.prototype.slice.call(document.querySelectorAll("audio")), ok = 0, failed = 0;
+  function report() { root.setAttribute("data-audio", JSON.stringify({n: audios.length, ok: ok, failed: failed})); }
+  report();
+  audios.forEach(function (a) {
+    a.addEventListener("loadedmetadata", function () { if (a.duration > 0) { ok++; } else { failed++; } report(); },
+                       {once: true});
+    a.addEventListener("error", function () { failed++; report(); }, {once: true});
+    a.preload = "auto";
+    a.load();
+  });
+});
+</script>"""
+
+
+def layout(tmp: Path, page: Path, width: int) -> dict:
+    """The layout check's findings on ``page`` at ``width`` px (a copy of the page beside it, then removed)."""
+    html = page.read_text(encoding="utf-8")
+    assert "</body>" in html
+    copy = page.with_name(f"_layout_{width}_{page.name}")
+    copy.write_text(html.replace("</body>", LAYOUT_CHECK + "</body>", 1), encoding="utf-8")
+    try:
+        res = chromium(tmp, copy.as_uri(), "--dump-dom", f"--window-size={width},1000",
+                       "--virtual-time-budget=20000", "--autoplay-policy=no-user-gesture-required")
+    finally:
+        copy.unlink()
+    assert res.returncode == 0, res.stderr[-2000:]
+    m = re.search(r'data-check="([^"]*)"', res.stdout)
+    a = re.search(r'data-audio="([^"]*)"', res.stdout)
+    assert m and a, res.stdout[:2000]
+    from html import unescape
+
+    out = json.loads(unescape(m.group(1)))
+    out["audio"] = json.loads(unescape(a.group(1)))
+    return out
+
+
+def assert_layout_holds(tmp: Path, page: Path, *, min_images: int = 0, min_audio: int = 0) -> None:
+    """At both widths: no overflowing element, every image decoded, every audio element loaded."""
+    for width in WIDTHS:
+        r = layout(tmp, page, width)
+        where = f"{page.name} at {width} px"
+        assert r["width"] == width, (where, r)
+        assert r["overflow"] == 0, f"{where}: {r['offenders']}"
+        assert r["images"] >= min_images and r["broken_images"] == 0, (where, r)
+        au = r["audio"]
+        assert au["n"] >= min_audio and au["ok"] == au["n"] and au["failed"] == 0, (where, au)
+
+
+def test_layout_check_sees_overflow_and_broken_media(tmp_path):
+    # the check must be able to fail: a clipped box, a page wider than the window, a broken image and audio
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><div style="width:300px;overflow:hidden;white-space:nowrap">' + "x" * 400
+                   + '</div><div style="width:2400px">wide</div><img src="data:image/png;base64,AAAA">'
+                   '<audio controls src="data:audio/wav;base64,AAAA"></audio></body></html>')
+    r = layout(tmp_path, bad, 1280)
+    assert r["overflow"] >= 2 and any(o.startswith("page ") for o in r["offenders"])
+    assert r["images"] == 1 and r["broken_images"] == 1
+    assert r["audio"] == {"n": 1, "ok": 0, "failed": 1}
+
+
 @pytest.fixture(scope="module")
 def report(noisemaker, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reports")
@@ -47,8 +140,13 @@ def report(noisemaker, tmp_path_factory) -> Path:
     result = run_sensitivity(noisemaker, cfg)
     result.stability = {"spearman": 0.95, "n": 5, "params": list(PARAMS[:5]), "spearman_all": 0.9, "n_all": 7,
                         "class_agreement": 1.0, "seeds": [0, 1]}
-    write_sensitivity_report(result.to_dict(), result.table_rows(), out, media=result.media, audio_top=3)
+    write_sensitivity_report(result.to_dict(), result.table_rows(), out, media=result.media)
     return out / "predictability.html"
+
+
+def audible(folder: Path) -> list[str]:
+    data = json.loads((folder / "sensitivity.json").read_text())
+    return [p["name"] for p in data["params"] if p["classification"] != "inaudible"]
 
 
 def test_console_capture_sees_errors(tmp_path):
@@ -70,6 +168,35 @@ def test_report_loads_without_console_errors(report, tmp_path):
     assert dom.count('<tr class="cls-') == len(PARAMS)
     assert '<svg' in dom and 'id="sensitivity-chart"' in dom
     assert "stability ρ = <b>0.95</b>" in dom
+    # the first screen: what is measured, and the commands that add the rest with their times
+    status = dom[dom.index('id="status"'):dom.index('id="sensitivity"')]
+    assert "Measured so far: <strong>Sensitivity</strong>" in status
+    for cmd, when in (("make predictability", "about 20 min on 2 cores"),
+                      ("make identifiability", "about 12 min on 2 cores")):
+        assert f"<code>{cmd}</code> ({when})" in status
+    assert dom.index('id="status"') < dom.index('id="sensitivity-table"')
+    assert 'href="index.html" id="home-link"' in dom
+
+
+def test_sensitivity_page_layout_holds_at_two_widths(report, tmp_path):
+    n = len(audible(report.parent))
+    assert n >= 3
+    assert_layout_holds(tmp_path, report, min_images=len(PARAMS), min_audio=2 * n)
+
+
+def test_index_is_a_landing_page(report, tmp_path):
+    index = report.parent / "index.html"
+    html = index.read_text()
+    assert 'id="home-link"' not in html  # the index is home
+    runs = re.search(r'<table id="runs".*?</table>', html, re.S).group(0)
+    assert ">sensitivity<" in runs and ">noisemaker<" in runs and 'href="predictability.html"' in runs
+    data = json.loads((report.parent / "sensitivity.json").read_text())
+    top = min(data["params"], key=lambda p: p["rank"])["name"]
+    answer = re.search(r'<div id="answer-sensitivity">.*?</div>', html, re.S).group(0)
+    assert f'href="predictability.html#param-{top}"' in answer
+    not_run = re.search(r'<ul class="next" id="not-run">.*?</ul>', html, re.S).group(0)
+    assert "make predictability" in not_run and "make sensitivity" not in not_run
+    assert_layout_holds(tmp_path, index)
 
 
 def test_screenshot_shows_the_table_and_the_chart(report, tmp_path):
@@ -110,13 +237,22 @@ def test_identifiability_section_loads_and_sorts(report, noisemaker, tmp_path):
     assert table_html.count("<tr class=") == 2 and "lfo1rate" in table_html
     # the section sits between the sensitivity part and anything measured later
     assert dom.index('id="sensitivity-table"') < dom.index('id="identifiability-t"')
+    status = dom[dom.index('id="status"'):dom.index('id="sensitivity"')]
+    assert "<strong>Identifiability in context</strong>" in status and "make identifiability" not in status
+    assert "<code>make predictability</code> (about 20 min on 2 cores)" in status
+    assert_layout_holds(tmp_path, page, min_images=len(PARAMS))
+    index = folder / "index.html"
+    assert 'id="answer-identifiability"' in index.read_text()
+    assert_layout_holds(tmp_path, index)
 
 
 def test_page_is_self_contained(report):
     page = report.read_text()
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<link" not in page and "@import" not in page
-    assert page.count("data:audio/wav;base64,") == 6
+    assert page.count("data:audio/wav;base64,") == 2 * len(audible(report.parent))
+    note = re.search(r'<p class="muted" id="sweeps-note">(.*?)</p>', page, re.S).group(1)
+    assert "every audible parameter" in note and "within a budget of 5 MB" in note
 
 
 def test_parts_assemble_in_order_and_the_index_links_them(tmp_path):
@@ -170,6 +306,8 @@ def test_fidelity_report_loads_without_console_errors(fidelity_page, tmp_path):
     assert dom.count("<audio") == 4 and 'id="median-distance"' in dom and 'id="fidelity-groups"' in dom
     page = fidelity_page.read_text()
     assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page
+    assert_layout_holds(tmp_path, fidelity_page, min_images=2, min_audio=4)
+    assert 'id="answer-fidelity"' in (fidelity_page.parent / "index.html").read_text()
 
 
 def test_matching_page_of_a_tiny_evaluation_loads_and_passes_no_verdict(tmp_path, capsys):
@@ -196,3 +334,5 @@ def test_matching_page_of_a_tiny_evaluation_loads_and_passes_no_verdict(tmp_path
         assert f'id="{anchor}"' in dom
     assert dom.count('aria-label="distance distributions"') == 3 and 'aria-label="search curves"' in dom
     assert dom.count("<audio") == 4 * 3  # target, model, model + hill, hill from default for each preset
+    assert_layout_holds(tmp_path, page, min_audio=12)
+    assert_layout_holds(tmp_path, tmp_path / "reports" / "index.html")
