@@ -15,11 +15,12 @@ import pytest
 
 from synth_probe.fidelity import Timing, compare_synths
 from synth_probe.identifiability import IdentifiabilityConfig, run_identifiability
+from synth_probe.predictability import PredictabilityConfig, ensure_dataset, run_predictability
 from synth_probe.reference import probes_from_vectors
 from synth_probe.report import assemble, read_parts, write_index, write_part
 from synth_probe.report.fidelity_section import write_fidelity_report
 from synth_probe.report.html import Column, bar_chart, spectrogram_strip, table, wav_data_uri
-from synth_probe.report.pages import write_identifiability_report
+from synth_probe.report.pages import write_identifiability_report, write_predictability_report
 from synth_probe.report.sensitivity_section import write_sensitivity_report
 from synth_probe.sensitivity import SensitivityConfig, run_sensitivity
 
@@ -244,6 +245,29 @@ def test_identifiability_section_loads_and_sorts(report, noisemaker, tmp_path):
     index = folder / "index.html"
     assert 'id="answer-identifiability"' in index.read_text()
     assert_layout_holds(tmp_path, index)
+
+
+def test_measured_part_and_landing_page_hold_at_two_widths(report, tmp_path):
+    """A tiny predictability run beside the sensitivity part: the page, its first screen and the index."""
+    folder = tmp_path / "reports"
+    shutil.copytree(report.parent, folder)
+    data = ensure_dataset("noisemaker", tmp_path / "tiny", 40, sampler="timbral", jobs=1, sample_rate=16000,
+                          render_length=0.5, note_length=0.3, progress=False)
+    results = run_predictability(data, PredictabilityConfig(
+        models=("mean", "gbm", "cnn"), params="cutoff,ampattack,osc1waveform", test_fraction=0.25, epochs=2,
+        patience=2, jobs=1, audio=2, pairs=2, overrides={"gbm": {"n_estimators": 10}, "cnn": {"channels": [8, 16]}}),
+        out=folder, cache_dir=tmp_path / "cache")
+    page = write_predictability_report(results, folder)["html"]
+    html = page.read_text()
+    status = html[html.index('id="status"'):html.index('id="sensitivity"')]
+    assert "<strong>Sensitivity</strong>" in status and "<strong>Measured predictability</strong>" in status
+    assert "make predictability" not in status and "<code>make identifiability</code> (about 12 min" in status
+    assert_layout_holds(tmp_path, page, min_images=len(PARAMS), min_audio=4)
+    index = (folder / "index.html").read_text()
+    best = re.search(r'<table id="answer-best-models".*?</table>', index, re.S).group(0)
+    assert best.count("<tr") == 1 + len(results["best"]) and ">cutoff<" in best
+    assert "make predictability" not in re.search(r'id="not-run">.*?</ul>', index, re.S).group(0)
+    assert_layout_holds(tmp_path, folder / "index.html")
 
 
 def test_page_is_self_contained(report):

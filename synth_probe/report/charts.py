@@ -283,19 +283,27 @@ def _time_step(seconds: float, max_ticks: int) -> float:
     return seconds
 
 
-def _colour_bar(vmin: float, vmax: float, cmap: str) -> str:
-    ramp = np.repeat(np.linspace(vmin, vmax, 64)[:, None], 6, axis=1)  # low levels at the bottom
+#: matplotlib's "magma" (the strips' colour map) at 9 evenly spaced levels, low to high
+MAGMA_STOPS = ("#000004", "#1d1147", "#51127c", "#832681", "#b73779", "#e75263", "#fc8961", "#fec488", "#fcfdbf")
+
+
+def _colour_bar(vmin: float, vmax: float) -> str:
+    """The dB scale beside a strip: a CSS gradient of the strips' colour map with its levels."""
     ticks = np.linspace(vmax, vmin, 5)
     labels = "".join(f'<span style="top:{100 * i / 4:.1f}%">{t:g}</span>' for i, t in enumerate(ticks))
-    return (f'<div class="spec-cbar" title="colour scale, dB"><img alt="colour scale from {vmin:g} to {vmax:g} dB" '
-            f'src="{spectrogram_strip([ramp], vmin=vmin, vmax=vmax, cmap=cmap)}"><div class="spec-cbar-labels">{labels}</div>'
-            '<span class="spec-unit">dB</span></div>')
+    gradient = ", ".join(MAGMA_STOPS[::-1])
+    return (f'<div class="spec-cbar" role="img" aria-label="colour scale from {vmin:g} to {vmax:g} dB">'
+            f'<div class="spec-cbar-ramp" style="background: linear-gradient({gradient})"></div>'
+            f'<div class="spec-cbar-labels">{labels}</div><span class="spec-unit">dB</span></div>')
 
 
 def spectrogram_figure(images: Sequence[np.ndarray], labels: Sequence[str], *, sample_rate: int, hop: int,
                        fmin: float = 30.0, fmax: float | None = None, vmin: float = -80.0, vmax: float = 0.0,
-                       max_frames: int | None = 72, alt: str = "spectrograms", cmap: str = "magma") -> str:
+                       max_frames: int | None = 72, alt: str = "spectrograms") -> str:
     """Log-mel spectrograms side by side with a frequency axis, a time axis under each and a dB colour scale.
+
+    The strip is one PNG (:func:`synth_probe.report.html.spectrogram_strip`, colour map "magma"); the axes and
+    the colour scale are HTML and CSS around it.
 
     Parameters
     ----------
@@ -335,9 +343,9 @@ def spectrogram_figure(images: Sequence[np.ndarray], labels: Sequence[str], *, s
         panels.append(f'<div class="spec-panel" style="left:{100 * left / total:.2f}%;width:{100 * w / total:.2f}%">'
                       f'<div class="spec-ticks">{marks}</div><div class="spec-label">{esc(lab)}</div></div>')
         left += w + gap
-    uri = spectrogram_strip(arrs, vmin=vmin, vmax=vmax, gap=gap, cmap=cmap, max_frames=max_frames)
+    uri = spectrogram_strip(arrs, vmin=vmin, vmax=vmax, gap=gap, cmap="magma", max_frames=max_frames)
     return (f'<figure class="spec"><div class="spec-row"><div class="spec-faxis">{fax}</div>'
             f'<div class="spec-main"><img class="strip" alt="{esc(alt)}" src="{uri}">'
-            f'<div class="spec-taxis">{"".join(panels)}</div></div>{_colour_bar(vmin, vmax, cmap)}</div>'
+            f'<div class="spec-taxis">{"".join(panels)}</div></div>{_colour_bar(vmin, vmax)}</div>'
             f'<figcaption class="muted">Frequency on a mel scale; time in seconds from the note-on under each '
             f'panel; colour: level in dB ({vmin:g} to {vmax:g}).</figcaption></figure>')
