@@ -19,7 +19,9 @@ from synth_probe.predictability import PredictabilityConfig, ensure_dataset, run
 from synth_probe.reference import probes_from_vectors
 from synth_probe.report import assemble, read_parts, write_index, write_part
 from synth_probe.report.fidelity_section import write_fidelity_report
-from synth_probe.report.html import Column, bar_chart, spectrogram_strip, table, wav_data_uri
+from synth_probe.report.charts import spectrogram_figure
+from synth_probe.report.html import (Column, bar_chart, clip_plan, resample_clip, spectrogram_strip, table,
+                                     wav_data_uri, wav_uri_bytes)
 from synth_probe.report.pages import write_identifiability_report, write_predictability_report
 from synth_probe.report.sensitivity_section import write_sensitivity_report
 from synth_probe.sensitivity import SensitivityConfig, run_sensitivity
@@ -297,6 +299,25 @@ def test_parts_assemble_in_order_and_the_index_links_them(tmp_path):
         write_part(tmp_path, "predictability", "../evil", "x", "")
 
 
+def test_index_reads_partial_or_broken_data_defensively(tmp_path):
+    # a run cut short, a file from an older version, a file that is not JSON: the index is still written
+    (tmp_path / "sensitivity.json").write_text("{not json")
+    (tmp_path / "predictability.json").write_text(json.dumps({"synth": "noisemaker", "best": [1, 2]}))
+    (tmp_path / "identifiability.json").write_text(json.dumps({"summary": [{"parameter": "cutoff"}]}))
+    (tmp_path / "fidelity.json").write_text(json.dumps({"overall": {"median_db": None}}))
+    (tmp_path / "tune_cutoff.json").write_text(json.dumps({"param": "cutoff", "best": None}))
+    (tmp_path / "matching.json").write_text("[]")
+    html = write_index(tmp_path).read_text()
+    for answer in ("sensitivity", "predictability", "identifiability", "fidelity", "matching"):
+        assert f'id="answer-{answer}"' not in html
+    runs = re.search(r'<table id="runs".*?</table>', html, re.S).group(0)
+    assert ">predictability<" in runs and ">tune cutoff<" in runs and ">sensitivity<" not in runs
+    tune = re.search(r'<div id="answer-tuning">.*?</table>', html, re.S).group(0)
+    assert ">cutoff<" in tune and "—" in tune  # no test scores: no verdict
+    not_run = re.search(r'id="not-run">.*?</ul>', html, re.S).group(0)
+    assert "make sensitivity" in not_run and "make match-eval" in not_run and "make tune" not in not_run
+
+
 def test_html_helpers():
     t = table([Column("name", "Name"), Column("v", "Value", numeric=True)],
               [{"name": "<b>", "v": 1.5}, {"name": "x", "v": None}], id="t")
@@ -307,6 +328,27 @@ def test_html_helpers():
     assert uri.startswith("data:image/png;base64,")
     w = wav_data_uri(np.zeros(1600, dtype=np.int16), 16000)
     assert w.startswith("data:audio/wav;base64,UklGR")  # "RIFF"
+    assert len(w) == wav_uri_bytes(1600)
+
+
+def test_audio_budget_axes_and_scales():
+    # the highest rate that fits, then shorter clips; the plan keeps its promise
+    assert clip_plan(150, 1.0, 5.0) == (12000, 1.0) and clip_plan(150, 1.0, 4.0) == (8000, 1.0)
+    rate, sec = clip_plan(150, 1.0, 1.0)
+    assert rate == 8000 and 0.1 <= sec < 1.0 and 150 * wav_uri_bytes(int(rate * sec)) <= 1.0e6
+    tone = (np.sin(2 * np.pi * 440 * np.arange(16000) / 16000) * 20000).astype(np.int16)
+    y = resample_clip(tone, 16000, 8000, 0.5)
+    assert y.dtype == np.int16 and len(y) == 4000 and abs(int(np.abs(y).max()) - 20000) < 400
+    # a tall chart repeats its tick labels above the bars; a short one does not
+    tall = bar_chart([f"p{i}" for i in range(30)], list(np.linspace(0.1, 9, 30)), unit="dB")
+    short = bar_chart(["a", "b"], [1.0, 2.0], unit="dB")
+    for svg, per_tick in ((tall, 2), (short, 1)):  # tick labels per grid line, plus the unit under the axis
+        assert svg.count('class="tick"') == per_tick * svg.count('class="grid"') + 1
+    assert tall.count(">dB</text>") == 2 and short.count(">dB</text>") == 1
+    fig = spectrogram_figure([np.full((64, 60), -30.0)] * 2, ["A", "B"], sample_rate=22050, hop=256)
+    for label in ("5 kHz", "1 kHz", ">0<", ">0.5<", ">-80<", ">dB<"):
+        assert label in fig, label
+    assert fig.count('class="spec-panel"') == 2 and fig.count("<img") == 1
 
 
 @pytest.fixture(scope="module")

@@ -165,16 +165,19 @@ def _page_title(path: Path) -> str:
 
 
 def _study_data(d: Path) -> tuple[dict[str, dict | None], list[dict]]:
-    """The studies' JSON files of the folder (None where missing or unreadable) and the tuning summaries."""
-    datas: dict[str, dict | None] = {}
-    for key in ("sensitivity", "predictability", "identifiability", "fidelity", "matching"):
-        data = load_json(d / f"{key}.json")
-        datas[key] = data if isinstance(data, dict) else None
-    tunes = []
-    for p in sorted(d.glob("tune_*.json")):
+    """The studies' JSON files of the folder (None where missing or unreadable) and the tuning summaries.
+
+    Each dict gains ``_modified`` (its file's time); a tuning summary also ``_stem`` (``<param>`` of its name).
+    """
+    def read(p: Path) -> dict | None:
         data = load_json(p)
-        if isinstance(data, dict):
-            tunes.append({**data, "_stem": p.stem[len("tune_"):]})
+        if not isinstance(data, dict):
+            return None
+        return {**data, "_modified": time.strftime("%Y-%m-%d %H:%M", time.localtime(p.stat().st_mtime))}
+
+    datas = {key: read(d / f"{key}.json") for key in ("sensitivity", "predictability", "identifiability",
+                                                      "fidelity", "matching")}
+    tunes = [{**t, "_stem": p.stem[len("tune_"):]} for p in sorted(d.glob("tune_*.json")) if (t := read(p))]
     return datas, tunes
 
 

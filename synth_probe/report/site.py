@@ -85,7 +85,8 @@ def synth_name(data: Mapping[str, Any] | None) -> str | None:
 
 
 def _when(data: Mapping[str, Any] | None) -> str:
-    return str(_get(data, "created") or "—")
+    """When the study ran: its ``created`` time, else its file's (``_modified``, added by the reader)."""
+    return str(_get(data, "created") or _get(data, "_modified") or "—")
 
 
 def _seconds(data: Mapping[str, Any] | None, key: str) -> float | None:
