@@ -276,11 +276,13 @@ def _pooled(n: int, max_frames: int | None) -> int:
     return n // int(math.ceil(n / max_frames))
 
 
-def _time_step(seconds: float, max_ticks: int) -> float:
+def _time_ticks(seconds: float, max_ticks: int) -> np.ndarray:
+    """Tick times of a panel: the finest of 0.05 … 10 s steps that gives at most ``max_ticks`` ticks."""
     for step in (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0):
-        if seconds / step < max_ticks:
-            return step
-    return seconds
+        t = np.arange(0.0, seconds * 0.999, step)
+        if len(t) <= max_ticks:
+            return t
+    return np.array([0.0])
 
 
 #: matplotlib's "magma" (the strips' colour map) at 9 evenly spaced levels, low to high
@@ -337,9 +339,8 @@ def spectrogram_figure(images: Sequence[np.ndarray], labels: Sequence[str], *, s
     panels, left = [], 0
     for a, w, lab in zip(arrs, widths, labels):
         seconds = a.shape[1] * hop / sample_rate
-        step = _time_step(seconds, max(2, min(5, int(900 / len(arrs) / 34))))
         marks = "".join(f'<span{" class=end" if t > 0.75 * seconds else ""} style="left:{100 * t / seconds:.1f}%">'
-                        f"{t:g}</span>" for t in np.arange(0.0, seconds * 0.999, step))
+                        f"{t:g}</span>" for t in _time_ticks(seconds, max(2, min(6, int(900 / len(arrs) / 25)))))
         panels.append(f'<div class="spec-panel" style="left:{100 * left / total:.2f}%;width:{100 * w / total:.2f}%">'
                       f'<div class="spec-ticks">{marks}</div><div class="spec-label">{esc(lab)}</div></div>')
         left += w + gap
