@@ -51,8 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated parameters to study (default: all)")
     p.add_argument("--max-choices", type=int_arg(2), default=None, metavar="N",
                    help="sweep at most N choices of a discrete parameter (default: every choice)")
-    p.add_argument("--audio-top", type=int_arg(0), default=20, metavar="N",
-                   help="audio players for the sweep ends of the top N parameters (default 20)")
+    p.add_argument("--audio-top", type=int_arg(0), default=None, metavar="N",
+                   help="audio players for the sweep ends of the top N audible parameters only (default: every "
+                        "audible parameter, resampled to fit 5 MB)")
     p.add_argument("--check-stability", action="store_true",
                    help="run a second time with seed+1 and report the Spearman rank correlation of the scores")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

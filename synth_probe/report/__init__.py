@@ -6,7 +6,9 @@ A report such as ``reports/predictability.html`` is built from *parts*: HTML
 fragments written with :func:`write_part` under
 ``reports/_parts/<report>/<key>.html``. :func:`assemble` joins the parts of a
 report in key order into one page (inline CSS/JS from ``templates/``), and
-:func:`write_index` links every report present from ``reports/index.html``.
+:func:`write_index` makes ``reports/index.html`` the landing page of the folder (what was run, when, on
+which synth, the headline answers, the commands not run yet and a link to every report; every report's
+header links back to it).
 
 So the sensitivity part is ``10-sensitivity`` of the predictability report, the
 identifiability part ``15-identifiability`` and the measured part ``20-measured``;
@@ -26,6 +28,7 @@ from pathlib import Path
 from synth_probe.errors import SynthProbeError
 from synth_probe.fileio import read_json
 from synth_probe.report.html import Column, Section, esc, render_page, table
+from synth_probe.report.site import landing_sections
 
 __all__ = [
     "REPORT_TITLES",
@@ -161,19 +164,24 @@ def _page_title(path: Path) -> str:
     return _unescape(m.group(1).strip()) if m else path.stem
 
 
-def write_index(reports_dir: str | os.PathLike) -> Path:
-    """Write ``<reports_dir>/index.html`` linking every report and data file present.
+def _study_data(d: Path) -> tuple[dict[str, dict | None], list[dict]]:
+    """The studies' JSON files of the folder (None where missing or unreadable) and the tuning summaries.
 
-    Reports are the ``*.html`` files of the folder (not the index itself); data
-    files are its ``*.csv`` and ``*.json``. Links are relative, so the folder
-    can be moved or zipped.
-
-    Returns
-    -------
-    path : Path
+    Each dict gains ``_modified`` (its file's time); a tuning summary also ``_stem`` (``<param>`` of its name).
     """
-    d = Path(reports_dir)
-    d.mkdir(parents=True, exist_ok=True)
+    def read(p: Path) -> dict | None:
+        data = load_json(p)
+        if not isinstance(data, dict):
+            return None
+        return {**data, "_modified": time.strftime("%Y-%m-%d %H:%M", time.localtime(p.stat().st_mtime))}
+
+    datas = {key: read(d / f"{key}.json") for key in ("sensitivity", "predictability", "identifiability",
+                                                      "fidelity", "matching")}
+    tunes = [{**t, "_stem": p.stem[len("tune_"):]} for p in sorted(d.glob("tune_*.json")) if (t := read(p))]
+    return datas, tunes
+
+
+def _files_table(d: Path) -> str:
     pages = sorted(p for p in d.glob("*.html") if p.name != "index.html")
     data = sorted(list(d.glob("*.csv")) + list(d.glob("*.json")))
 
@@ -191,10 +199,29 @@ def write_index(reports_dir: str | os.PathLike) -> Path:
         Column("modified", "Modified"),
         Column("size", "Size", fmt=_size, numeric=True),
     ]
-    body = (table(cols, rows, id="reports") if rows
+    return (table(cols, rows, id="reports") if rows
             else "<p>No reports yet. Run <code>make sensitivity</code> to make the predictability report.</p>")
-    page = render_page("synth_probe reports", [Section("reports", "Reports in this folder", body)],
-                       subtitle=str(d.resolve()), generated=time.strftime("%Y-%m-%d %H:%M"), toc=False)
+
+
+def write_index(reports_dir: str | os.PathLike) -> Path:
+    """Write ``<reports_dir>/index.html``, the landing page of a reports folder.
+
+    It reads the studies' JSON files present (``sensitivity.json``, ``predictability.json``,
+    ``identifiability.json``, ``fidelity.json``, ``matching.json``, ``tune_*.json``; a missing or unreadable
+    one is simply left out) and shows what was run, when and on which synth, the headline answers, the
+    commands not run yet with their approximate times, and a table of every report (``*.html``) and data
+    file (``*.csv``, ``*.json``) of the folder. Links are relative, so the folder can be moved or zipped.
+
+    Returns
+    -------
+    path : Path
+    """
+    d = Path(reports_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    datas, tunes = _study_data(d)
+    sections = landing_sections(datas, tunes, _files_table(d))
+    page = render_page("synth_probe reports", sections, subtitle=str(d.resolve()),
+                       generated=time.strftime("%Y-%m-%d %H:%M"), home=None)
     out = d / "index.html"
     tmp = out.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")

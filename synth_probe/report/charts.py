@@ -1,6 +1,7 @@
-"""Inline SVG charts of the reports: scatter, line, box and search-curve plots.
+"""Inline charts of the reports: scatter, line, box and search-curve plots, and spectrogram figures.
 
-Each function takes plain numbers and returns an ``<svg>`` string (class ``chart``, styled by the page's CSS).
+Each plot function takes plain numbers and returns an ``<svg>`` string (class ``chart``, styled by the page's
+CSS); :func:`spectrogram_figure` returns a strip of spectrograms with its axes and colour scale as HTML.
 """
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from synth_probe.report.html import esc, nice_ceiling
+from synth_probe.report.html import esc, nice_ceiling, spectrogram_strip
 
-__all__ = ["scatter_svg", "line_chart_svg", "box_svg", "curve_svg", "LINE_COLOURS"]
+__all__ = ["scatter_svg", "line_chart_svg", "box_svg", "curve_svg", "spectrogram_figure", "LINE_COLOURS"]
 
 LINE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
@@ -250,3 +251,102 @@ def curve_svg(curves: dict[str, dict[str, Any]], labels: dict[str, str], *, widt
                    f'{esc(labels.get(name, name))} (n={c["n"]})</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _mel(f: float) -> float:
+    """Slaney's mel scale (librosa's default, which :mod:`synth_probe.spectral` uses)."""
+    return f / (200.0 / 3.0) if f < 1000.0 else 15.0 + math.log(f / 1000.0) / (math.log(6.4) / 27.0)
+
+
+def _band_position(f: float, n_mels: int, fmin: float, fmax: float) -> float:
+    """Height of frequency ``f`` in a spectrogram image of ``n_mels`` rows, 0 (bottom) to 1 (top)."""
+    m0, m1 = _mel(fmin), _mel(fmax)
+    c0 = m0 + (m1 - m0) / (n_mels + 1)  # centres of the first and last band
+    c1 = m0 + (m1 - m0) * n_mels / (n_mels + 1)
+    return (0.5 + (n_mels - 1) * (_mel(f) - c0) / (c1 - c0)) / n_mels
+
+
+def _hz(f: float) -> str:
+    return f"{f / 1000:g} kHz" if f >= 1000 else f"{f:g} Hz"
+
+
+def _pooled(n: int, max_frames: int | None) -> int:
+    if max_frames is None or n <= max_frames:
+        return n
+    return n // int(math.ceil(n / max_frames))
+
+
+def _time_ticks(seconds: float, max_ticks: int) -> np.ndarray:
+    """Tick times of a panel: the finest of 0.05 … 10 s steps that gives at most ``max_ticks`` ticks."""
+    for step in (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0):
+        t = np.arange(0.0, seconds * 0.999, step)
+        if len(t) <= max_ticks:
+            return t
+    return np.array([0.0])
+
+
+#: matplotlib's "magma" (the strips' colour map) at 9 evenly spaced levels, low to high
+MAGMA_STOPS = ("#000004", "#1d1147", "#51127c", "#832681", "#b73779", "#e75263", "#fc8961", "#fec488", "#fcfdbf")
+
+
+def _colour_bar(vmin: float, vmax: float) -> str:
+    """The dB scale beside a strip: a CSS gradient of the strips' colour map with its levels."""
+    ticks = np.linspace(vmax, vmin, 5)
+    labels = "".join(f'<span style="top:{100 * i / 4:.1f}%">{t:g}</span>' for i, t in enumerate(ticks))
+    gradient = ", ".join(MAGMA_STOPS[::-1])
+    return (f'<div class="spec-cbar" role="img" aria-label="colour scale from {vmin:g} to {vmax:g} dB">'
+            f'<div class="spec-cbar-ramp" style="background: linear-gradient({gradient})"></div>'
+            f'<div class="spec-cbar-labels">{labels}</div><span class="spec-unit">dB</span></div>')
+
+
+def spectrogram_figure(images: Sequence[np.ndarray], labels: Sequence[str], *, sample_rate: int, hop: int,
+                       fmin: float = 30.0, fmax: float | None = None, vmin: float = -80.0, vmax: float = 0.0,
+                       max_frames: int | None = 72, alt: str = "spectrograms") -> str:
+    """Log-mel spectrograms side by side with a frequency axis, a time axis under each and a dB colour scale.
+
+    The strip is one PNG (:func:`synth_probe.report.html.spectrogram_strip`, colour map "magma"); the axes and
+    the colour scale are HTML and CSS around it.
+
+    Parameters
+    ----------
+    images : sequence of np.ndarray [shape=(n_mels, n_frames)]
+        Log-mel spectrograms (dB) on :mod:`synth_probe.spectral`'s mel bands, ``hop`` samples per frame.
+    labels : sequence of str
+        A caption under each panel.
+    sample_rate : int
+        Of the audio the spectrograms were computed from.
+    fmin, fmax : float
+        Edges of the mel bands (``fmax``: Nyquist by default).
+    max_frames : int or None
+        Frames per panel after mean-pooling (file size; see :func:`spectrogram_strip`).
+
+    Returns
+    -------
+    html : str
+    """
+    arrs = [np.asarray(im) for im in images]
+    n_mels = arrs[0].shape[0]
+    fmax = float(fmax) if fmax is not None else sample_rate / 2.0
+    gap = 2
+    widths = [_pooled(a.shape[1], max_frames) for a in arrs]
+    total = sum(widths) + gap * (len(widths) - 1)
+    ticks: list[tuple[float, float]] = []  # (frequency, height), from the top down, at least 11 % apart
+    for f in (20000, 10000, 5000, 2000, 1000, 500, 200, 100, 50):
+        y = _band_position(f, n_mels, fmin, fmax)
+        if fmin * 1.3 <= f <= fmax * 0.97 and 0.0 <= y <= 1.0 and (not ticks or ticks[-1][1] - y >= 0.11):
+            ticks.append((f, y))
+    fax = "".join(f'<span style="bottom:{100 * y:.1f}%">{_hz(f)}</span>' for f, y in ticks)
+    panels, left = [], 0
+    for a, w, lab in zip(arrs, widths, labels):
+        seconds = a.shape[1] * hop / sample_rate
+        marks = "".join(f'<span{" class=end" if t > 0.75 * seconds else ""} style="left:{100 * t / seconds:.1f}%">'
+                        f"{t:g}</span>" for t in _time_ticks(seconds, max(2, min(6, int(900 / len(arrs) / 25)))))
+        panels.append(f'<div class="spec-panel" style="left:{100 * left / total:.2f}%;width:{100 * w / total:.2f}%">'
+                      f'<div class="spec-ticks">{marks}</div><div class="spec-label">{esc(lab)}</div></div>')
+        left += w + gap
+    uri = spectrogram_strip(arrs, vmin=vmin, vmax=vmax, gap=gap, cmap="magma", max_frames=max_frames)
+    return (f'<figure class="spec"><div class="spec-row"><div class="spec-faxis">{fax}</div>'
+            f'<div class="spec-main"><img class="strip" alt="{esc(alt)}" src="{uri}">'
+            f'<div class="spec-taxis">{"".join(panels)}</div></div>{_colour_bar(vmin, vmax)}</div>'
+            f'<figcaption class="muted">Frequency on a mel scale; time in seconds from the note-on under each '
+            f'panel; colour: level in dB ({vmin:g} to {vmax:g}).</figcaption></figure>')

@@ -1,6 +1,7 @@
 """Writers of the predictability page: one page, three studies' parts, rebuilt by explicit calls.
 
-``reports/predictability.html`` joins the sensitivity part (written by
+``reports/predictability.html`` opens with what is measured so far and the commands that add the rest
+(:func:`synth_probe.report.site.status_html`), then joins the sensitivity part (written by
 :func:`synth_probe.report.sensitivity_section.write_sensitivity_report`), the identifiability
 part and the measured part. The last two show other studies' numbers beside their own, so
 :func:`rebuild_predictability_page` rewrites both from the JSON files of the folder before it
@@ -19,15 +20,16 @@ from typing import Any
 import numpy as np
 
 from synth_probe.errors import SynthProbeError
-from synth_probe.report import assemble
+from synth_probe.report import assemble, load_json, write_part
 from synth_probe.report import identifiability_section, predictability_section
+from synth_probe.report.site import STATUS_KEY, STATUS_TITLE, status_html
 
 __all__ = ["rebuild_predictability_page", "write_predictability_report", "write_identifiability_report"]
 
 
 def rebuild_predictability_page(reports_dir: str | os.PathLike, *, results: dict[str, Any] | None = None,
                                 media: dict[str, np.ndarray] | None = None) -> Path:
-    """Rewrite the measured and identifiability parts from the folder's data, then assemble the page.
+    """Rewrite the status, measured and identifiability parts from the folder's data, then assemble the page.
 
     Parameters
     ----------
@@ -43,6 +45,9 @@ def rebuild_predictability_page(reports_dir: str | os.PathLike, *, results: dict
     d = Path(reports_dir)
     predictability_section.refresh_part(d, results, media)
     identifiability_section.refresh_part(d)
+    datas = {k: load_json(d / f"{k}.json") for k in ("sensitivity", "identifiability")}
+    datas["predictability"] = results if results is not None else load_json(d / predictability_section.RESULTS_NAME)
+    write_part(d, "predictability", STATUS_KEY, STATUS_TITLE, status_html(datas))
     return assemble(d, "predictability")
 
 

@@ -20,15 +20,17 @@ import numpy as np
 from synth_probe.errors import DatasetError
 from synth_probe.fileio import read_json
 from synth_probe.report import write_part
+from synth_probe.report.charts import spectrogram_figure
 from synth_probe.report.html import (
     Column,
     audio_player,
     bar_chart,
+    clip_plan,
     details,
     esc,
     fmt_num,
     key_value_table,
-    spectrogram_strip,
+    resample_clip,
     table,
     wav_data_uri,
 )
@@ -38,7 +40,9 @@ __all__ = ["write_sensitivity_report", "rebuild_from_json", "sensitivity_html", 
 
 PART_KEY = "10-sensitivity"
 PART_TITLE = "Sensitivity: how strongly each parameter shows up in the sound"
-CLIP_RATE = 16000
+CLIP_RATE = 16000  # the study's clips (synth_probe.sensitivity_analysis.clips)
+STRIP_HOP = 1024 // 4  # the strips are the study's 1024/256 log-mel spectrograms
+AUDIO_MB = 5.0
 
 
 def _badge(cls: str | None) -> str:
@@ -168,7 +172,7 @@ def _ranking_html(params: list[dict[str, Any]], cfg: dict[str, Any]) -> list[str
     return out
 
 
-def _sweep_html(p: dict[str, Any], m: dict[str, Any] | None, audio_top: int) -> str:
+def _sweep_html(p: dict[str, Any], m: dict[str, Any] | None, audio: dict[str, Any]) -> str:
     name = p["name"]
     info = [
         ("score", f"{fmt_num(p['score'])} dB [{fmt_num(p['ci_low'])}, {fmt_num(p['ci_high'])}]"),
@@ -189,13 +193,13 @@ def _sweep_html(p: dict[str, Any], m: dict[str, Any] | None, audio_top: int) -> 
         n = strip.shape[0]
         pick = np.unique(np.round(np.linspace(0, n - 1, min(n, 9))).astype(int))
         labels = [p["labels"][i] if i < len(p["labels"]) else "" for i in pick]
-        body.append(f'<img class="strip" alt="log-mel spectrograms along the sweep of {esc(name)}" '
-                    f'src="{spectrogram_strip([strip[i] for i in pick])}">')
-        body.append('<div class="strip-labels">' + "".join(f"<span>{esc(x)}</span>" for x in labels) + "</div>")
-        if p["rank"] <= audio_top and "clips" in m:
-            clips = m["clips"]
-            body.append(audio_player(wav_data_uri(clips[0], CLIP_RATE), f"{name} = {p['labels'][0]}"))
-            body.append(audio_player(wav_data_uri(clips[-1], CLIP_RATE), f"{name} = {p['labels'][-1]}"))
+        body.append(spectrogram_figure([strip[i] for i in pick], labels, sample_rate=audio["sample_rate"],
+                                       hop=STRIP_HOP, alt=f"log-mel spectrograms along the sweep of {name}"))
+        if name in audio["names"] and "clips" in m:
+            rate, sec = audio["rate"], audio["seconds"]
+            for clip, lab in ((m["clips"][0], p["labels"][0]), (m["clips"][-1], p["labels"][-1])):
+                body.append(audio_player(wav_data_uri(resample_clip(clip, CLIP_RATE, rate, sec), rate),
+                                         f"{name} = {lab}"))
     summary = (f"#{p['rank']} {esc(name)} {_badge(p['classification'])} "
                f"<span class=\"muted\">{fmt_num(p['score'])} dB · {esc(p['group'])}"
                f"{' · ' + esc(p['aspect']) if p.get('aspect') else ''}</span>")
@@ -237,7 +241,33 @@ def _settings_html(data: dict[str, Any]) -> list[str]:
             '<a href="sensitivity.json">sensitivity.json</a>.</p>']
 
 
-def sensitivity_html(data: dict[str, Any], media: dict[str, Any] | None = None, *, audio_top: int = 20) -> str:
+def _audio_plan(params: list[dict[str, Any]], media: dict[str, Any], audio_top: int | None,
+                audio_mb: float, clip_seconds: float) -> dict[str, Any]:
+    """Which sweeps get audio (the audible ones, or the top ``audio_top`` of them) and at what rate and length."""
+    audible = [p["name"] for p in params if p["classification"] != "inaudible" and "clips" in media.get(p["name"], {})]
+    names = audible if audio_top is None else audible[:audio_top]
+    if names:
+        clip_seconds = min(clip_seconds, media[names[0]]["clips"].shape[-1] / CLIP_RATE)
+    rate, seconds = clip_plan(2 * len(names), clip_seconds, audio_mb)
+    return {"names": set(names), "n": len(names), "rate": rate, "seconds": seconds, "mb": audio_mb}
+
+
+def _sweeps_intro(params: list[dict[str, Any]], audio: dict[str, Any], audio_top: int | None) -> str:
+    who = "every audible parameter (strong or weak)" if audio_top is None else \
+        f"the top {audio_top} audible parameters"
+    gate = " with the gate opened" if any(p.get("gated") for p in params) else ""
+    if not audio["has_media"]:
+        return ('<p class="muted" id="sweeps-note">This part was rebuilt from sensitivity.json alone: the '
+                "spectrograms and audio of the sweeps come with a run of the study.</p>")
+    return (f'<p class="muted" id="sweeps-note">Log-mel spectrograms (1024-sample frames, 64 mel bands, -80…0 dB) '
+            f"along each sweep on the default patch{gate}. Audio players for the sweep's two ends of {who}: "
+            f"{audio['n']} parameters, {2 * audio['n']} clips at {audio['rate'] / 1000:g} kHz, the first "
+            f"{audio['seconds']:g} s of each render, chosen to keep all audio within a budget of "
+            f"{audio['mb']:g} MB of this page.</p>")
+
+
+def sensitivity_html(data: dict[str, Any], media: dict[str, Any] | None = None, *, audio_top: int | None = None,
+                     audio_mb: float = AUDIO_MB) -> str:
     """The HTML body of the sensitivity part.
 
     Parameters
@@ -245,10 +275,14 @@ def sensitivity_html(data: dict[str, Any], media: dict[str, Any] | None = None, 
     data : dict
         ``SensitivityResult.to_dict()`` (or the loaded ``sensitivity.json``).
     media : dict, optional
-        Per parameter ``{"strip": (n_values, n_mels, n_frames) dB, "clips": (2, n) int16}``
+        Per parameter ``{"strip": (n_values, n_mels, n_frames) dB, "clips": (2, n) int16 at 16 kHz}``
         of the first base's sweep; without it the sweeps show no pictures or audio.
-    audio_top : int
-        Audio players for the sweep ends of the top-ranked parameters only (file size).
+    audio_top : int or None
+        Audio players for the sweep ends of the top ``audio_top`` audible parameters only
+        (None: every audible parameter).
+    audio_mb : float
+        Size budget of all audio in the page (MB of data URIs): the clips are resampled to the highest of
+        16, 12, 11.025 or 8 kHz that fits, and shortened if even 8 kHz does not.
 
     Returns
     -------
@@ -258,12 +292,11 @@ def sensitivity_html(data: dict[str, Any], media: dict[str, Any] | None = None, 
     params = sorted(data["params"], key=lambda p: p["rank"])
     cfg = data["config"]
     out = _summary_html(data, params) + _ranking_html(params, cfg)
+    audio = _audio_plan(params, media, audio_top, audio_mb, float(cfg.get("media_clip", 1.0)))
+    audio.update(sample_rate=int(cfg["sample_rate"]), has_media=bool(media))
     out.append('<h3 id="sweeps">Sweeps</h3>')
-    out.append(f"<p class=\"muted\">Log-mel spectrograms (1024-sample frames, -80…0 dB) along each sweep on the "
-               f"default patch{' with the gate opened' if any(p.get('gated') for p in params) else ''}; audio "
-               f"players ({CLIP_RATE // 1000} kHz, first {cfg.get('media_clip', 1.0):g} s) for the sweep's ends of the "
-               f"top {audio_top} parameters.</p>")
-    out += [_sweep_html(p, media.get(p["name"]), audio_top) for p in params]
+    out.append(_sweeps_intro(params, audio, audio_top))
+    out += [_sweep_html(p, media.get(p["name"]), audio) for p in params]
     return "\n".join(out + _settings_html(data))
 
 
@@ -279,7 +312,8 @@ def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def write_sensitivity_report(data: dict[str, Any], rows: list[dict[str, Any]], reports_dir: str | os.PathLike, *,
-                             media: dict[str, Any] | None = None, audio_top: int = 20) -> dict[str, Path]:
+                             media: dict[str, Any] | None = None, audio_top: int | None = None,
+                             audio_mb: float = AUDIO_MB) -> dict[str, Path]:
     """Write ``sensitivity.json``, ``sensitivity.csv``, the report part, ``predictability.html`` and the index.
 
     Parameters
@@ -291,8 +325,10 @@ def write_sensitivity_report(data: dict[str, Any], rows: list[dict[str, Any]], r
     reports_dir : path
     media : dict, optional
         ``SensitivityResult.media`` (see :func:`sensitivity_html`).
-    audio_top : int
-        Parameters (by rank) whose sweep ends get audio players.
+    audio_top : int or None
+        Only the top ``audio_top`` audible parameters get audio players (None: every audible one).
+    audio_mb : float
+        Size budget of the page's audio (see :func:`sensitivity_html`).
 
     Returns
     -------
@@ -307,7 +343,8 @@ def write_sensitivity_report(data: dict[str, Any], rows: list[dict[str, Any]], r
     os.replace(tmp, jpath)
     cpath = d / "sensitivity.csv"
     _write_csv(rows, cpath)
-    part = write_part(d, "predictability", PART_KEY, PART_TITLE, sensitivity_html(data, media, audio_top=audio_top))
+    part = write_part(d, "predictability", PART_KEY, PART_TITLE, sensitivity_html(data, media, audio_top=audio_top,
+                                                                               audio_mb=audio_mb))
     page = rebuild_predictability_page(d)
     return {"json": jpath, "csv": cpath, "part": part, "html": page, "index": d / "index.html"}
 
