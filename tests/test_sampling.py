@@ -4,17 +4,10 @@ import numpy as np
 import pytest
 
 from synth_probe.errors import ParameterValueError, SamplerError, UnknownParameterError
-from synth_probe.sampling import (
-    INVERSYNTH_GRIDS,
-    TIMBRAL_FIXED,
-    TIMBRAL_HELD,
-    TIMBRAL_VARIED,
-    make_plan,
-    render_seeds,
-    sample_patches,
-)
+from synth_probe.sampling import SAMPLERS, make_plan, render_seeds, sample_patches, sampler_presets
 from synth_probe.synths.base import ParamSpec, Synth
 from synth_probe.synths.noisemaker import NoiseMaker
+from synth_probe.synths.noisemaker.samplers import INVERSYNTH_GRIDS, TIMBRAL_FIXED, TIMBRAL_HELD, TIMBRAL_VARIED
 
 
 @pytest.fixture(scope="module")
@@ -128,13 +121,19 @@ def test_fix_and_vary(nm):
         make_plan(nm, "timbrel")
 
 
-def test_named_samplers_need_noisemaker_names():
+def test_named_samplers_come_from_the_synth(nm):
     synth = TwoKnobs()
     df = sample_patches(synth, 20, seed=0)
     assert list(df.columns) == ["gain", "wave"] and set(df["wave"]) <= {0.0, 0.5, 1.0}
+    assert sorted(sampler_presets(synth)) == ["all"]
+    assert sorted(sampler_presets(nm)) == ["all", "inversynth", "timbral"]
+    assert set(SAMPLERS) == {"all", "inversynth", "timbral"}
     for name in ("timbral", "inversynth"):
-        with pytest.raises(SamplerError, match="TAL-NoiseMaker"):
+        # a sampler of another synth: the error names the samplers this synth offers
+        with pytest.raises(SamplerError, match=r"not offered by .*offers: all\b"):
             sample_patches(synth, 5, sampler=name)
+    with pytest.raises(SamplerError, match="unknown sampler 'timbrel'; .* offers: all, inversynth, timbral"):
+        make_plan(nm, "timbrel")
 
 
 @pytest.mark.parametrize("sampler, moved, audible", [

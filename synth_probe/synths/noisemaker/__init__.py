@@ -11,13 +11,14 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 
 import numpy as np
 
 from synth_probe.errors import RenderError
-from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
+from synth_probe.synths.base import ParamSpec, RenderSettings, SamplerPreset, Synth
+from synth_probe.synths.noisemaker.samplers import NOISEMAKER_SAMPLERS
 from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
 
 __all__ = ["NoiseMaker", "dsp_source", "param_header"]
@@ -165,6 +166,11 @@ class NoiseMaker(Synth):
     @property
     def specs(self) -> Sequence[ParamSpec]:
         return NOISEMAKER_SPECS
+
+    @property
+    def sampler_presets(self) -> Mapping[str, SamplerPreset]:
+        """``timbral`` and ``inversynth`` (:mod:`synth_probe.synths.noisemaker.samplers`)."""
+        return NOISEMAKER_SAMPLERS
 
     def identity(self) -> dict:
         return {
