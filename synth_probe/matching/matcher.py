@@ -1,7 +1,7 @@
 """The whole match: load a trained model, predict a patch, refine it, measure it, write it.
 
-``librosa`` (pitch shift), ``pandas``, ``soundfile`` and :mod:`synth_probe.models.io` (which
-loads scikit-learn) are imported where used, so importing the package stays light.
+:mod:`synth_probe.models.io` is imported where a model is loaded: it loads scikit-learn and the
+estimator families (about a second), which the search and the target checks do not need.
 """
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import librosa
 import numpy as np
+import pandas as pd
+import soundfile as sf
 
 from synth_probe.errors import AudioError, DatasetError, ModelFileError, ParameterValueError, UnknownParameterError
 from synth_probe.fileio import read_json
@@ -139,8 +142,6 @@ def predict_patch(model: MatchModel, audio: np.ndarray, synth: Synth) -> dict[st
     single = x.ndim == 1
     rows = x[None, :] if single else x
     pred = model.pipeline.predict(rows)
-    import pandas as pd
-
     frame = pred if isinstance(pred, pd.DataFrame) else pd.DataFrame(np.atleast_2d(pred), columns=model.columns)
     base = synth.default_patch()
     specs = {s.name: s for s in synth.specs}
@@ -258,8 +259,6 @@ def match(
         model_input = target.audio
         shift = (model.settings.note - settings.note)
         if shift:
-            import librosa
-
             model_input = librosa.effects.pitch_shift(target.audio.astype(np.float64), sr=target.sample_rate,
                                                       n_steps=float(shift)).astype(np.float32)
             notices.append(f"the model saw the target shifted {shift:+d} semitones to its training note "
@@ -287,8 +286,6 @@ def match(
 
 
 def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    import soundfile as sf
-
     # 32-bit float, like `synth-probe render`: a render above full scale (the real TAL-NoiseMaker and
     # its emulation have no limiter) keeps its true values instead of being clipped
     sf.write(str(path), np.asarray(audio, dtype=np.float32), int(sample_rate), subtype="FLOAT")

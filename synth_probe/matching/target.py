@@ -1,14 +1,13 @@
 """Target audio for sound matching: validate, bring to the model's format, estimate the pitch.
 
-:func:`prepare_audio` checks target audio with :func:`synth_probe.audio.check_audio`
+:func:`prepare_audio` checks target audio with :func:`synth_probe.frontend.check_audio`
 (the package's one audio validator) plus the checks only a target needs (silence,
 clipping, channel layout), then resamples, downmixes, trims the onset and fits the
 length; :func:`load_audio` reads a file and calls it. :func:`estimate_pitch` finds
-the target's fundamental with :func:`synth_probe.audio.frame_pitch`, the package's one
+the target's fundamental with :func:`synth_probe.frontend.autocorrelation_pitch`, the package's one
 pitch estimator, and :func:`note_for_pitch` the MIDI note to render it with.
 
-``librosa`` (resampling) and ``soundfile`` are imported where used: both are heavy
-and only the CLI's match path needs them.
+All imports are at the top (``librosa`` loads its submodules on first use).
 """
 from __future__ import annotations
 
@@ -18,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import librosa
 import numpy as np
+import soundfile as sf
 
 from synth_probe.errors import AudioError
+from synth_probe.frontend import autocorrelation_pitch, check_audio, check_sample_rate
 
 __all__ = [
     "PreparedAudio", "PitchEstimate", "SILENCE_DB", "CLIP_LEVEL", "CLIP_RUN", "CLIP_FRACTION", "ONSET_DB",
@@ -80,6 +82,27 @@ def _clipped_samples(x: np.ndarray, peak: float) -> int:
     return int(runs[runs >= CLIP_RUN].sum())
 
 
+def _check_level(x: np.ndarray, name: str) -> None:
+    """Refuse a silent target or one with a clipped channel (``x``: ``(channels, n)``)."""
+    n_in = x.shape[1]
+    peak_all = float(np.max(np.abs(x)))
+    if peak_all <= 10 ** (SILENCE_DB / 20):
+        level = "-inf" if peak_all == 0 else f"{20 * math.log10(peak_all):.1f}"
+        raise AudioError(
+            f"{name} is silent: its peak is {level} dBFS; a target must peak above {SILENCE_DB:.0f} dBFS"
+        )
+    for c in range(x.shape[0]):
+        peak_c = float(np.max(np.abs(x[c])))
+        n_clip = _clipped_samples(x[c], peak_c)
+        if n_clip > max(CLIP_RUN, CLIP_FRACTION * n_in):
+            where = f" (channel {c + 1})" if x.shape[0] > 1 else ""
+            raise AudioError(
+                f"{name} is clipped{where}: {n_clip} samples ({100 * n_clip / n_in:.2f} %) sit flat at the "
+                f"peak ({20 * math.log10(peak_c):+.1f} dBFS); at most {100 * CLIP_FRACTION:.1f} % are allowed. "
+                "Re-record or export it with less gain."
+            )
+
+
 def prepare_audio(
     audio: Any,
     sample_rate: int,
@@ -91,8 +114,9 @@ def prepare_audio(
 ) -> PreparedAudio:
     """Validate target audio and bring it to the model's format.
 
-    This is the one function that checks target audio; :func:`load_audio` reads
-    a file and calls it.
+    The samples are checked by :func:`synth_probe.frontend.check_audio` (the package's one
+    audio validator); this adds what only a target needs (not silent, not clipped).
+    :func:`load_audio` reads a file and calls it.
 
     Parameters
     ----------
@@ -122,61 +146,16 @@ def prepare_audio(
         silent (peak below :data:`SILENCE_DB` dBFS), clipped (more than 0.1 % of the
         samples flat at a full-scale peak), or an implausible sample rate.
     """
-    try:
-        x = np.asarray(audio, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise AudioError(f"{name} must be numeric audio samples, got {type(audio).__name__}") from None
-    try:
-        sr = int(sample_rate)
-    except (TypeError, ValueError):
-        raise AudioError(f"{name}: sample rate {sample_rate!r} is not a number of Hz") from None
-    if not (1000 <= sr <= 768000):
-        raise AudioError(f"{name}: sample rate {sr} Hz is outside 1000..768000 Hz")
-    if x.ndim == 0 or x.size == 0:
-        raise AudioError(f"{name} holds no samples; give at least {0.05:g} s of sound")
+    sr = check_sample_rate(sample_rate, name)
+    x = check_audio(audio, sample_rate=sr, min_samples=int(0.05 * sr), name=name, layout="channels")  # (channels, n)
+    n_in = x.shape[1]
+    channels = x.shape[0] if np.ndim(audio) == 2 else 1
+    _check_level(x, name)
     notices: list[str] = []
-    channels = 1
-    if x.ndim == 2:
-        if x.shape[1] <= 16 and x.shape[1] <= x.shape[0]:
-            pass  # (n, channels), as soundfile reads it
-        elif x.shape[0] <= 16:
-            x = x.T
-        else:
-            raise AudioError(f"{name} has shape {x.shape}; expected (n_samples, channels) with at most 16 channels")
-        channels = int(x.shape[1])
-    elif x.ndim > 2:
-        raise AudioError(f"{name} has {x.ndim} axes (shape {x.shape}); expected mono or (n_samples, channels)")
-    n_in = x.shape[0]
-    if n_in < int(0.05 * sr):
-        raise AudioError(f"{name} is {n_in / sr * 1000:.0f} ms long; at least 50 ms of sound are needed")
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = int(x.size - np.count_nonzero(finite))
-        raise AudioError(f"{name} holds {bad} non-finite samples (NaN or inf); audio must be finite numbers")
-    peak_all = float(np.max(np.abs(x)))
-    if peak_all <= 10 ** (SILENCE_DB / 20):
-        level = "-inf" if peak_all == 0 else f"{20 * math.log10(peak_all):.1f}"
-        raise AudioError(
-            f"{name} is silent: its peak is {level} dBFS; a target must peak above {SILENCE_DB:.0f} dBFS"
-        )
-    cols = x if x.ndim == 2 else x[:, None]
-    for c in range(cols.shape[1]):
-        peak_c = float(np.max(np.abs(cols[:, c])))
-        n_clip = _clipped_samples(cols[:, c], peak_c)
-        if n_clip > max(CLIP_RUN, CLIP_FRACTION * n_in):
-            where = f" (channel {c + 1})" if cols.shape[1] > 1 else ""
-            raise AudioError(
-                f"{name} is clipped{where}: {n_clip} samples ({100 * n_clip / n_in:.2f} %) sit flat at the "
-                f"peak ({20 * math.log10(peak_c):+.1f} dBFS); at most {100 * CLIP_FRACTION:.1f} % are allowed. "
-                "Re-record or export it with less gain."
-            )
-    if x.ndim == 2:
-        if channels > 1:
-            notices.append(f"downmixed {channels} channels to mono (channel mean)")
-        x = x.mean(axis=1)
+    if channels > 1:
+        notices.append(f"downmixed {channels} channels to mono (channel mean)")
+    x = x.mean(axis=0)
     if sr != int(target_rate):
-        import librosa
-
         x = librosa.resample(x, orig_sr=sr, target_sr=int(target_rate), res_type="soxr_hq")
         notices.append(f"resampled from {sr} Hz to {int(target_rate)} Hz")
     peak = float(np.max(np.abs(x)))
@@ -205,8 +184,6 @@ def load_audio(path: str | os.PathLike, *, target_rate: int, n_samples: int, tri
     AudioError
         A missing or unreadable file, or audio that :func:`prepare_audio` refuses.
     """
-    import soundfile as sf
-
     p = Path(path)
     if not p.exists():
         raise AudioError(f"audio file {str(p)!r} does not exist")
@@ -253,7 +230,11 @@ class PitchEstimate:
 
 def estimate_pitch(audio: np.ndarray, sample_rate: int, *, fmin: float = 30.0, fmax: float = 2200.0,
                    loud_db: float = -20.0) -> PitchEstimate:
-    """Estimate the fundamental with ``librosa.yin`` over the frames within ``loud_db`` of the loudest.
+    """Estimate the fundamental over the frames within ``loud_db`` of the loudest.
+
+    Each loud frame's f0 is :func:`synth_probe.frontend.autocorrelation_pitch` (the package's one
+    pitch estimator; a frame without a clear peak still gets its best lag, so an unpitched
+    target shows as a wide spread); the estimate is their median.
 
     Parameters
     ----------
@@ -267,22 +248,25 @@ def estimate_pitch(audio: np.ndarray, sample_rate: int, *, fmin: float = 30.0, f
     Returns
     -------
     PitchEstimate
-    """
-    import librosa
 
-    x = np.asarray(audio, dtype=np.float64)
+    Raises
+    ------
+    AudioError
+        No loud frame (silence).
+    """
+    x = check_audio(audio, sample_rate=sample_rate, min_samples=1, name="target")
     frame = 2048 if sample_rate <= 24000 else 4096
     while sample_rate / fmin >= frame - 2:
         frame *= 2
     hop = frame // 4
-    if x.shape[0] < frame:
-        x = np.pad(x, (0, frame - x.shape[0]))
-    f0 = librosa.yin(x, fmin=fmin, fmax=fmax, sr=sample_rate, frame_length=frame, hop_length=hop, center=True)
-    rms = librosa.feature.rms(y=x, frame_length=frame, hop_length=hop, center=True)[0]
-    m = min(len(f0), len(rms))
-    f0, rms = f0[:m], rms[:m]
-    loud = rms >= rms.max() * 10 ** (loud_db / 20) if rms.max() > 0 else np.zeros(m, bool)
-    sel = f0[loud & np.isfinite(f0)]
+    if x.shape[-1] < frame:
+        x = np.pad(x, (0, frame - x.shape[-1]))
+    # centred frames, zero padding: frame j covers samples j*hop - frame/2 .. j*hop + frame/2
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(x, frame // 2), frame)[::hop]
+    rms = np.sqrt((frames**2).mean(axis=-1))
+    loud = rms >= rms.max() * 10 ** (loud_db / 20) if rms.max() > 0 else np.zeros(len(rms), bool)
+    f0, _ = autocorrelation_pitch(frames[loud], sample_rate, fmin=fmin, fmax=fmax, use_max_if_no_peak=True)
+    sel = f0[np.isfinite(f0)]
     if sel.size == 0:
         raise AudioError("no pitch could be measured: the target has no loud frames")
     semis = 69 + 12 * np.log2(sel / 440.0)
