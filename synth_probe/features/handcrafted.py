@@ -259,7 +259,70 @@ def _onset_descriptors(X: np.ndarray, sr: int, off: float) -> np.ndarray:
     return np.stack(out, axis=1)
 
 
-def _handcrafted_batch(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0) -> np.ndarray:
+def _envelope_descriptors(env_db: np.ndarray, rms: np.ndarray, t_frames: np.ndarray, off_idx: int,
+                          frame_rate: float) -> np.ndarray:
+    """Peak and mean level, attack, peak time, decay slope, sustain, release, tail, drop: ``(n, 9)``.
+
+    ``env_db`` and ``rms`` are ``(n, n_frames)`` frame levels (dB, linear); see the class notes.
+    """
+    n, nfr = rms.shape
+    env_cols = np.zeros((n, 9))
+    for i in range(n):
+        e = env_db[i]
+        a = rms[i]
+        pk = int(np.argmax(a[: max(off_idx, 1)]))
+        peak_db = e[pk]
+        thr = 0.9 * a[pk]
+        attack = t_frames[int(np.argmax(a >= thr))] if a[pk] > 0 else 0.0
+        seg = slice(pk, max(off_idx, pk + 1))
+        if seg.stop - seg.start >= 3:
+            slope = np.polyfit(t_frames[seg], e[seg], 1)[0]
+        else:
+            slope = 0.0
+        sus_lo = max(pk, off_idx - max(1, int(0.2 * off_idx)))
+        sustain = e[sus_lo : max(off_idx, sus_lo + 1)].mean() - peak_db
+        lvl_off = e[min(off_idx, nfr - 1)]
+        after = e[off_idx:]
+        below = np.nonzero(after <= lvl_off - 40.0)[0]
+        release = (below[0] if len(below) else len(after)) / frame_rate
+        tail = after[len(after) // 2 :].mean() - peak_db if len(after) else 0.0
+        drop = e[max(off_idx - 2, 0)] - (after[min(3, len(after) - 1)] if len(after) else e[-1])
+        env_cols[i] = [peak_db, e.mean(), attack, t_frames[pk], slope, sustain, release, tail, drop]
+    return env_cols
+
+
+def _pitch_descriptors(X: np.ndarray, sr: int, off: float, n_samples: int, fmin_f0: float, fmax_f0: float,
+                       flatness_mean: np.ndarray) -> np.ndarray:
+    """log2 f0, its spread (semitones), harmonicity and noisiness of each row: ``(n, 4)``.
+
+    :func:`~synth_probe.frontend.autocorrelation_pitch` of up to three 2048-sample windows
+    before note-off ``off`` (s); ``flatness_mean`` ``(n,)`` weights the noisiness.
+    """
+    win = min(2048, n_samples)
+    held_end = max(int(off * sr), win)
+    starts = np.linspace(0, max(held_end - win, 0), 4).astype(int)[1:] if held_end > win else np.array([0])
+    segs = np.stack([X[:, s0 : s0 + win] for s0 in starts], axis=1).astype(np.float64)  # (n, windows, win)
+    centred = segs - segs.mean(axis=2, keepdims=True)
+    loud = (centred**2).sum(axis=2) >= 1e-8
+    f0, clarity = autocorrelation_pitch(segs.reshape(-1, win), sr, fmin=fmin_f0, fmax=fmax_f0, peak_ratio=0.8,
+                                        use_max_if_no_peak=True)
+    f0, clarity = f0.reshape(loud.shape), clarity.reshape(loud.shape)
+    n = len(X)
+    f0_cols = np.zeros((n, 4))
+    for i in range(n):
+        ok = loud[i] & np.isfinite(f0[i])
+        if ok.any():
+            lf = np.log2(f0[i][ok])
+            harm = float(np.mean(clarity[i][ok]))
+            f0_cols[i] = [np.median(lf), 12 * np.std(lf), harm, (1 - harm) * flatness_mean[i] ** 0.5]
+        else:
+            f0_cols[i] = [np.log2(fmin_f0), 0.0, 0.0, 1.0]
+    return f0_cols
+
+
+def _handcrafted_batch(X: np.ndarray, sr: int, note_length: float | None, n_fft: int, hop: int, n_mfcc: int,
+                       fmin_f0: float, fmax_f0: float) -> np.ndarray:
+    """Descriptors of audio rows ``(n, n_samples)``: ``(n, 66 + 2 * n_mfcc)`` float32, finite (see the class notes)."""
     n, n_samples = X.shape
     if n_samples < n_fft:
         X = np.pad(X, ((0, 0), (0, n_fft - n_samples)))
@@ -304,50 +367,12 @@ def _handcrafted_batch(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0)
     clip_len = n_samples / sr
     off = (2.0 / 3.0) * clip_len if note_length is None else min(float(note_length), clip_len)
     off_idx = int(np.clip(round(off * frame_rate), 1, nfr - 1)) if nfr > 1 else 0
-    env_cols = np.zeros((n, 9))
-    for i in range(n):
-        e = env_db[i]
-        a = rms[i]
-        pk = int(np.argmax(a[: max(off_idx, 1)]))
-        peak_db = e[pk]
-        thr = 0.9 * a[pk]
-        attack = t_frames[int(np.argmax(a >= thr))] if a[pk] > 0 else 0.0
-        seg = slice(pk, max(off_idx, pk + 1))
-        if seg.stop - seg.start >= 3:
-            slope = np.polyfit(t_frames[seg], e[seg], 1)[0]
-        else:
-            slope = 0.0
-        sus_lo = max(pk, off_idx - max(1, int(0.2 * off_idx)))
-        sustain = e[sus_lo : max(off_idx, sus_lo + 1)].mean() - peak_db
-        lvl_off = e[min(off_idx, nfr - 1)]
-        after = e[off_idx:]
-        below = np.nonzero(after <= lvl_off - 40.0)[0]
-        release = (below[0] if len(below) else len(after)) / frame_rate
-        tail = after[len(after) // 2 :].mean() - peak_db if len(after) else 0.0
-        drop = e[max(off_idx - 2, 0)] - (after[min(3, len(after) - 1)] if len(after) else e[-1])
-        env_cols[i] = [peak_db, e.mean(), attack, t_frames[pk], slope, sustain, release, tail, drop]
+    env_cols = _envelope_descriptors(env_db, rms, t_frames, off_idx, frame_rate)
     cols += list(env_cols.T)
     cols += list(_onset_descriptors(X[:, :n_samples], sr, off).T)
 
     # f0 and harmonicity: the autocorrelation pitch of a few windows while the note is held
-    win = min(2048, n_samples)
-    held_end = max(int(off * sr), win)
-    starts = np.linspace(0, max(held_end - win, 0), 4).astype(int)[1:] if held_end > win else np.array([0])
-    segs = np.stack([X[:, s0 : s0 + win] for s0 in starts], axis=1).astype(np.float64)  # (n, windows, win)
-    centred = segs - segs.mean(axis=2, keepdims=True)
-    loud = (centred**2).sum(axis=2) >= 1e-8
-    f0, clarity = autocorrelation_pitch(segs.reshape(-1, win), sr, fmin=fmin_f0, fmax=fmax_f0, peak_ratio=0.8,
-                                        use_max_if_no_peak=True)
-    f0, clarity = f0.reshape(loud.shape), clarity.reshape(loud.shape)
-    f0_cols = np.zeros((n, 4))
-    for i in range(n):
-        ok = loud[i] & np.isfinite(f0[i])
-        if ok.any():
-            lf = np.log2(f0[i][ok])
-            harm = float(np.mean(clarity[i][ok]))
-            f0_cols[i] = [np.median(lf), 12 * np.std(lf), harm, (1 - harm) * cols[6][i] ** 0.5]
-        else:
-            f0_cols[i] = [np.log2(fmin_f0), 0.0, 0.0, 1.0]
+    f0_cols = _pitch_descriptors(X, sr, off, n_samples, fmin_f0, fmax_f0, cols[6])
     cols += list(f0_cols.T)
 
     # modulation spectra of loudness and brightness while the note is held

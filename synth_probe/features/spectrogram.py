@@ -11,6 +11,7 @@ from typing import Any
 
 import librosa
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, validate_data
 
@@ -29,8 +30,6 @@ def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.n
     if len(X) <= batch_size or n_jobs in (None, 1):
         parts = [fn(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
     else:
-        from joblib import Parallel, delayed
-
         parts = Parallel(n_jobs=n_jobs)(delayed(fn)(X[i : i + batch_size]) for i in range(0, len(X), batch_size))
     return np.concatenate(parts, axis=0)
 
