@@ -157,6 +157,24 @@ def _free_indices(specs: Sequence[Any], free: Sequence[str] | None) -> np.ndarra
     return np.array(sorted(set(idx)))
 
 
+def _search_start(
+    objective: Callable[[np.ndarray], float],
+    start: np.ndarray,
+    budget: int,
+    specs: Sequence[Any],
+    free: Sequence[str] | None,
+    start_distance: float | None,
+) -> tuple[int, np.ndarray, np.ndarray, float]:
+    """Checked budget, free indices, the start clipped to [0, 1] ``(n_params,)`` and its distance."""
+    budget = int(budget)
+    if budget < 0:
+        raise ParameterValueError(f"the refine budget must be >= 0 renders, got {budget}")
+    idx = _free_indices(specs, free)
+    x0 = np.clip(np.asarray(start, dtype=np.float64).copy(), 0.0, 1.0)
+    d_start = float(objective(x0)) if start_distance is None else float(start_distance)
+    return budget, idx, x0, d_start
+
+
 def hill_climb(
     objective: Callable[[np.ndarray], float],
     start: np.ndarray,
@@ -199,13 +217,8 @@ def hill_climb(
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    budget = int(budget)
-    if budget < 0:
-        raise ParameterValueError(f"the refine budget must be >= 0 renders, got {budget}")
-    idx = _free_indices(specs, free)
-    best = np.clip(np.asarray(start, dtype=np.float64).copy(), 0.0, 1.0)
-    d_best = float(objective(best)) if start_distance is None else float(start_distance)
-    d_start = d_best
+    budget, idx, best, d_start = _search_start(objective, start, budget, specs, free, start_distance)
+    d_best = d_start
     history: list[float] = []
     step = float(sigma)
     mirror: np.ndarray | None = None
@@ -282,12 +295,7 @@ def cmaes_search(
     from optuna.distributions import FloatDistribution
 
     t0 = time.perf_counter()
-    budget = int(budget)
-    if budget < 0:
-        raise ParameterValueError(f"the refine budget must be >= 0 renders, got {budget}")
-    idx = _free_indices(specs, free)
-    x0 = np.clip(np.asarray(start, dtype=np.float64).copy(), 0.0, 1.0)
-    d_start = float(objective(x0)) if start_distance is None else float(start_distance)
+    budget, idx, x0, d_start = _search_start(objective, start, budget, specs, free, start_distance)
     best, d_best = x0.copy(), d_start
     history: list[float] = []
     if budget == 0:
