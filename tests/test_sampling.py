@@ -5,7 +5,7 @@ import pytest
 
 from synth_probe.errors import ParameterValueError, SamplerError, UnknownParameterError
 from synth_probe.sampling import SAMPLERS, make_plan, render_seeds, sample_patches, sampler_presets
-from synth_probe.synths.base import ParamSpec, Synth
+from synth_probe.synths.base import ParamSpec, SamplerPreset, Synth
 from synth_probe.synths.noisemaker import NoiseMaker
 from synth_probe.synths.noisemaker.samplers import INVERSYNTH_GRIDS, TIMBRAL_FIXED, TIMBRAL_HELD, TIMBRAL_VARIED
 
@@ -134,6 +134,31 @@ def test_named_samplers_come_from_the_synth(nm):
             sample_patches(synth, 5, sampler=name)
     with pytest.raises(SamplerError, match="unknown sampler 'timbrel'; .* offers: all, inversynth, timbral"):
         make_plan(nm, "timbrel")
+
+
+class TwoKnobsWithPresets(TwoKnobs):
+    """A synth that offers its own samplers: one on its grid, one naming a parameter it lacks."""
+
+    @property
+    def sampler_presets(self):
+        return {
+            "gainonly": SamplerPreset("gainonly", "gain on 3 levels", ("gain",), grids={"gain": (0.0, 0.5, 1.0)},
+                                      fixed={"wave": 1.0}),
+            "broken": SamplerPreset("broken", "names a knob the synth lacks", ("gain", "cutoff")),
+        }
+
+
+def test_a_synth_offers_its_own_samplers():
+    synth = TwoKnobsWithPresets()
+    assert sorted(sampler_presets(synth)) == ["all", "broken", "gainonly"]
+    df = sample_patches(synth, 40, sampler="gainonly", seed=1)
+    assert set(df["gain"]) == {0.0, 0.5, 1.0} and set(df["wave"]) == {1.0}
+    assert make_plan(synth, "gainonly").settings["held"] == {"wave": 1.0}
+    with pytest.raises(SamplerError, match="names 1 parameters the synth lacks .*cutoff"):
+        make_plan(synth, "broken")
+    # a TAL-NoiseMaker sampler stays TAL-NoiseMaker's
+    with pytest.raises(SamplerError, match="not offered by twoknobs.*offers: all, broken, gainonly"):
+        make_plan(synth, "timbral")
 
 
 @pytest.mark.parametrize("sampler, moved, audible", [

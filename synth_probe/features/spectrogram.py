@@ -19,7 +19,7 @@ from synth_probe.errors import ParameterValueError
 from synth_probe.features.cache import cached_features
 from synth_probe.frontend import check_audio, feature_log_mel, feature_stft_magnitude
 
-__all__ = ["LogMelSpectrogram", "batched", "cache_params"]
+__all__ = ["LogMelSpectrogram", "batched", "cache_params", "pool_time"]
 
 
 def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.ndarray:
@@ -216,8 +216,18 @@ class LogMelSpectrogram(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _pool_time(S: np.ndarray, n: int) -> np.ndarray:
-    """Average (..., t) frames into ``n`` equal segments (segments repeat frames if t < n)."""
+def pool_time(S: np.ndarray, n: int) -> np.ndarray:
+    """Average frames into ``n`` equal segments (segments repeat frames if ``t < n``).
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(..., t)]
+    n : int
+
+    Returns
+    -------
+    pooled : np.ndarray [shape=(..., n), dtype=float32]
+    """
     t = S.shape[-1]
     edges = np.linspace(0, t, n + 1)
     out = np.empty(S.shape[:-1] + (n,), dtype=np.float32)
@@ -228,9 +238,13 @@ def _pool_time(S: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+#: the name tuning.py imports today
+_pool_time = pool_time
+
+
 def _transform_all(X, sample_rate, n_fft, hop_length, n_mels, kind, n_mfcc, fmin, fmax, top_db, time_pool, n_jobs):
     def one(batch: np.ndarray) -> np.ndarray:
         S = _spectrogram_batch(batch, sample_rate, n_fft, hop_length, n_mels, kind, n_mfcc, fmin, fmax, top_db)
-        return _pool_time(S, time_pool) if time_pool is not None else S
+        return pool_time(S, time_pool) if time_pool is not None else S
 
     return batched(one, X, n_jobs)
