@@ -1,4 +1,4 @@
-"""The audio front-end: the one audio validator, the STFTs and mel bases, both log-mel conventions, and the one pitch estimator.
+"""The audio front-end: one audio validator, the STFTs and mel basis, two log-mel conventions, one pitch estimator.
 
 Every module that reads audio goes through this one: :mod:`synth_probe.spectral` (distances and
 descriptors), :mod:`synth_probe.features` (model inputs) and :mod:`synth_probe.matching` (targets).
@@ -27,9 +27,8 @@ They differ on purpose and are named for what they serve; both take their mel ba
     area-normalized mel filters from ``fmin`` = 0 Hz; floored at ``-top_db`` dB. The
     models were trained and tuned on these values, so they keep them.
 
-The two STFTs are not merged: computing the features with :func:`power_spectrogram` moves
-float32 feature values by up to 0.3 dB in quiet bins (rounding, not signal), which would
-move every predictability figure.
+The two STFTs are not merged: the features computed with :func:`power_spectrogram` differ
+from librosa's in the float32 rounding of quiet bins, and the models' figures would move.
 
 Pitch
 -----
@@ -84,7 +83,8 @@ def _numeric(audio: Any, name: str) -> np.ndarray:
             raise AudioError(f"{name} must be numeric audio samples, got {type(audio).__name__}") from None
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise AudioError(
-            f"{name} must be numeric audio samples (integers or floats), got {type(audio).__name__} of dtype {arr.dtype}"
+            f"{name} must be numeric audio samples (integers or floats), "
+            f"got {type(audio).__name__} of dtype {arr.dtype}"
         )
     return arr
 

@@ -99,7 +99,7 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-# --------------------------------------------------------------------------- spectrograms (the distance front-end is frontend.distance_log_mel)
+# --------------------------------------------------------------------------- spectrograms (frontend.distance_log_mel)
 def multi_resolution_log_mel(
     audio: np.ndarray,
     sample_rate: int,

@@ -23,7 +23,9 @@ from synth_probe.errors import (
 )
 from synth_probe.fileio import read_json
 
-__all__ = ["ParamSpec", "RenderSettings", "SamplerPreset", "Synth", "read_patch_file", "parse_assignments", "MAX_RENDER_SECONDS"]
+__all__ = [
+    "ParamSpec", "RenderSettings", "SamplerPreset", "Synth", "read_patch_file", "parse_assignments", "MAX_RENDER_SECONDS",
+]
 
 CONTINUOUS = "continuous"
 DISCRETE = "discrete"

@@ -3,7 +3,7 @@
 The Faust source is ``noisemaker.dsp`` (voice, modulation, master section) plus
 ``fx.lib`` (delay, chorus, reverb), shipped as package data. It is compiled
 once per process and sample rate, and the compiled engine is reused for every
-render in that process (DESIGN.md, convention 5).
+render in that process.
 """
 from __future__ import annotations
 

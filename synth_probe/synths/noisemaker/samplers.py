@@ -1,8 +1,8 @@
 """The named samplers of TAL-NoiseMaker: which parameters vary, on which grids, what is held.
 
-Defined on the synth's canonical parameter names (reference ``tal-noisemaker.md`` §5 and §6)
-and offered through :attr:`NoiseMaker.sampler_presets <synth_probe.synths.base.Synth.sampler_presets>`;
-the generic sampler ``all`` lives in :mod:`synth_probe.sampling`.
+Defined on the synth's canonical parameter names and offered through
+:attr:`NoiseMaker.sampler_presets <synth_probe.synths.base.Synth.sampler_presets>`; the generic
+sampler ``all`` lives in :mod:`synth_probe.sampling`.
 
 ``timbral``
     the 43 parameters that published TAL-NoiseMaker work varies; master
@@ -67,7 +67,7 @@ def _levels(lo: float, hi: float, k: int) -> tuple[float, ...]:
     return tuple(float(x) for x in np.linspace(lo, hi, k))
 
 
-#: InverSynth II's value grids on TAL-NoiseMaker (reference §5); discrete values
+#: InverSynth II's value grids on TAL-NoiseMaker; discrete values
 #: are snapped to the synth's canonical choice values when sampled
 INVERSYNTH_GRIDS: dict[str, tuple[float, ...]] = {
     "osc1volume": _levels(0.125, 1.0, 8),
