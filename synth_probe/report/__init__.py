@@ -1,16 +1,18 @@
 """Self-contained HTML reports, assembled from parts.
 
+Everything under ``synth_probe.report`` takes plain data (dicts and lists as the
+studies save them in JSON, NumPy arrays of audio) and never imports a study.
 A report such as ``reports/predictability.html`` is built from *parts*: HTML
-fragments that each study writes with :func:`write_part` under
+fragments written with :func:`write_part` under
 ``reports/_parts/<report>/<key>.html``. :func:`assemble` joins the parts of a
 report in key order into one page (inline CSS/JS from ``templates/``), and
 :func:`write_index` links every report present from ``reports/index.html``.
 
-So the sensitivity study writes part ``10-sensitivity`` of the predictability
-report, and the estimator study can add ``20-measured`` (measured model
-scores) to the same page without touching the sensitivity code: write the part,
-then call ``assemble(reports_dir, "predictability")``. Each study also saves
-its numbers as JSON/CSV beside the page, so a part can be rebuilt from data.
+So the sensitivity part is ``10-sensitivity`` of the predictability report, the
+identifiability part ``15-identifiability`` and the measured part ``20-measured``;
+:func:`synth_probe.report.pages.rebuild_predictability_page` rewrites the parts
+that show other studies' numbers from the JSON files of the folder and assembles
+the page, so it is current whichever study ran last.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from synth_probe.errors import SynthProbeError
 from synth_probe.fileio import read_json
-from synth_probe.report.html import Section, render_page
+from synth_probe.report.html import Column, Section, esc, render_page, table
 
 __all__ = [
     "REPORT_TITLES",
@@ -42,14 +44,6 @@ REPORT_TITLES: dict[str, tuple[str, str]] = {
         "Predictability report",
         "Which synthesizer parameters show up in the sound — and how well they can be recovered.",
     ),
-}
-
-#: parts rebuilt from their data files each time a report is assembled ("module:function(reports_dir)"),
-#: so a part that shows another study's numbers (the measured part shows sensitivity scores) stays current
-#: whichever study runs last
-REFRESH: dict[str, tuple[str, ...]] = {
-    "predictability": ("synth_probe.report.predictability_section:refresh_part",
-                       "synth_probe.report.identifiability_section:refresh_part"),
 }
 
 _TITLE_RE = re.compile(r"^<!-- part-title: (.*?) -->\n", re.S)
@@ -139,7 +133,6 @@ def assemble(reports_dir: str | os.PathLike, report: str, *, title: str | None =
         The page written.
     """
     reports_dir = Path(reports_dir)
-    _refresh(reports_dir, report)
     parts = read_parts(reports_dir, report)
     t, sub = REPORT_TITLES.get(report, (report.replace("-", " ").capitalize(), ""))
     title = title or t
@@ -156,18 +149,6 @@ def assemble(reports_dir: str | os.PathLike, report: str, *, title: str | None =
     os.replace(tmp, out)
     write_index(reports_dir)
     return out
-
-
-def _refresh(reports_dir: Path, report: str) -> None:
-    import importlib
-    import sys
-
-    for target in REFRESH.get(report, ()):
-        module, _, fn = target.partition(":")
-        try:
-            getattr(importlib.import_module(module), fn)(reports_dir)
-        except Exception as e:  # a stale part is better than no page: report it and go on
-            print(f"warning: could not rebuild part {target} of {report}: {type(e).__name__}: {e}", file=sys.stderr)
 
 
 def _page_title(path: Path) -> str:
@@ -191,8 +172,6 @@ def write_index(reports_dir: str | os.PathLike) -> Path:
     -------
     path : Path
     """
-    from synth_probe.report.html import Column, esc, table
-
     d = Path(reports_dir)
     d.mkdir(parents=True, exist_ok=True)
     pages = sorted(p for p in d.glob("*.html") if p.name != "index.html")

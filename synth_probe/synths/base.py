@@ -23,9 +23,7 @@ from synth_probe.errors import (
 )
 from synth_probe.fileio import read_json
 
-__all__ = [
-    "ParamSpec", "RenderSettings", "SamplerPreset", "Synth", "read_patch_file", "parse_assignments", "MAX_RENDER_SECONDS",
-]
+__all__ = ["ParamSpec", "RenderSettings", "SamplerPreset", "Synth", "read_patch_file", "MAX_RENDER_SECONDS"]
 
 CONTINUOUS = "continuous"
 DISCRETE = "discrete"
@@ -412,19 +410,3 @@ def read_patch_file(path: str | Path) -> dict[str, float]:
         data = data["params"]
     return data
 
-
-def parse_assignments(items: Sequence[str]) -> dict[str, float]:
-    """Parse ``["cutoff=0.5", "resonance=0.2"]`` into a dict (values still unchecked)."""
-    out: dict[str, float] = {}
-    for item in items:
-        if "=" not in item:
-            raise ParameterValueError(f"expected NAME=VALUE, got {item!r}")
-        key, _, raw = item.partition("=")
-        key = key.strip()
-        try:
-            out[key] = float(raw)
-        except ValueError:
-            raise ParameterValueError(
-                f"parameter {key!r}: value {raw!r} is not a number; unit values are numbers in [0, 1]"
-            ) from None
-    return out
