@@ -296,7 +296,8 @@ class _quiet:
 
 def test_default_dataset_plan_opens_the_gate_of_a_parameter_timbral_holds():
     from synth_probe.commands.tune import default_plan
-    from synth_probe.sampling import TIMBRAL_VARIED, make_plan
+    from synth_probe.sampling import make_plan
+    from synth_probe.synths.noisemaker.samplers import TIMBRAL_VARIED
     from synth_probe.synths.noisemaker import NoiseMaker
 
     nm = NoiseMaker()
