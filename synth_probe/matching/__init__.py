@@ -44,6 +44,8 @@ from synth_probe.matching.target import (
 )
 
 __all__ = [
+    "DISTANCE_LABELS",
+    "NOTE_RANGE",
     "PreparedAudio",
     "PitchEstimate",
     "MatchModel",
