@@ -16,11 +16,28 @@ from collections.abc import Sequence
 from synth_probe.errors import SynthProbeError
 from synth_probe.fileio import describe_os_error
 
-__all__ = ["build_parser", "main", "Parser"]
+__all__ = ["build_parser", "main", "Parser", "HelpFormatter"]
 
 # the order in `synth-probe --help`; modules not listed come after, alphabetically
 ORDER = ["synths", "params", "render", "doctor", "generate", "sensitivity", "train", "evaluate",
          "predictability", "identifiability", "tune", "match", "compare"]
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` that names an option's default once: ``(default: X)`` is added to its help text
+
+    unless the text already says its default (``"seconds rendered (default 1.5)"``, ``"default: until
+    --timeout"``), or there is none to show (None, an empty list, a flag's False); positional
+    arguments have none. Every command's parser uses it (see :class:`Parser`).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (text == argparse.SUPPRESS or "default" in text.lower() or not action.option_strings
+                or default is None or default is False or default is argparse.SUPPRESS or default == []):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
 
 
 class Parser(argparse.ArgumentParser):
@@ -29,6 +46,23 @@ class Parser(argparse.ArgumentParser):
     ``synth-probe render: error: argument --render-length: ... (see synth-probe render --help)``,
     exit status 2; subcommand parsers inherit it.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Parse; an argument left over is refused by the command it followed, with a hint for NAME=VALUE."""
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(ns, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            msg = f"unrecognized arguments: {' '.join(extras)}"
+            if any("=" in e and not e.startswith("-") for e in extras):
+                msg += ("; --set and --fix take one NAME=VALUE each: repeat the flag "
+                        "(--set cutoff=1.5kHz --set resonance=0.2)")
+            self.exit(2, f"{prog}: error: {msg} (see `{prog} --help`)\n")
+        return ns
 
     def error(self, message: str) -> None:  # type: ignore[override]
         text = " ".join(str(message).split())

@@ -26,7 +26,7 @@ from synth_probe.dataset_files import (
 )
 from synth_probe.errors import DatasetError, ParameterValueError
 from synth_probe.synths.base import ParamSpec, RenderSettings
-from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
+from synth_probe.synths.registry import builtin_specs
 
 __all__ = ["Dataset", "ShardedAudio", "load_dataset"]
 
@@ -219,9 +219,9 @@ def _patch_info(meta: dict, records: list[dict], index: pd.Index) -> pd.DataFram
 
 def _specs_from_meta(meta: dict) -> list[ParamSpec]:
     dicts = meta["params"]
-    if meta["synth"].get("synth") == "noisemaker":
-        if [s.to_dict() for s in NOISEMAKER_SPECS] == dicts:
-            return list(NOISEMAKER_SPECS)
+    builtin = builtin_specs(str(meta["synth"].get("synth")))
+    if builtin is not None and [s.to_dict() for s in builtin] == dicts:
+        return list(builtin)
     out = []
     for d in dicts:
         d = dict(d)

@@ -8,6 +8,7 @@ files) the class derives from that type as well, so both ``except`` styles work.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "OutputError",
     "ReferenceDataError",
     "closest_names",
+    "format_number",
 ]
 
 
@@ -36,9 +38,13 @@ class SynthProbeError(Exception):
     """Base class of every error synth_probe raises on purpose."""
 
 
-def closest_names(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
-    """Return up to ``n`` valid names closest to ``name`` (difflib ratio)."""
-    valid = list(valid)
+def closest_names(name: str, valid: Iterable[str], n: int = 5) -> list[str]:
+    """Return up to ``n`` valid names closest to ``name``, closest first.
+
+    difflib's similarity ratio first; when nothing is similar enough, the names that contain
+    ``name`` or are contained in it (case-insensitive), so ``attack`` still finds ``ampattack``.
+    """
+    valid = [str(v) for v in valid]
     hits = difflib.get_close_matches(name, valid, n=n, cutoff=0.5)
     if not hits:
         lowered = name.lower()
@@ -46,13 +52,38 @@ def closest_names(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
     return hits
 
 
+def format_number(x: object, digits: int = 3) -> str:
+    """A number as people read it in a message: ``digits`` significant digits (``0.0123``, ``1.5e+04``).
+
+    Whole numbers print whole (``20000``), infinities as ``inf``/``-inf``; anything that is
+    not a number prints as ``str(x)`` (``None``).
+    """
+    if isinstance(x, (bool, str)) or x is None:
+        return str(x)
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isfinite(v) and v == round(v) and abs(v) < 1e6:
+        return str(int(v))
+    return f"{v:.{digits}g}"
+
+
+#: at most this many valid names are listed in full in a message; longer lists are only counted
+LIST_ALL_UP_TO = 12
+
+
 class UnknownParameterError(SynthProbeError, KeyError):
     """A parameter name that the synth does not have.
 
-    The message lists the closest valid names and, at the end, all of them.
+    The message names up to five of the closest valid names; a list of at most
+    :data:`LIST_ALL_UP_TO` names is given whole, a longer one only counted, with
+    where to read it (``listing``, by default ``synth-probe params SYNTH``).
+    ``extra`` is a sentence put after the suggestions.
     """
 
-    def __init__(self, name: str, valid: Iterable[str], synth: str = "synth") -> None:
+    def __init__(self, name: str, valid: Iterable[str], synth: str = "synth", *, extra: str = "",
+                 listing: str | None = None) -> None:
         valid = list(valid)
         self.name = name
         self.valid = valid
@@ -62,10 +93,11 @@ class UnknownParameterError(SynthProbeError, KeyError):
             if self.suggestions
             else ""
         )
-        self.message = (
-            f"unknown parameter {name!r} for {synth}.{hint} "
-            f"Valid names: {', '.join(valid)}"
-        )
+        if len(valid) <= LIST_ALL_UP_TO:
+            names = f"Valid names: {', '.join(valid)}"
+        else:
+            names = f"{len(valid)} names in all: {listing or '`synth-probe params SYNTH` lists them'}"
+        self.message = f"unknown parameter {name!r} for {synth}.{hint}{' ' + extra if extra else ''} {names}"
         super().__init__(self.message)
 
     def __str__(self) -> str:  # KeyError would repr() the message otherwise

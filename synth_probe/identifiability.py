@@ -50,8 +50,7 @@ says how fine a difference a model must hear to reach a given R². Each search a
 keeps the best distance it had after half its renders; the estimate from those
 (``resolvable_r2_half_budget``) above the full one says the searches were still
 finding twins, so a bigger ``budget`` would lower the estimate further; the same
-value is no proof that they had settled (on the cutoff it was 0.90 against 0.89 at
-200 renders, and 1,000-render searches gave 0.82).
+value is no proof that they had settled.
 
 These are estimates, not bounds: twins the search missed would lower them;
 a model can hear differences below the tolerance in renders without noise,
@@ -60,7 +59,6 @@ which would raise them; and with K bases each share is uncertain by about
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -68,18 +66,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synth_probe.errors import ParameterValueError, RenderError, SamplerError, SynthProbeError
+from synth_probe.errors import ParameterValueError, RenderError, SamplerError
+from synth_probe.matching import SEARCH_METHODS, MatchObjective, refine
 from synth_probe.render import Task, TaskFailure, run_tasks
+from synth_probe.sampling import SAMPLERS, make_plan
+from synth_probe.sensitivity import select_specs
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
-from synth_probe.util import atomic_text
 
 __all__ = ["IdentifiabilityConfig", "IdentifiabilityResult", "probe_base", "moved_value", "run_identifiability",
-           "write_identifiability", "RESULTS_NAME"]
+           "RESULTS_NAME"]
 
 RESULTS_NAME = "identifiability.json"
 #: a twin's parameter counts as a compensator when it moved by more than this (unit values)
@@ -163,8 +162,6 @@ class IdentifiabilityConfig:
         for name, lo in (("bases", 1), ("budget", 0), ("jobs", 1)):
             if int(getattr(self, name)) < lo:
                 raise ParameterValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
-        from synth_probe.matching import SEARCH_METHODS
-
         if self.search not in SEARCH_METHODS:
             raise ParameterValueError(f"search must be one of {', '.join(SEARCH_METHODS)}, got {self.search!r}")
         if not float(self.tolerance_db) >= 0:
@@ -232,8 +229,6 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
         "confounded" or "distinct") and ``compensators`` (name -> unit change of the twin, largest
         first; only for confounded). The first move's fields are repeated at the top level.
     """
-    from synth_probe.matching import MatchObjective
-
     names = list(synth.param_names)
     j = names.index(param)
     spec = synth.specs[j]
@@ -268,8 +263,6 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
 def _probe_move(obj: Any, base: np.ndarray, moved: np.ndarray, j: int, names: list[str], limit: float,
                 free: list[str], budget: int, search_seed: int, search: str = "hill") -> dict[str, Any]:
     """Effect of one move and, when it is audible, a twin search from it toward the base's render."""
-    from synth_probe.matching import refine
-
     effect = float(obj(moved)) if moved[j] != base[j] else 0.0
     rec: dict[str, Any] = {"moved": float(moved[j]), "effect": effect, "twin": None, "verdict": "masked",
                            "compensators": {}}
@@ -394,9 +387,6 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
 
     Interrupting (Ctrl-C) keeps the units finished so far (``complete`` False).
     """
-    from synth_probe.sampling import SAMPLERS, make_plan
-    from synth_probe.sensitivity import select_specs
-
     log = log or (lambda m: None)
     t0 = time.perf_counter()
     sampler = config.sampler
@@ -459,49 +449,3 @@ def _run(synth: Synth, groups: list, args: tuple, jobs: int):
             yield [(p, b, {"error": f"{res.kind}: {res.message}"}) for p, b, _, _ in groups[key]]
             continue
         yield res
-
-
-def write_identifiability(result: IdentifiabilityResult, reports_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``identifiability.json`` and ``identifiability.csv``, and re-assemble the predictability report.
-
-    Returns
-    -------
-    paths : dict of str to Path
-        ``json``, ``csv``, ``html``.
-    """
-    import csv
-
-    from synth_probe.report import assemble
-
-    d = Path(reports_dir)
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SynthProbeError(f"cannot write the reports folder {d}: {e}") from e
-    jpath = d / RESULTS_NAME
-    data = result.to_dict()
-    atomic_text(jpath, json.dumps(data, indent=1, allow_nan=False))
-    cpath = d / "identifiability.csv"
-    rows = data["summary"]
-    with cpath.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        steps = [f"{x:g}" for x in result.config.get("steps", [])]
-        looser = sorted({t for r in rows for t in r["resolvable_r2_at"]}, key=float)
-        w.writerow(["parameter", "bases", "masked", "confounded", "distinct"]
-                   + [f"distinct_at_{x}" for x in steps[1:]] + ["resolvable_r2"]
-                   + [f"resolvable_r2_at_{t}db" for t in looser]
-                   + ["resolvable_r2_half_budget", "effect_db", "floor_db", "twin_db", "compensators"])
-        for r in rows:
-            w.writerow([r["parameter"], r["bases"], f"{r['masked']:.3f}", f"{r['confounded']:.3f}",
-                        f"{r['distinct']:.3f}"]
-                       + [_num(r["distinct_by_step"].get(x)) for x in steps[1:]]
-                       + [_num(r["resolvable_r2"])] + [_num(r["resolvable_r2_at"].get(t)) for t in looser]
-                       + [_num(r["resolvable_r2_half_budget"])]
-                       + [f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
-                        "" if r["twin_db"] is None else f"{r['twin_db']:.3f}", " ".join(r["compensators"])])
-    html = assemble(d, "predictability")
-    return {"json": jpath, "csv": cpath, "html": html}
-
-
-def _num(v: float | None) -> str:
-    return "" if v is None else f"{v:.3f}"

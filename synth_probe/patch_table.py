@@ -99,10 +99,10 @@ def split_patch_records(records: Sequence[dict[str, Any]], synth: Any, where: st
         if str(k).startswith(META_PREFIX):
             meta_cols[k] = str(k)[len(META_PREFIX):]
         elif all(_numeric(v) for v in values) and values:
-            err = UnknownParameterError(str(k), synth.param_names, synth=synth.name)
             hint = (f"A column that is not a parameter is kept as metadata when it holds text, or when its name "
                     f"starts with {META_PREFIX!r} (e.g. {META_PREFIX}{k}).")
-            err.message = f"{where}: " + err.message.replace(" Valid names:", f" {hint} Valid names:")
+            err = UnknownParameterError(str(k), synth.param_names, synth=synth.name, extra=hint)
+            err.message = f"{where}: " + err.message
             raise err
         else:
             meta_cols[k] = str(k)

@@ -24,10 +24,12 @@ predictability``) runs:
    the mean patch; a few (target, prediction, mean patch) clips of the best
    model are kept for the report's players.
 
-The results go to ``predictability.json`` (and the clips to
-``predictability_media.npz``) in the reports folder, and
-:mod:`synth_probe.report.predictability_section` turns them into the measured
-part of ``predictability.html``.
+The results go to ``predictability.json`` (the clips to
+``predictability_media.npz``, every model's test predictions to
+``predictability_predictions.npz``, see :mod:`synth_probe.saved_run`) in the
+reports folder. The command then hands the results to
+:func:`synth_probe.report.pages.write_predictability_report`, which writes the
+measured part of ``predictability.html``.
 
 Skill, the one number per (parameter, model) that compares continuous and
 discrete parameters: R² for a continuous parameter, chance-corrected accuracy
@@ -54,6 +56,24 @@ import pandas as pd
 from synth_probe.errors import DatasetError, ParameterValueError, UnknownModelError
 from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
+from synth_probe.dataset import generate, load_dataset
+from synth_probe.metrics import _patch_matrix, audio_report, grid_levels, parameter_report, summarize_audio
+from synth_probe.models import MODELS
+from synth_probe.render import render_many
+from synth_probe.sampling import sampler_render_defaults
+from synth_probe.saved_run import (
+    ENSEMBLE_MEMBERS,
+    PREDICTIONS_NAME,
+    RESULTS_NAME,
+    ensemble,
+    load_predictions,
+    load_run_dataset,
+    load_saved_run,
+    save_predictions,
+    saved_ensemble,
+)
+from synth_probe.synths.base import RenderSettings
+from synth_probe.synths.registry import get_synth
 from synth_probe.util import atomic_text, atomic_write, json_clean, library_versions
 
 __all__ = [
@@ -64,15 +84,12 @@ __all__ = [
     "ensure_dataset",
     "skill",
     "run_predictability",
-    "figure_checks",
-    "distinct_shares",
     "ensemble",
     "ENSEMBLE_MEMBERS",
     "PREDICTIONS_NAME",
     "load_saved_run",
     "load_run_dataset",
     "saved_ensemble",
-    "IDENTIFIABLE_SHARE",
     "RESULTS_NAME",
     "MEDIA_NAME",
 ]
@@ -80,14 +97,7 @@ __all__ = [
 #: the estimator suite, in training order (keys of :data:`synth_probe.models.MODELS`)
 SUITE: tuple[str, ...] = ("mean", "knn", "gbm", "cnn", "autoencoder", "transformer")
 TORCH_MODELS: frozenset[str] = frozenset({"cnn", "autoencoder", "transformer"})
-RESULTS_NAME = "predictability.json"
-#: every model's full test predictions, kept beside the results so that a rerun can rebuild the ensemble
-PREDICTIONS_NAME = "predictability_predictions.npz"
-#: the models the ensemble averages (those of a run that are among them)
-ENSEMBLE_MEMBERS: tuple[str, ...] = ("gbm", "cnn", "autoencoder", "transformer")
 MEDIA_NAME = "predictability_media.npz"
-#: the parameters the issue's figures name (TAL-NoiseMaker names)
-FIGURE_PARAMS = {"cutoff": 0.8, "ampattack": 0.9, "amprelease": 0.9}
 #: bumped when a metric changes meaning, so that a rerun refits instead of keeping old scores
 #: (2: MPR of gridded parameters ranks the grid's own levels)
 METRICS_VERSION = 2
@@ -137,8 +147,6 @@ class PredictabilityConfig:
     chunk: int = 1000
 
     def __post_init__(self) -> None:
-        from synth_probe.models import MODELS
-
         self.models = tuple(self.models)
         if not self.models:
             raise ParameterValueError(f"no models given; choose from {', '.join(MODELS)}")
@@ -169,10 +177,7 @@ class PredictabilityConfig:
             base["pretrain_epochs"] = max(1, int(self.epochs) // 3)
         if model == "gbm":
             # sized for the suite's budget: a 49-class tune parameter grows 49 trees a round, so fewer,
-            # faster-learning rounds than the class default (500 at 0.05) with early stopping; on the timbral
-            # 20k rows this fits all 43 parameters in about 5 minutes on 2 cores. 120 rounds of 15 leaves at
-            # 0.15, the suite's setting before, took 2 min and on the same features scored up to 0.03 lower
-            # (cutoff R² 0.575 against 0.593; resonance, osc 3 volume, master tune) and 0.005 lower in mean skill
+            # faster-learning rounds than the class default (500 at 0.05), with early stopping
             base.update(n_estimators=600, learning_rate=0.08, num_leaves=31, colsample_bytree=0.5,
                         early_stopping_rounds=20)
         base.update(self.overrides.get(model, {}))
@@ -210,11 +215,6 @@ def ensure_dataset(
     -------
     Dataset
     """
-    from synth_probe.dataset import generate, load_dataset
-    from synth_probe.sampling import sampler_render_defaults
-    from synth_probe.synths.base import RenderSettings
-    from synth_probe.synths.registry import get_synth
-
     base = sampler_render_defaults(sampler) or RenderSettings(sample_rate=22050)
     nl = note_length if note_length is not None else base.note_length
     settings = RenderSettings(
@@ -405,8 +405,6 @@ def _fit_one(
 def _scores(Y_test: pd.DataFrame, pred: pd.DataFrame, synth: str | None, proba: Mapping[str, np.ndarray] | None,
             levels: Mapping[str, Sequence[float]] | None) -> dict[str, Any]:
     """Per-parameter metrics of one set of test predictions, and their means."""
-    from synth_probe.metrics import parameter_report
-
     with warnings.catch_warnings():
         # balanced accuracy warns when a rare class of the test rows was never predicted; expected here
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
@@ -417,54 +415,6 @@ def _scores(Y_test: pd.DataFrame, pred: pd.DataFrame, synth: str | None, proba: 
     finite = [r["skill"] for r in rows if r["skill"] is not None and np.isfinite(r["skill"])]
     return {"parameters": rows, "mean_mpr": float(report.mpr.mean()),
             "mean_skill": float(np.mean(finite)) if finite else None}
-
-
-def ensemble(preds: Mapping[str, pd.DataFrame], probas: Mapping[str, Mapping[str, np.ndarray] | None],
-             synth: str | None, Y: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[str]]:
-    """The equal-weight ensemble of the :data:`ENSEMBLE_MEMBERS` in ``preds``.
-
-    Continuous parameters: the mean of the members' predictions. Discrete ones: the mean of
-    their class probabilities, and the most probable choice (a member without probabilities
-    counts as certain of its predicted choice).
-
-    Parameters
-    ----------
-    preds : mapping of model -> DataFrame [shape=(n_test, n_params)]
-        Full test predictions (unit values).
-    probas : mapping of model -> (mapping of parameter -> array [shape=(n_test, n_choices)]) or None
-    synth : str or None
-        Whose specs mark the discrete parameters.
-    Y : DataFrame
-        The test targets (for the columns and the choices).
-
-    Returns
-    -------
-    pred : DataFrame
-    proba : dict of str -> np.ndarray
-    members : list of str
-        Empty (and the other two empty too) when fewer than two members are present.
-    """
-    from synth_probe.models.base import ParamTargets
-
-    members = [m for m in ENSEMBLE_MEMBERS if m in preds and len(preds[m]) == len(Y)]
-    if len(members) < 2:
-        return pd.DataFrame(), {}, []
-    cols = list(Y.columns)
-    out = sum(preds[m][cols].to_numpy(dtype=np.float64) for m in members) / len(members)
-    targets = ParamTargets(synth=synth).fit(Y)
-    proba: dict[str, np.ndarray] = {}
-    for k, j in enumerate(targets.discrete_index):
-        name, cv = cols[j], np.asarray(targets.choice_values[k], dtype=np.float64)
-        acc = np.zeros((len(Y), len(cv)))
-        for m in members:
-            pm = (probas.get(m) or {}).get(name)
-            if pm is None:  # hard classes only: all the weight on the predicted choice
-                pm = np.zeros_like(acc)
-                pm[np.arange(len(Y)), np.abs(preds[m][name].to_numpy()[:, None] - cv[None, :]).argmin(axis=1)] = 1.0
-            acc += pm
-        proba[name] = acc / len(members)
-        out[:, j] = cv[proba[name].argmax(axis=1)]
-    return pd.DataFrame(out, columns=cols), proba, members
 
 
 def _best_per_parameter(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -483,134 +433,182 @@ def _best_per_parameter(models: dict[str, dict[str, Any]]) -> dict[str, dict[str
     return best
 
 
-#: share of sampled patches in which a parameter must be distinct (audible, no twin found) for the in-context check
-IDENTIFIABLE_SHARE = 0.5
+@dataclass
+class _Run:
+    """One run in progress: the data, the split, and the results written after every model."""
+
+    ds: Any
+    config: PredictabilityConfig
+    synth: str | None
+    settings: Any
+    columns: list[str]
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    out: Path
+    old: dict[str, Any]
+    results: dict[str, Any]
+    Y_train: pd.DataFrame
+    Y_test: pd.DataFrame
+    levels: dict[str, Any]
+    log: Callable[[str], None]
+    t_start: float
+
+    @property
+    def jpath(self) -> Path:
+        return self.out / RESULTS_NAME
+
+    def head_rows(self) -> int:
+        """Test predictions kept in the results: the audio rows or the listenable pairs, whichever is more."""
+        return max(min(int(self.config.audio), len(self.test_idx)), int(self.config.pairs))
+
+    def kept(self, model: str) -> bool:
+        """Whether an earlier run finished ``model`` with the same data, split and hyperparameters."""
+        return model in self.old and self.old[model].get("fingerprint") == _model_fingerprint(self.config, model)
 
 
-def distinct_shares(identifiability: Mapping[str, Any] | None, results: Mapping[str, Any],
-                    key: str = "distinct") -> dict[str, float]:
-    """Parameter -> distinct share (or another summary ``key``, e.g. ``resolvable_r2``), when
-    ``identifiability`` probed the sampler ``results`` were trained on."""
-    if not identifiability or identifiability.get("config", {}).get("sampler") != results.get("sampler"):
+def _earlier_models(jpath: Path, fingerprint: str, resume: bool) -> dict[str, Any]:
+    """The models of an earlier run of the same data and split in ``jpath``; {} when there is none."""
+    if not (resume and jpath.exists()):
         return {}
-    return {r["parameter"]: r[key] if isinstance(r[key], dict) else float(r[key])
-            for r in identifiability.get("summary", []) if r.get(key) is not None}
+    try:
+        prev = read_json(jpath, error=DatasetError, what="earlier predictability results")
+    except DatasetError:  # unreadable: every model is trained again
+        return {}
+    if prev.get("fingerprint") == fingerprint and isinstance(prev.get("models"), dict):
+        return prev["models"]
+    return {}
 
 
-def figure_checks(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | None,
-                  identifiability: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The issue's figures that these results can answer, each with the number measured and pass/fail.
+def _start(ds: Any, config: PredictabilityConfig, out: Path, synth: str | None, resume: bool,
+           log: Callable[[str], None]) -> _Run:
+    """Check the dataset, split it, read an earlier run and write the results' header fields."""
+    from synth_probe.commands.train import dataset_context, select_params, split_indices
 
-    Parameters
-    ----------
-    results : dict
-        The predictability results (``predictability.json``).
-    sensitivity : dict or None
-        ``sensitivity.json`` (for "strong" parameters); without it the checks
-        that need classes are left out.
-    identifiability : dict or None
-        ``identifiability.json`` of the same sampler: each strong parameter the
-        CNN does not beat MeanBaseline on is annotated with its distinct share,
-        and a second check counts only the strong parameters that are distinct
-        in at least half of the sampled patches (:data:`IDENTIFIABLE_SHARE`).
+    t_start = time.perf_counter()
+    ctx = dataset_context(ds)
+    synth = synth or ctx["synth"]
+    settings = ctx["settings"]
+    if settings is None:
+        raise DatasetError("the dataset does not record its render settings")
+    n = len(ds.params)
+    if n < 20:
+        raise ParameterValueError(f"the dataset has {n} rows; the predictability study needs at least 20")
+    columns = select_params(ds.params, config.params)
+    train_idx, test_idx = split_indices(n, float(config.test_fraction), int(config.seed))
+    fp = _fingerprint(ds, config, columns, n)
+    old = _earlier_models(out / RESULTS_NAME, fp, resume)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    results: dict[str, Any] = {
+        "format": "synth_probe.predictability", "version": 1, "fingerprint": fp,
+        "synth": synth, "data": str(ds.path), "n": n, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
+        "sampler": (ds.meta.get("sampling") or {}).get("sampler"),
+        "render": asdict(settings) if hasattr(settings, "__dataclass_fields__") else dict(ds.meta.get("render", {})),
+        "columns": columns, "config": asdict(config), "models": {}, "complete": False,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_average": load, "cpus": os.cpu_count(),
+        "command": " ".join(sys.argv), "versions": library_versions(),
+    }
+    results["config"]["models"] = list(config.models)
+    Y = ds.params[columns].reset_index(drop=True)
+    # parameters the sampler drew from a grid are ranked on that grid for the MPR (the whole table sees every level)
+    levels = grid_levels(Y)
+    # recorded for the report: the grids that change the MPR (continuous grids, subsets of a discrete parameter's
+    # choices), not discrete parameters drawn over all their choices
+    n_choices = {sp.name: sp.n_choices for sp in getattr(ds, "specs", []) if sp.is_discrete}
+    results["mpr_levels"] = {c: len(v) for c, v in levels.items() if len(v) < n_choices.get(c, len(v) + 1)}
+    log(f"predictability: {synth}, {n} rows ({len(train_idx)} train, {len(test_idx)} test), "
+        f"{len(columns)} parameters, models {','.join(config.models)}; load average {load:.1f}")
+    return _Run(ds, config, synth, settings, columns, train_idx, test_idx, out, old, results,
+                Y.iloc[train_idx].reset_index(drop=True), Y.iloc[test_idx].reset_index(drop=True), levels, log,
+                t_start)
+
+
+def _features(run: _Run, steps: dict[str, Any], name: str, feats: dict[str, tuple[np.ndarray, np.ndarray]],
+              cache_dir: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray]:
+    """The (train, test) features of step ``name``, computed once per run."""
+    if name not in feats:
+        F = compute_features(run.ds, name, steps[name], np.concatenate([run.train_idx, run.test_idx]),
+                             chunk=int(run.config.chunk), cache_dir=cache_dir, log=run.log)
+        feats[name] = (F[:len(run.train_idx)], F[len(run.train_idx):])
+    return feats[name]
+
+
+def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
+                  ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, np.ndarray] | None], bool]:
+    """Fit and score each model of the run (or keep an earlier run's); saves the results after every model.
 
     Returns
     -------
-    checks : list of dict
-        ``name``, ``target``, ``value`` (text), ``ok`` (bool or None when not measurable).
+    preds : dict of str to DataFrame [shape=(n_test, n_params)]
+    probas : dict of str to (dict of str to np.ndarray [shape=(n_test, n_choices)]) or None
+    interrupted : bool
     """
-    models = results.get("models", {})
-    checks: list[dict[str, Any]] = []
-    if not models:
-        return checks
-    by = {m: {r["parameter"]: r for r in e["parameters"]} for m, e in models.items()}
-    learned = [m for m in models if m != "mean"]
-    distinct = distinct_shares(identifiability, results)
-    resolvable_r2 = distinct_shares(identifiability, results, "resolvable_r2")
-    resolvable_at = distinct_shares(identifiability, results, "resolvable_r2_at")
+    config, results = run.config, run.results
+    sr, settings = int(run.settings.sample_rate), run.settings
+    steps = _feature_steps(sr, settings.note_length, int(config.jobs))
+    need = {("logmel" if m in TORCH_MODELS else "tabular") for m in config.models if not run.kept(m)}
+    feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    t_feat = time.perf_counter()
+    for name in ("tabular", "logmel"):
+        if name in need:
+            _features(run, steps, name, feats, cache_dir)
+    results["feature_seconds"] = time.perf_counter() - t_feat
+    lm = steps["logmel"]
+    input_shape = (lm.n_bins(), lm.n_frames(settings.n_samples))
+    results["features"] = {"tabular": "handcrafted + log-mel (64 bands) in 8 time segments",
+                           "logmel": f"log-mel {input_shape[0]} bands x {input_shape[1]} frames (n_fft 1024, hop 512)"}
+    preds: dict[str, pd.DataFrame] = {}
+    probas: dict[str, dict[str, np.ndarray] | None] = {}
+    saved = load_predictions(run.out / PREDICTIONS_NAME, results["fingerprint"],
+                             {m: e.get("fingerprint") for m, e in run.old.items()})
+    try:
+        for model in config.models:
+            if run.kept(model) and "test_predictions_head" in run.old[model]:
+                results["models"][model] = run.old[model]
+                if model in saved:  # the full test predictions, for the ensemble
+                    preds[model] = pd.DataFrame(saved[model][0], columns=run.columns)
+                    probas[model] = saved[model][1]
+                else:
+                    preds[model] = pd.DataFrame(run.old[model]["test_predictions_head"], columns=run.columns)
+                run.log(f"{model}: kept from the earlier run (same data, split and hyperparameters)")
+                continue
+            fname = "logmel" if model in TORCH_MODELS else "tabular"
+            F_tr, F_te = _features(run, steps, fname, feats, cache_dir)
+            entry, pred, proba = _fit_one(
+                model, config, synth=run.synth, sample_rate=sr, note_length=settings.note_length,
+                n_samples=settings.n_samples, input_shape=input_shape, F_train=F_tr, Y_train=run.Y_train,
+                F_test=F_te, Y_test=run.Y_test, log=run.log, levels=run.levels,
+            )
+            entry["test_predictions_head"] = pred.iloc[:run.head_rows()].to_numpy().tolist()
+            entry["features"] = fname
+            results["models"][model] = entry
+            preds[model], probas[model] = pred, proba
+            save_predictions(run.out / PREDICTIONS_NAME, results["fingerprint"], preds, probas,
+                             {m: results["models"][m]["fingerprint"] for m in preds
+                              if m in results["models"] and len(preds[m]) == len(run.Y_test)})
+            results["seconds"] = time.perf_counter() - run.t_start
+            _write_json(run.jpath, results)
+    except KeyboardInterrupt:
+        run.log("interrupted: keeping the models finished so far")
+        return preds, probas, True
+    return preds, probas, False
 
-    def r2_resolvable(p: str) -> str:
-        c = resolvable_r2.get(p)
-        if c is None:
-            return ""
-        looser = "".join(f", {float(v):.2f} at {t} dB" for t, v in sorted(resolvable_at.get(p, {}).items(),
-                                                                           key=lambda kv: float(kv[0]))[:2])
-        return f" [resolvable in context ≈ {c:.2f}{looser}]"
 
-    def mpr_resolvable(params: Sequence[str]) -> str:
-        # rough: a model ranks perfectly where the sound is distinct and at chance (50) elsewhere
-        ds = [distinct[p] for p in params if p in distinct]
-        return f" [resolvable in context ≈ {50 + 50 * float(np.mean(ds)):.1f}]" if ds and len(ds) == len(params) else ""
-
-    if learned:
-        best_m = max(learned, key=lambda m: models[m].get("mean_mpr") or 0.0)
-        v = models[best_m]["mean_mpr"]
-        checks.append({"name": "best model mean MPR", "target": "≥ 90 (InverSynth: 77.9)",
-                       "value": f"{v:.1f} ({best_m})" + mpr_resolvable(list(by[best_m])), "ok": v >= 90})
-        cut = [(by[m]["cutoff"]["mpr"], m) for m in learned if "cutoff" in by[m]]
-        if cut:
-            v, m = max(cut)
-            checks.append({"name": "best MPR on cutoff", "target": "≥ 99 (InverSynth: 99.7)",
-                           "value": f"{v:.1f} ({m})" + mpr_resolvable(["cutoff"]), "ok": v >= 99})
-        for p, target in FIGURE_PARAMS.items():
-            vals = [(by[m][p]["r2"], m) for m in learned if p in by[m] and by[m][p].get("r2") is not None]
-            if vals:
-                v, m = max(vals)
-                checks.append({"name": f"best R² on {p}", "target": f"≥ {target}",
-                               "value": f"{v:.3f} ({m})" + r2_resolvable(p), "ok": v >= target})
-    strong = None
-    if sensitivity:
-        strong = {p["name"] for p in sensitivity.get("params", []) if p.get("classification") == "strong"}
-    if strong is not None and "cnn" in by and "mean" in by:
-        common = sorted(strong & set(by["cnn"]) & set(by["mean"]))
-        losers = []
-        for p in common:
-            c, b = by["cnn"][p], by["mean"][p]
-            if c["kind"] == "continuous":
-                ok = (c.get("mae") or 1.0) < (b.get("mae") or 0.0)
-            else:
-                ok = (c.get("accuracy") or 0.0) > (b.get("accuracy") or 0.0)
-            if not ok:
-                losers.append(p)
-
-        def named(ps: list[str]) -> str:
-            return ", ".join(p + (f" [distinct {100 * distinct[p]:.0f} %]" if p in distinct else "") for p in ps)
-
-        checks.append({"name": "CNN beats MeanBaseline on every strong parameter",
-                       "target": f"all {len(common)} strong parameters in the targets",
-                       "value": f"{len(common) - len(losers)}/{len(common)}" + (f" (not: {named(losers)})" if losers else ""),
-                       "ok": not losers if common else None})
-        if distinct:
-            ident = [p for p in common if distinct.get(p, 0.0) >= IDENTIFIABLE_SHARE]
-            lost = [p for p in losers if p in ident]
-            checks.append({
-                "name": "… on every strong parameter that is distinct in context",
-                "target": f"the {len(ident)} strong parameters distinct in ≥ {100 * IDENTIFIABLE_SHARE:.0f} % of the "
-                          "sampled patches (identifiability.json)",
-                "value": f"{len(ident) - len(lost)}/{len(ident)}" + (f" (not: {named(lost)})" if lost else ""),
-                "ok": not lost if ident else None})
-    if strong is not None and learned:
-        disc = sorted({p for m in learned for p, r in by[m].items() if r["kind"] == "discrete"} & strong)
-        short = []
-        for p in disc:
-            best = max((by[m][p]["accuracy"] or 0.0) for m in learned if p in by[m])
-            chance = by[learned[0]][p]["chance_accuracy"]
-            if best < 2 * chance:
-                # in context, a model can at best be right where the sound tells the choice apart and guess
-                # elsewhere: accuracy ≈ distinct + (1 - distinct) * chance (an estimate: see identifiability)
-                d = distinct.get(p)
-                resolvable = "" if d is None else f" [resolvable ≈ {d + (1 - d) * chance:.2f}]"
-                short.append(f"{p} {best:.2f} < 2×{chance:.2f}{resolvable}")
-        if disc:
-            checks.append({"name": "strong discrete parameters ≥ 2× chance accuracy", "target": f"all {len(disc)}",
-                           "value": f"{len(disc) - len(short)}/{len(disc)}" + (f" (not: {'; '.join(short)})" if short else ""),
-                           "ok": not short})
-    if "cnn" in models and models["cnn"].get("samples_per_s") is not None:
-        v = models["cnn"]["samples_per_s"]
-        checks.append({"name": "CNN training speed", "target": "≥ 500 samples/s on 2 CPU cores",
-                       "value": f"{v:.0f} samples/s (load average {results.get('load_average', float('nan')):.1f} at the start)",
-                       "ok": v >= 500})
-    return checks
+def _add_ensemble(run: _Run, preds: dict[str, pd.DataFrame],
+                  probas: Mapping[str, Mapping[str, np.ndarray] | None]) -> None:
+    """Score the :func:`ensemble` of the run's members and add it to the results (and to ``preds``)."""
+    e_pred, e_proba, members = ensemble(preds, probas, run.synth, run.Y_test)
+    if members:
+        entry = {"model": "ensemble", "estimator": "mean of " + ", ".join(members), "members": members,
+                 "n_train": int(len(run.train_idx)), "n_test": int(len(run.test_idx)),
+                 **_scores(run.Y_test, e_pred, run.synth, e_proba, run.levels)}
+        entry["test_predictions_head"] = e_pred.iloc[:run.head_rows()].to_numpy().tolist()
+        run.results["models"]["ensemble"] = entry
+        preds["ensemble"] = e_pred
+        run.log(f"ensemble of {', '.join(members)}: mean MPR {entry['mean_mpr']:.1f}, mean skill "
+                f"{entry['mean_skill'] if entry['mean_skill'] is None else round(entry['mean_skill'], 3)}")
+    elif sum(m in preds for m in ENSEMBLE_MEMBERS) >= 2:
+        run.log("ensemble: left out, the kept models' full test predictions are not in "
+                f"{run.out / PREDICTIONS_NAME} (an older run); --fresh retrains them")
 
 
 def run_predictability(
@@ -622,9 +620,11 @@ def run_predictability(
     cache_dir: str | os.PathLike | None = ".cache/features",
     resume: bool = True,
     log: Callable[[str], None] | None = None,
-    write_report: bool = True,
 ) -> dict[str, Any]:
-    """Train and score the suite on ``ds``; write ``predictability.json`` and the report part.
+    """Train and score the suite on ``ds``; write ``predictability.json`` and the clips of the audio comparison.
+
+    The report is written by the caller (``synth-probe predictability`` calls
+    :func:`synth_probe.report.pages.write_predictability_report` with the results).
 
     Parameters
     ----------
@@ -642,269 +642,48 @@ def run_predictability(
         same dataset, split and hyperparameters.
     log : callable, optional
         Receives progress lines (default: stderr).
-    write_report : bool
-        Also write the report part and assemble ``predictability.html``.
 
     Returns
     -------
     results : dict
         What ``predictability.json`` holds.
-    """
-    from synth_probe.commands.train import dataset_context, select_params, split_indices
-    from synth_probe.metrics import grid_levels
 
+    Raises
+    ------
+    KeyboardInterrupt
+        After saving what was finished, when the run was interrupted.
+    """
     config = config or PredictabilityConfig()
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-    out = Path(out)
-    t_start = time.perf_counter()
-    ctx = dataset_context(ds)
-    synth = synth or ctx["synth"]
-    settings = ctx["settings"]
-    if settings is None:
-        raise DatasetError("the dataset does not record its render settings")
-    sr = int(settings.sample_rate)
-    n = len(ds.params)
-    if n < 20:
-        raise ParameterValueError(f"the dataset has {n} rows; the predictability study needs at least 20")
-    columns = select_params(ds.params, config.params)
-    train_idx, test_idx = split_indices(n, float(config.test_fraction), int(config.seed))
-    fp = _fingerprint(ds, config, columns, n)
-    jpath = out / RESULTS_NAME
-    old: dict[str, Any] = {}
-    if resume and jpath.exists():
-        try:
-            prev = read_json(jpath, error=DatasetError, what="earlier predictability results")
-            if prev.get("fingerprint") == fp and isinstance(prev.get("models"), dict):
-                old = prev["models"]
-        except DatasetError:  # unreadable: every model is trained again
-            old = {}
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    results: dict[str, Any] = {
-        "format": "synth_probe.predictability", "version": 1, "fingerprint": fp,
-        "synth": synth, "data": str(ds.path), "n": n, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
-        "sampler": (ds.meta.get("sampling") or {}).get("sampler"),
-        "render": asdict(settings) if hasattr(settings, "__dataclass_fields__") else dict(ds.meta.get("render", {})),
-        "columns": columns, "config": asdict(config), "models": {}, "complete": False,
-        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_average": load, "cpus": os.cpu_count(),
-        "command": " ".join(sys.argv), "versions": library_versions(),
-    }
-    results["config"]["models"] = list(config.models)
-    Y = ds.params[columns].reset_index(drop=True)
-    Y_train, Y_test = Y.iloc[train_idx].reset_index(drop=True), Y.iloc[test_idx].reset_index(drop=True)
-    # parameters the sampler drew from a grid are ranked on that grid for the MPR (the whole table sees every level)
-    levels = grid_levels(Y)
-    # recorded for the report: the grids that change the MPR (continuous grids, subsets of a discrete parameter's
-    # choices), not discrete parameters drawn over all their choices
-    n_choices = {sp.name: sp.n_choices for sp in getattr(ds, "specs", []) if sp.is_discrete}
-    results["mpr_levels"] = {c: len(v) for c, v in levels.items() if len(v) < n_choices.get(c, len(v) + 1)}
-    log(f"predictability: {synth}, {n} rows ({len(train_idx)} train, {len(test_idx)} test), "
-        f"{len(columns)} parameters, models {','.join(config.models)}; load average {load:.1f}")
-
-    steps = _feature_steps(sr, settings.note_length, int(config.jobs))
-    need = {("logmel" if m in TORCH_MODELS else "tabular") for m in config.models
-            if not (m in old and old[m].get("fingerprint") == _model_fingerprint(config, m))}
-    feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    t_feat = time.perf_counter()
-    for name in ("tabular", "logmel"):
-        if name in need:
-            F = compute_features(ds, name, steps[name], np.concatenate([train_idx, test_idx]), chunk=int(config.chunk),
-                                 cache_dir=cache_dir, log=log)
-            feats[name] = (F[:len(train_idx)], F[len(train_idx):])
-    results["feature_seconds"] = time.perf_counter() - t_feat
-    lm = steps["logmel"]
-    input_shape = (lm.n_bins(), lm.n_frames(settings.n_samples))
-    results["features"] = {"tabular": "handcrafted + log-mel (64 bands) in 8 time segments",
-                           "logmel": f"log-mel {input_shape[0]} bands x {input_shape[1]} frames (n_fft 1024, hop 512)"}
-
-    preds: dict[str, pd.DataFrame] = {}
-    probas: dict[str, dict[str, np.ndarray] | None] = {}
-    saved = _load_predictions(out / PREDICTIONS_NAME, fp, {m: e.get("fingerprint") for m, e in old.items()})
-    interrupted = False
-    try:
-        for model in config.models:
-            if model in old and old[model].get("fingerprint") == _model_fingerprint(config, model) and "test_predictions_head" in old[model]:
-                results["models"][model] = old[model]
-                if model in saved:  # the full test predictions, for the ensemble
-                    preds[model], probas[model] = pd.DataFrame(saved[model][0], columns=columns), saved[model][1]
-                else:
-                    preds[model] = pd.DataFrame(old[model]["test_predictions_head"], columns=columns)
-                log(f"{model}: kept from the earlier run (same data, split and hyperparameters)")
-                continue
-            fname = "logmel" if model in TORCH_MODELS else "tabular"
-            if fname not in feats:
-                F = compute_features(ds, fname, steps[fname], np.concatenate([train_idx, test_idx]),
-                                     chunk=int(config.chunk), cache_dir=cache_dir, log=log)
-                feats[fname] = (F[:len(train_idx)], F[len(train_idx):])
-            F_tr, F_te = feats[fname]
-            entry, pred, proba = _fit_one(
-                model, config, synth=synth, sample_rate=sr, note_length=settings.note_length,
-                n_samples=settings.n_samples, input_shape=input_shape, F_train=F_tr, Y_train=Y_train,
-                F_test=F_te, Y_test=Y_test, log=log, levels=levels,
-            )
-            k = min(int(config.audio), len(test_idx))
-            entry["test_predictions_head"] = pred.iloc[:max(k, int(config.pairs))].to_numpy().tolist()
-            entry["features"] = fname
-            results["models"][model] = entry
-            preds[model], probas[model] = pred, proba
-            _save_predictions(out / PREDICTIONS_NAME, fp, preds, probas,
-                              {m: results["models"][m]["fingerprint"] for m in preds
-                               if m in results["models"] and len(preds[m]) == len(Y_test)})
-            results["seconds"] = time.perf_counter() - t_start
-            _write_json(jpath, results)
-    except KeyboardInterrupt:
-        interrupted = True
-        log("interrupted: keeping the models finished so far")
-
+    run = _start(ds, config, Path(out), synth, resume, log)
+    results = run.results
+    preds, probas, interrupted = _train_models(run, cache_dir)
     results["models"].pop("ensemble", None)
     if not interrupted:
-        e_pred, e_proba, members = ensemble(preds, probas, synth, Y_test)
-        if members:
-            entry = {"model": "ensemble", "estimator": "mean of " + ", ".join(members), "members": members,
-                     "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
-                     **_scores(Y_test, e_pred, synth, e_proba, levels)}
-            k = min(int(config.audio), len(test_idx))
-            entry["test_predictions_head"] = e_pred.iloc[:max(k, int(config.pairs))].to_numpy().tolist()
-            results["models"]["ensemble"] = entry
-            preds["ensemble"] = e_pred
-            log(f"ensemble of {', '.join(members)}: mean MPR {entry['mean_mpr']:.1f}, mean skill "
-                f"{entry['mean_skill'] if entry['mean_skill'] is None else round(entry['mean_skill'], 3)}")
-        elif sum(m in preds for m in ENSEMBLE_MEMBERS) >= 2:
-            log("ensemble: left out, the kept models' full test predictions are not in "
-                f"{out / PREDICTIONS_NAME} (an older run); --fresh retrains them")
-
+        _add_ensemble(run, preds, probas)
     results["best"] = _best_per_parameter(results["models"])
     # ---- audio-domain metrics on the first test rows
-    k = min(int(config.audio), len(test_idx))
+    k = min(int(config.audio), len(run.test_idx))
     media: dict[str, np.ndarray] = {}
-    if k > 0 and results["models"] and not interrupted and synth is not None:
+    if k > 0 and results["models"] and not interrupted and run.synth is not None:
         try:
-            results["audio"], media = _audio_study(ds, synth, settings, columns, test_idx[:k], preds, results, config, log)
+            results["audio"], media = _audio_study(ds, run.synth, run.settings, run.columns, run.test_idx[:k],
+                                                   preds, results, config, log)
         except KeyboardInterrupt:
             interrupted = True
             log("interrupted during the audio comparison")
     results["complete"] = not interrupted and all(m in results["models"] for m in config.models)
-    results["seconds"] = time.perf_counter() - t_start
-    _write_json(jpath, results)
+    results["seconds"] = time.perf_counter() - run.t_start
+    _write_json(run.jpath, results)
     if media:
-        atomic_write(out / MEDIA_NAME, lambda f: np.savez_compressed(f, **media), digest=False)
-    log(f"wrote {jpath} ({results['seconds']:.0f} s in all)")
-    if write_report:
-        from synth_probe.report.predictability_section import write_predictability_report
-
-        paths = write_predictability_report(out)
-        log(f"wrote {paths['html']}")
+        atomic_write(run.out / MEDIA_NAME, lambda f: np.savez_compressed(f, **media), digest=False)
+    log(f"wrote {run.jpath} ({results['seconds']:.0f} s in all)")
     if interrupted:
         raise KeyboardInterrupt
     return results
 
 
-def _save_predictions(path: Path, fingerprint: str, preds: Mapping[str, pd.DataFrame],
-                      probas: Mapping[str, Mapping[str, np.ndarray] | None], models: Mapping[str, str]) -> None:
-    """Every model's full test predictions (and class probabilities), for the ensemble of a later rerun.
-
-    ``models`` maps each model to its hyperparameter fingerprint; models without one are not saved.
-    """
-    arrays: dict[str, np.ndarray] = {"fingerprint": np.asarray(fingerprint)}
-    for m, p in preds.items():
-        if m not in models:
-            continue
-        arrays[f"model:{m}"] = np.asarray(models[m])
-        arrays[f"pred:{m}"] = p.to_numpy(dtype=np.float64)
-        for name, a in (probas.get(m) or {}).items():
-            arrays[f"proba:{m}:{name}"] = np.asarray(a, dtype=np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)  # a new --out folder: the first model saves before any report
-    atomic_write(path, lambda f: np.savez_compressed(f, **arrays), digest=False)
-
-
-def load_saved_run(reports_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray], list[str]]:
-    """A finished run's results and saved test predictions, for studies that compare with it.
-
-    Returns
-    -------
-    results : dict
-        ``predictability.json``.
-    saved : dict of str to np.ndarray
-        The arrays of ``predictability_predictions.npz`` (``pred:MODEL`` holds a model's
-        test predictions, one column per entry of ``results["columns"]``).
-    members : list of str
-        The :data:`ENSEMBLE_MEMBERS` with saved predictions.
-
-    Raises
-    ------
-    DatasetError
-        When either file is missing or unreadable (run ``make predictability`` first).
-    """
-    d = Path(reports_dir)
-    results = read_json(d / RESULTS_NAME, error=DatasetError, what="predictability results",
-                        hint="run `make predictability` first")
-    try:
-        with np.load(d / PREDICTIONS_NAME, allow_pickle=False) as z:
-            saved = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"cannot read the predictability run in {d}: {e}; run `make predictability` first") from e
-    return results, saved, [m for m in ENSEMBLE_MEMBERS if f"pred:{m}" in saved]
-
-
-def load_run_dataset(results: Mapping[str, Any]) -> Any:
-    """The dataset a finished run (:func:`load_saved_run`'s ``results``) was trained on.
-
-    Raises
-    ------
-    DatasetError
-        When it cannot be loaded, or no longer has the run's number of rows (the split would differ,
-        so predictions of the run and of a study would not be of the same test rows).
-    """
-    from synth_probe.dataset import load_dataset
-
-    ds = load_dataset(results["data"], verify=False)
-    if len(ds.params) != results["n"]:
-        raise DatasetError(f"{results['data']} has {len(ds.params)} rows, the predictability run used "
-                           f"{results['n']}; rerun `make predictability` on it")
-    return ds
-
-
-def _load_predictions(path: Path, fingerprint: str,
-                      models: Mapping[str, str]) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
-    """What :func:`_save_predictions` wrote for the same data and split, of the models whose
-    hyperparameter fingerprint is as in ``models``; {} when there is nothing."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["fingerprint"]) != fingerprint:
-                return {}
-            return {m: v for m, v in _saved_members(z).items()
-                    if f"model:{m}" in z.files and str(z[f"model:{m}"]) == models.get(m)}
-    except (OSError, KeyError, ValueError):
-        return {}
-
-
-def _saved_members(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
-    """Model -> (test predictions, class probabilities by parameter) in the arrays :func:`_save_predictions`
-    wrote (an open ``.npz`` or :func:`load_saved_run`'s ``saved``)."""
-    out: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {
-        key[5:]: (np.asarray(arrays[key]), {}) for key in arrays if key.startswith("pred:")}
-    for key in arrays:
-        if key.startswith("proba:"):
-            _, m, name = key.split(":", 2)
-            if m in out:
-                out[m][1][name] = np.asarray(arrays[key])
-    return out
-
-
-def saved_ensemble(results: Mapping[str, Any], saved: Mapping[str, np.ndarray],
-                   Y_test: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """The :func:`ensemble` of a finished run's saved test predictions (:func:`load_saved_run`), and its
-    members; an empty frame and no members when fewer than two were saved."""
-    members = _saved_members(saved)
-    preds = {m: pd.DataFrame(p, columns=list(results["columns"])) for m, (p, _) in members.items()}
-    pred, _, used = ensemble(preds, {m: proba for m, (_, proba) in members.items()}, results.get("synth"), Y_test)
-    return pred, used
-
-
 def _audio_study(ds, synth, settings, columns, rows, preds, results, config, log):
-    from synth_probe.metrics import _patch_matrix, audio_report, summarize_audio
-    from synth_probe.render import render_many
-    from synth_probe.synths.registry import get_synth
-
     t0 = time.perf_counter()
     s = get_synth(synth)
     try:

@@ -11,149 +11,67 @@ detune, vintage noise, S&H LFOs); word ``1 + j`` drives the parameter in host
 position ``j``, whether or not that parameter varies, so holding one parameter
 does not change the values drawn for the others.
 
-Named samplers (:data:`SAMPLERS`) are defined on TAL-NoiseMaker's canonical
-parameter names (reference ``tal-noisemaker.md`` §5 and §6):
-
-``all``
-    every parameter uniformly random (works for any synth).
-``timbral``
-    the 43 parameters that published TAL-NoiseMaker work varies; master
-    volume, voices, portamento, velocity and pitch-wheel amounts, the effects,
-    bitcrusher, detune, vintage noise, the envelope editor, LFO sync,
-    transpose, master high-pass, filter drive and the inert slots stay at their
-    defaults. The LFO key-triggers are on (as in InverSynth II): with a
-    free-running LFO the phase knobs do nothing to a render, which starts the
-    LFO wherever the engine's clock puts it, so two of the 43 would be inert.
-``inversynth``
-    the parameters and value grids of InverSynth II, with LFO key-triggers on
-    and everything else at its default.
+Samplers are generic: ``all`` varies every parameter uniformly (any synth), and
+a synth offers its own named samplers (:class:`~synth_probe.synths.base.SamplerPreset`)
+through :attr:`Synth.sampler_presets <synth_probe.synths.base.Synth.sampler_presets>` —
+TAL-NoiseMaker's ``timbral`` and ``inversynth`` live in
+:mod:`synth_probe.synths.noisemaker.samplers`. :data:`SAMPLERS` lists every sampler
+of the built-in synths (for the CLI's choices); :func:`make_plan` takes only those
+the synth at hand offers.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synth_probe.errors import ParameterValueError, SamplerError, UnknownParameterError
-from synth_probe.synths.base import RenderSettings, Synth, check_unit_value
+from synth_probe.synths.base import RenderSettings, SamplerPreset, Synth, check_unit_value
+from synth_probe.synths.registry import builtin_sampler_presets
 
 __all__ = [
+    "ALL",
     "SAMPLERS",
     "SamplePlan",
-    "TIMBRAL_HELD",
-    "TIMBRAL_FIXED",
-    "TIMBRAL_VARIED",
-    "INVERSYNTH_GRIDS",
     "make_plan",
+    "sampler_presets",
     "sample_patches",
     "render_seeds",
 ]
 
-#: parameters the ``timbral`` sampler holds at their defaults (TAL-NoiseMaker names;
-#: the LFO key-triggers are held on, :data:`TIMBRAL_FIXED`)
-TIMBRAL_HELD: tuple[str, ...] = (
-    "unused", "volume", "voices", "portamento", "portamentomode",
-    "velocityvolume", "velocitycontour", "velocitycutoff", "pitchwheelcutoff", "pitchwheelpitch",
-    "chorus1enable", "chorus2enable",
-    "reverbwet", "reverbdecay", "reverbpredelay", "reverbhighcut", "reverblowcut",
-    "delaywet", "delaytime", "delaysync", "delayfactorl", "delayfactorr", "delayhighshelf",
-    "delaylowshelf", "delayfeedback",
-    "oscbitcrusher", "detune", "vintagenoise",
-    "envelopeeditordest1", "envelopeeditorspeed", "envelopeeditoramount", "envelopeoneshot",
-    "envelopefixtempo", "envelopereset",
-    "lfo1sync", "lfo2sync",
-    "transpose", "highpass", "filterdrive",
-    "panic", "midilearn", "midiclear", "midilock",
-)
-
-#: what the ``timbral`` sampler holds away from the defaults: LFOs restart at their phase knob on
-#: each note, so lfo1phase and lfo2phase are audible (free-running, they leave a render bit-identical)
-TIMBRAL_FIXED: dict[str, float] = {"lfo1keytrigger": 1.0, "lfo2keytrigger": 1.0}
-
-#: the 43 parameters the ``timbral`` sampler varies
-TIMBRAL_VARIED: tuple[str, ...] = (
-    "filtertype", "cutoff", "resonance", "keyfollow", "filtercontour",
-    "filterattack", "filterdecay", "filtersustain", "filterrelease",
-    "ampattack", "ampdecay", "ampsustain", "amprelease",
-    "osc1volume", "osc2volume", "osc3volume", "oscmastertune", "osc1tune", "osc2tune",
-    "osc1finetune", "osc2finetune", "osc1waveform", "osc2waveform", "oscsync",
-    "lfo1waveform", "lfo2waveform", "lfo1rate", "lfo2rate", "lfo1amount", "lfo2amount",
-    "lfo1destination", "lfo2destination", "lfo1phase", "lfo2phase",
-    "osc2fm", "osc2phase", "osc1pw", "osc1phase",
-    "freeadattack", "freeaddecay", "freeadamount", "freeaddestination",
-    "ringmodulation",
-)
+#: the generic sampler: every parameter uniformly random (works for any synth)
+ALL = SamplerPreset("all", "every parameter uniformly random", None)
+#: every sampler of the built-in synths plus ``all``, by name (the CLI's ``--sampler`` choices)
+SAMPLERS: dict[str, SamplerPreset] = {"all": ALL, **builtin_sampler_presets()}
 
 
-def _levels(lo: float, hi: float, k: int) -> tuple[float, ...]:
-    return tuple(float(x) for x in np.linspace(lo, hi, k))
+def sampler_presets(synth: Synth) -> dict[str, SamplerPreset]:
+    """The samplers ``synth`` offers: ``all`` and its own :attr:`~synth_probe.synths.base.Synth.sampler_presets`."""
+    return {"all": ALL, **dict(synth.sampler_presets)}
 
 
-#: InverSynth II's value grids on TAL-NoiseMaker (reference §5); discrete values
-#: are snapped to the synth's canonical choice values when sampled
-INVERSYNTH_GRIDS: dict[str, tuple[float, ...]] = {
-    "osc1volume": _levels(0.125, 1.0, 8),
-    "osc2volume": _levels(0.125, 1.0, 8),
-    "osc3volume": _levels(0.125, 1.0, 8),
-    "osc2tune": _levels(0.0, 1.0, 9),
-    "osc2finetune": _levels(0.0, 1.0, 9),
-    "osc1waveform": (0.0, 0.5),
-    "osc2waveform": (0.0, 0.25, 0.5, 0.75),
-    "lfo1waveform": (0.0, 0.2, 0.4, 0.6),
-    "lfo2waveform": (0.0, 0.2, 0.4, 0.6),
-    "lfo1destination": (0.0, 0.285, 0.43, 1.0),
-    "lfo2destination": (0.0, 0.285, 0.43, 0.715),
-    "lfo1amount": _levels(0.52, 1.0, 16),
-    "lfo2amount": _levels(0.52, 1.0, 16),
-    "lfo1rate": _levels(0.06, 0.6, 16),
-    "lfo2rate": _levels(0.06, 0.6, 16),
-    "cutoff": _levels(0.3, 1.0, 16),
-    "resonance": _levels(0.0, 1.0, 16),
-    # InverSynth II's "attack" and "release" are written to host indices 7 and 10
-    "filterattack": _levels(0.0, 0.5, 8),
-    "filterrelease": _levels(0.2, 0.8, 8),
-}
-#: what InverSynth II holds away from the defaults: LFO key-triggers on (effects stay off,
-#: bitcrusher stays off, which are the defaults)
-INVERSYNTH_FIXED: dict[str, float] = {"lfo1keytrigger": 1.0, "lfo2keytrigger": 1.0}
-#: InverSynth II's render setup: 16 384 Hz, note 70, velocity 127, 0.9 s note in a 1 s render
-INVERSYNTH_RENDER = {"note": 70, "velocity": 127, "note_length": 0.9, "render_length": 1.0, "sample_rate": 16384}
-
-
-@dataclass(frozen=True)
-class SamplerDef:
-    """A named sampler: which parameters vary, on which grids, and what is held."""
-
-    name: str
-    description: str
-    varied: tuple[str, ...] | None  # None: every parameter
-    grids: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
-    fixed: Mapping[str, float] = field(default_factory=dict)
-    render_defaults: Mapping[str, Any] = field(default_factory=dict)
-    noisemaker_only: bool = True
-
-
-SAMPLERS: dict[str, SamplerDef] = {
-    "all": SamplerDef("all", "every parameter uniformly random", None, noisemaker_only=False),
-    "timbral": SamplerDef(
-        "timbral",
-        "the 43 timbral parameters vary; LFO key-triggers on; effects, velocity, pitch wheel, voices, "
-        "portamento, envelope editor, LFO sync, transpose, high-pass, drive and inert slots at defaults",
-        TIMBRAL_VARIED,
-        fixed=TIMBRAL_FIXED,
-    ),
-    "inversynth": SamplerDef(
-        "inversynth",
-        "InverSynth II's parameters on its grids (LFO key-triggers on, effects off)",
-        tuple(INVERSYNTH_GRIDS),
-        grids=INVERSYNTH_GRIDS,
-        fixed=INVERSYNTH_FIXED,
-        render_defaults=INVERSYNTH_RENDER,
-    ),
-}
+def _preset_for(synth: Synth, sampler: str) -> SamplerPreset:
+    """The preset called ``sampler`` of ``synth``; a clear :class:`SamplerError` naming what it offers."""
+    offered = sampler_presets(synth)
+    if sampler in offered:
+        d = offered[sampler]
+        missing = sorted(d.names() - set(synth.param_names))
+        if missing:
+            raise SamplerError(
+                f"sampler {sampler!r} of {synth.name} names {len(missing)} parameters the synth lacks "
+                f"(e.g. {', '.join(missing[:5])})"
+            )
+        return d
+    names = ", ".join(sorted(offered))
+    if sampler in SAMPLERS:
+        raise SamplerError(
+            f"sampler {sampler!r} is not offered by {synth.name} (it is defined on another synth's parameters); "
+            f"{synth.name} offers: {names}. Use --sampler all, optionally with --vary/--fix."
+        )
+    raise SamplerError(f"unknown sampler {sampler!r}; {synth.name} offers: {names}")
 
 
 @dataclass(frozen=True)
@@ -231,7 +149,8 @@ def make_plan(
     Parameters
     ----------
     synth : Synth
-    sampler : {"all", "timbral", "inversynth"}
+    sampler : str
+        ``"all"`` or one of the synth's :attr:`~synth_probe.synths.base.Synth.sampler_presets`.
     fix : mapping of str to float, optional
         Parameters held at the given unit values (discrete ones are snapped to
         their canonical choice value).
@@ -244,27 +163,14 @@ def make_plan(
     Raises
     ------
     SamplerError
-        Unknown sampler, a named sampler on a synth without TAL-NoiseMaker's
-        names, a bad grid, or a name both fixed and varied.
+        A sampler the synth does not offer (the message names those it offers),
+        a bad grid, or a name both fixed and varied.
     UnknownParameterError
         A name in ``fix`` or ``vary`` that the synth does not have.
     """
-    if sampler not in SAMPLERS:
-        raise SamplerError(f"unknown sampler {sampler!r}; available: {', '.join(SAMPLERS)}")
-    d = SAMPLERS[sampler]
+    d = _preset_for(synth, sampler)
     names = list(synth.param_names)
     specs = list(synth.specs)
-    if d.noisemaker_only:
-        needed = set(d.varied or ()) | set(d.fixed)
-        if sampler == "timbral":
-            needed |= set(TIMBRAL_HELD)
-        missing = sorted(needed - set(names))
-        if missing:
-            raise SamplerError(
-                f"sampler {sampler!r} is defined on TAL-NoiseMaker's parameter names, and {synth.name} "
-                f"lacks {len(missing)} of them (e.g. {', '.join(missing[:5])}). Use --sampler all, "
-                "optionally with --vary/--fix, for other synths."
-            )
     if grid is not None:
         grid = int(grid)
         if grid < 2:
@@ -341,7 +247,8 @@ def sample_patches(
     synth : Synth
     n : int
         Number of patches.
-    sampler : {"all", "timbral", "inversynth"}, default="all"
+    sampler : str, default="all"
+        See :func:`make_plan`.
     seed : int, default=0
     start : int, default=0
         Index of the first row (rows ``start .. start+n-1`` of the stream).
@@ -380,7 +287,7 @@ def render_seeds(seed: int, start: int, n: int) -> np.ndarray:
 
 
 def sampler_render_defaults(sampler: str) -> RenderSettings | None:
-    """The render setup a named sampler was published with (None for the others)."""
+    """The render setup a named sampler of a built-in synth was published with (None for the others)."""
     d = SAMPLERS.get(sampler)
     if d is None or not d.render_defaults:
         return None

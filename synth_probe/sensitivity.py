@@ -32,8 +32,8 @@ Method (the report states it too; :data:`METHOD` is the text):
    the floor rather than dividing by it (a deterministic synth has a floor of
    0). The score is the interquartile mean of the bases' excesses (the mean of
    the middle half: as indifferent to a few odd bases as the median, but
-   steadier — between two runs with different seeds the rank correlation was
-   0.80 with the median and 0.90 with the interquartile mean at K = 8). A 90 %
+   steadier between runs with different seeds; the README gives both rank
+   correlations). A 90 %
    interval comes from a bootstrap over the bases. A base shows the parameter
    when a spread exceeds both 1.5 times its floor and 0.1 dB; a parameter
    whose median margin over that threshold is not positive (fewer than half
@@ -53,7 +53,6 @@ Method (the report states it too; :data:`METHOD` is the text):
 """
 from __future__ import annotations
 
-import math
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -61,10 +60,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from synth_probe import spectral
-from synth_probe.errors import ParameterValueError, RenderError
+from synth_probe.errors import ParameterValueError, RenderError, SamplerError
 from synth_probe.render import Task, TaskFailure, run_tasks
+from synth_probe.sampling import sample_patches
+from synth_probe.sensitivity_analysis import analyse_group, bootstrap_iqm, iqm
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 from synth_probe.util import json_clean, library_versions
 
@@ -94,8 +96,6 @@ ASPECT_UNITS = {"loudness": "dB", "brightness": "st", "pitch": "st", "envelope":
 CLASSES = ("strong", "weak", "inaudible")
 #: seconds between progress lines
 PROGRESS_INTERVAL = 5.0
-#: floor of the log-mel spectrograms, dB re a full-scale sine
-FLOOR_DB = -80.0
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -345,9 +345,6 @@ def draw_bases(synth: Synth, config: SensitivityConfig) -> tuple[np.ndarray, str
     k = int(config.bases)
     if k == 1:
         return default[None, :], config.sampler
-    from synth_probe.errors import SamplerError
-    from synth_probe.sampling import sample_patches
-
     sampler = config.sampler
     try:
         df = sample_patches(synth, k - 1, sampler=sampler, seed=int(config.seed))
@@ -401,120 +398,6 @@ def _plan(synth: Synth, config: SensitivityConfig, specs: Sequence[ParamSpec], b
     return list(floors.values()) + sweeps
 
 
-# ----------------------------------------------------------------------------- analysis
-def _spread_scale(n: int) -> float:
-    return math.sqrt(n / (n - 1)) if n > 1 else 0.0
-
-
-def _analyse(audio: np.ndarray, sample_rate: int, *, media: bool = False, clip: float = 1.0) -> dict[str, Any]:
-    """Summaries of one group of renders (a sweep or a floor measurement)."""
-    x = np.ascontiguousarray(audio, dtype=np.float32)
-    n = len(x)
-    scale = _spread_scale(n)
-    fw_spread, fw_neigh = [], []
-    p1024 = None
-    mel1024 = None
-    for n_fft, hop in spectral.DEFAULT_RESOLUTIONS:
-        p = spectral.power_spectrogram(x, n_fft, hop)
-        lm = spectral.log_mel_from_power(p, sample_rate, floor_db=FLOOR_DB)
-        # only cells where some render of the group sounds: silence (the tail after the
-        # release, bands below the floor) does not dilute the change
-        active = lm.max(axis=0) > FLOOR_DB + 0.5
-        n_active = int(active.sum())
-        if n_active == 0:
-            fw_spread.append(0.0)
-            fw_neigh.append(0.0)
-        else:
-            dev = np.abs(lm - lm.mean(axis=0, keepdims=True))[:, active]
-            fw_spread.append(scale * float(dev.mean()))
-            fw_neigh.append(float(np.abs(np.diff(lm, axis=0))[:, active].mean()) if n > 1 else 0.0)
-        if n_fft == 1024:
-            p1024, mel1024 = p, lm
-        if n_fft == 2048:
-            ta = spectral.log_mel_from_power(p.mean(axis=-1, keepdims=True), sample_rate, floor_db=FLOOR_DB)[..., 0]
-            band = ta.max(axis=0) > FLOOR_DB + 0.5
-            static = (scale * float(np.abs(ta - ta.mean(axis=0, keepdims=True))[:, band].mean())
-                      if band.any() else 0.0)
-    desc = spectral.describe(x, sample_rate, power=p1024)
-    aspects: dict[str, float] = {}
-    for a in spectral.ASPECTS:
-        v = np.asarray(desc[a], dtype=np.float64)
-        if a == "pitch":
-            voiced = np.isfinite(v)
-            if voiced.sum() < max(2, math.ceil(n / 2)):
-                aspects[a] = float("nan")
-                continue
-            # robust: octave errors of the f0 estimate at a few points must not count as a pitch change
-            v = v[voiced]
-            aspects[a] = float(np.median(np.abs(v - np.median(v))))
-            continue
-        dev = np.abs(v - v.mean(axis=0, keepdims=True))
-        aspects[a] = scale * float(dev.mean())
-    out: dict[str, Any] = {
-        "spread": float(np.mean(fw_spread)),
-        "neighbour": float(np.mean(fw_neigh)),
-        "static": static,
-        "aspects": aspects,
-        "monotonicity": _monotonicity(mel1024),
-    }
-    if media:
-        out["strip"] = mel1024.astype(np.float16)
-        out["clips"] = _clips(x[[0, -1]], sample_rate, clip)
-    return out
-
-
-def _monotonicity(lm: np.ndarray) -> float:
-    """|Spearman ρ| of sweep position against a 1-D embedding of the sweep's spectrograms.
-
-    The embedding places each point between the sweep's two ends:
-    ``e_i = D(M_i, M_first) - D(M_i, M_last)`` (mean |dB difference|). It rises
-    steadily along a sweep that moves the sound one way (invertible), and stays
-    flat or turns back for a response that returns (a U shape cannot be inverted).
-    """
-    n = lm.shape[0]
-    if n < 3:
-        return float("nan")
-    from scipy.stats import spearmanr
-
-    f = lm.reshape(n, -1).astype(np.float64)
-    d_first = np.abs(f - f[0]).mean(axis=1)
-    d_last = np.abs(f - f[-1]).mean(axis=1)
-    e = d_first - d_last
-    if np.ptp(e) < 1e-6:
-        return float("nan")
-    rho = spearmanr(np.arange(n), e).statistic
-    return float(abs(rho)) if np.isfinite(rho) else float("nan")
-
-
-def _clips(audio: np.ndarray, sample_rate: int, seconds: float, rate: int = 16000) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    g = math.gcd(int(sample_rate), rate)
-    y = resample_poly(audio.astype(np.float64), rate // g, int(sample_rate) // g, axis=-1)
-    y = y[:, : int(seconds * rate)]
-    y = y / max(1.0, float(np.max(np.abs(y))) if y.size else 1.0)  # above full scale: both down alike
-    return np.clip(np.round(y * 32767.0), -32768, 32767).astype(np.int16)
-
-
-def iqm(x: np.ndarray) -> float:
-    """Interquartile mean: the mean of the middle half of the values (25 % trimmed at each end)."""
-    from scipy.stats import trim_mean
-
-    return float(trim_mean(np.asarray(x, dtype=np.float64), 0.25))
-
-
-def _bootstrap(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
-    """90 % bootstrap interval of the interquartile mean of ``x``."""
-    from scipy.stats import trim_mean
-
-    x = np.asarray(x, dtype=np.float64)
-    if len(x) == 1:
-        return float(x[0]), float(x[0])
-    idx = rng.integers(0, len(x), size=(int(n_boot), len(x)))
-    stats = trim_mean(x[idx], 0.25, axis=1)
-    return float(np.percentile(stats, 5)), float(np.percentile(stats, 95))
-
-
 def _summarise(
     spec: ParamSpec,
     synth: Synth,
@@ -540,7 +423,7 @@ def _summarise(
                             ds - np.maximum(config.floor_factor * fs, config.audible_db))
         excess = np.maximum(d - f, ds - fs)
         score = iqm(excess)
-        lo, hi = _bootstrap(excess, config.bootstrap, rng)
+        lo, hi = bootstrap_iqm(excess, config.bootstrap, rng)
         if float(np.median(margin)) <= 0.0:
             cls = "inaudible"
         elif score >= config.strong_db:
@@ -661,7 +544,7 @@ def _render_and_analyse(
     pos = 0
     with threadpool_limits(limits=1):
         for key, kind, v, _, media in units:
-            info = _analyse(audio[pos : pos + len(v)], settings.sample_rate, media=media, clip=clip)
+            info = analyse_group(audio[pos : pos + len(v)], settings.sample_rate, media=media, clip=clip)
             pos += len(v)
             out.append((key, kind, info))
     return out
@@ -810,8 +693,6 @@ def stability(a: SensitivityResult, b: SensitivityResult) -> dict[str, Any]:
         (their names), ``seeds``, ``agreement`` (fraction of all parameters with
         the same class in both runs).
     """
-    from scipy.stats import spearmanr
-
     pa, pb = a.by_name(), b.by_name()
     common = [n for n in pa if n in pb]
     both = [n for n in common if pa[n].classification != "inaudible" and pb[n].classification != "inaudible"]
@@ -832,5 +713,4 @@ def stability(a: SensitivityResult, b: SensitivityResult) -> dict[str, Any]:
         "n_all": len(common),
         "class_agreement": agree,
         "seeds": [int(a.config.seed), int(b.config.seed)],
-        "target": 0.9,
     }

@@ -4,10 +4,14 @@ Everything here works on plain NumPy arrays of mono audio, one clip per row:
 ``audio`` is ``(n_samples,)`` or ``(..., n_samples)``; the leading axes are a
 batch, and every function returns one value (or one spectrogram) per clip.
 
-Spectrograms are power spectrograms scaled so that a full-scale sine puts
-0 dB into the band or bin at its frequency; log-mel spectrograms are in dB with
-a floor (``floor_db``, default -80 dB), so silence and near-silence compare equal
-and the quiet end of a spectrum does not dominate a distance.
+Spectrograms come from the distance front-end of :mod:`synth_probe.frontend`
+(:func:`~synth_probe.frontend.distance_log_mel`, here also ``log_mel_spectrogram``):
+power scaled so that a full-scale sine puts 0 dB into the band or bin at its
+frequency, unit-peak mel bands from 30 Hz, dB with a floor (``floor_db``, default
+-80 dB), so silence and near-silence compare equal and the quiet end of a
+spectrum does not dominate a distance. The validator (``check_audio``), the STFT
+(``power_spectrogram``), the mel filters and ``pitch_f0`` are the front-end's,
+re-exported here.
 
 Distances
 ---------
@@ -27,14 +31,21 @@ loudness_db, spectral_centroid, pitch_f0, rms_envelope, describe
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.fft
+from scipy.fft import dct
 
 from synth_probe.errors import AudioError
+from synth_probe.frontend import (
+    check_audio,
+    distance_log_mel,
+    log_mel_from_power,
+    mel_filterbank,
+    pitch_f0,
+    power_spectrogram,
+)
 
 __all__ = [
     "DEFAULT_RESOLUTIONS",
@@ -70,58 +81,8 @@ ASPECTS: tuple[str, ...] = ("loudness", "brightness", "pitch", "envelope", "modu
 
 _EPS = 1e-12
 
-
-# --------------------------------------------------------------------------- validation
-def check_audio(
-    audio: np.ndarray,
-    *,
-    sample_rate: int | None = None,
-    min_samples: int = 16,
-    name: str = "audio",
-    dtype: type = np.float64,
-) -> np.ndarray:
-    """Validate audio and return it as a float array (one clip per row).
-
-    Parameters
-    ----------
-    audio : array-like [shape=(n_samples,) or (..., n_samples)]
-        Mono clips; leading axes are a batch.
-    sample_rate : int, optional
-        Checked to be within 1 kHz .. 768 kHz when given.
-    min_samples : int
-        The shortest clip accepted.
-    name : str
-        What to call the array in error messages.
-    dtype : {np.float64, np.float32}
-        The float type returned.
-
-    Returns
-    -------
-    audio : np.ndarray [shape=(..., n_samples), dtype=dtype]
-
-    Raises
-    ------
-    AudioError
-        Not numeric, zero-dimensional, shorter than ``min_samples``, not finite,
-        or an implausible sample rate.
-    """
-    try:
-        x = np.asarray(audio, dtype=dtype)
-    except (TypeError, ValueError):
-        raise AudioError(f"{name} must be a numeric array of samples, got {type(audio).__name__}") from None
-    if x.ndim == 0:
-        raise AudioError(f"{name} must have at least one axis of samples, got a scalar")
-    if x.shape[-1] < min_samples:
-        raise AudioError(
-            f"{name} has {x.shape[-1]} samples on its last axis; at least {min_samples} are needed "
-            "(the last axis holds the samples, leading axes are a batch)"
-        )
-    if not np.all(np.isfinite(x)):
-        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        raise AudioError(f"{name} holds {bad} non-finite samples (NaN or inf); audio must be finite")
-    if sample_rate is not None and not (1000 <= int(sample_rate) <= 768000):
-        raise AudioError(f"sample_rate must be 1000..768000 Hz, got {sample_rate}")
-    return x
+#: the distance front-end (:func:`synth_probe.frontend.distance_log_mel`) under its historical name
+log_mel_spectrogram = distance_log_mel
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,142 +99,7 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-# --------------------------------------------------------------------------- spectrograms
-@functools.lru_cache(maxsize=32)
-def _window(n_fft: int) -> np.ndarray:
-    return np.hanning(n_fft + 1)[:-1]  # periodic Hann
-
-
-def power_spectrogram(audio: np.ndarray, n_fft: int = 1024, hop_length: int | None = None) -> np.ndarray:
-    """Short-time power spectrum, scaled so a full-scale sine peaks at 1 (0 dB).
-
-    Frames are centred (the clip is zero-padded by ``n_fft // 2`` on both sides)
-    and windowed with a periodic Hann window.
-
-    Parameters
-    ----------
-    audio : np.ndarray [shape=(..., n_samples)]
-    n_fft : int
-        FFT size (frame length).
-    hop_length : int, optional
-        Frame hop; ``n_fft // 4`` by default.
-
-    Returns
-    -------
-    power : np.ndarray [shape=(..., n_fft // 2 + 1, n_frames)]
-        ``n_frames = 1 + n_samples // hop_length``; float32 for float32 audio, float64 otherwise.
-    """
-    dtype = np.float32 if np.asarray(audio).dtype == np.float32 else np.float64
-    x = check_audio(audio, dtype=dtype)
-    n_fft = int(n_fft)
-    hop = int(hop_length or n_fft // 4)
-    if n_fft < 16 or hop < 1:
-        raise AudioError(f"n_fft must be >= 16 and hop_length >= 1, got {n_fft} and {hop}")
-    pad = n_fft // 2
-    xp = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)])
-    n_frames = 1 + x.shape[-1] // hop
-    need = (n_frames - 1) * hop + n_fft
-    if xp.shape[-1] < need:
-        xp = np.pad(xp, [(0, 0)] * (x.ndim - 1) + [(0, need - xp.shape[-1])])
-    frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft, axis=-1)[..., ::hop, :][..., :n_frames, :]
-    win = _window(n_fft).astype(dtype)
-    spec = scipy.fft.rfft(frames * win, axis=-1)
-    scale = (win.sum() / 2.0) ** 2
-    power = (spec.real**2 + spec.imag**2) / scale
-    return np.swapaxes(power, -1, -2)
-
-
-@functools.lru_cache(maxsize=32)
-def mel_filterbank(
-    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 30.0, fmax: float | None = None
-) -> np.ndarray:
-    """Triangular mel filters with unit peak (a sine at a band's centre gives the band its power).
-
-    Returns
-    -------
-    weights : np.ndarray [shape=(n_mels, n_fft // 2 + 1)], read-only
-    """
-    import librosa
-
-    fmax = float(fmax) if fmax is not None else sample_rate / 2.0
-    fb = librosa.filters.mel(
-        sr=int(sample_rate), n_fft=int(n_fft), n_mels=int(n_mels), fmin=float(fmin), fmax=fmax, norm=None
-    ).astype(np.float64)
-    fb.setflags(write=False)
-    return fb
-
-
-def _default_n_mels(n_fft: int) -> int:
-    return int(min(max(n_fft // 16, 32), 128))
-
-
-def log_mel_from_power(
-    power: np.ndarray,
-    sample_rate: int,
-    *,
-    n_mels: int | None = None,
-    fmin: float = 30.0,
-    fmax: float | None = None,
-    floor_db: float = -80.0,
-) -> np.ndarray:
-    """Log-mel spectrogram (dB) from a power spectrogram of :func:`power_spectrogram`.
-
-    Parameters
-    ----------
-    power : np.ndarray [shape=(..., n_fft // 2 + 1, n_frames)]
-    sample_rate : int
-    n_mels : int, optional
-        Number of bands; ``n_fft // 16`` clipped to 32..128 by default.
-    fmin, fmax : float
-        Band edges in Hz (``fmax`` defaults to Nyquist).
-    floor_db : float
-        Values below this level (dB re a full-scale sine) are raised to it.
-
-    Returns
-    -------
-    log_mel : np.ndarray [shape=(..., n_mels, n_frames)]
-    """
-    n_fft = 2 * (power.shape[-2] - 1)
-    n_mels = int(n_mels or _default_n_mels(n_fft))
-    fb = mel_filterbank(int(sample_rate), n_fft, n_mels, float(fmin), fmax).astype(power.dtype, copy=False)
-    # (..., t, f) @ (f, m): contiguous in the layout power_spectrogram computes it
-    mel = np.swapaxes(np.matmul(np.swapaxes(power, -1, -2), fb.T), -1, -2)
-    return 10.0 * np.log10(np.maximum(mel, power.dtype.type(10.0 ** (floor_db / 10.0))))
-
-
-def log_mel_spectrogram(
-    audio: np.ndarray,
-    sample_rate: int,
-    *,
-    n_fft: int = 1024,
-    hop_length: int | None = None,
-    n_mels: int | None = None,
-    fmin: float = 30.0,
-    fmax: float | None = None,
-    floor_db: float = -80.0,
-) -> np.ndarray:
-    """Log-mel spectrogram in dB (re a full-scale sine), floored at ``floor_db``.
-
-    Parameters
-    ----------
-    audio : np.ndarray [shape=(n_samples,) or (..., n_samples)]
-    sample_rate : int
-    n_fft, hop_length : int
-        Frame length and hop (``n_fft // 4`` by default).
-    n_mels : int, optional
-        Number of mel bands; ``n_fft // 16`` clipped to 32..128 by default.
-    fmin, fmax, floor_db : float
-        See :func:`log_mel_from_power`.
-
-    Returns
-    -------
-    log_mel : np.ndarray [shape=(..., n_mels, n_frames)]
-    """
-    x = check_audio(audio, sample_rate=sample_rate)
-    power = power_spectrogram(x, n_fft, hop_length)
-    return log_mel_from_power(power, sample_rate, n_mels=n_mels, fmin=fmin, fmax=fmax, floor_db=floor_db)
-
-
+# --------------------------------------------------------------------------- spectrograms (frontend.distance_log_mel)
 def multi_resolution_log_mel(
     audio: np.ndarray,
     sample_rate: int,
@@ -515,8 +341,6 @@ def mfcc(
     -------
     mfcc : np.ndarray [shape=(..., n_mfcc, n_frames)]
     """
-    from scipy.fft import dct
-
     lm = log_mel_spectrogram(audio, sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
                              floor_db=floor_db)
     return dct(lm, type=2, axis=-2, norm="ortho")[..., :n_mfcc, :]
@@ -623,90 +447,6 @@ def _centroid(p: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray | float
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.where(tot > 1e-10, (p * freqs).sum(axis=-1) / np.maximum(tot, _EPS), np.nan)
     return float(c) if np.ndim(c) == 0 else c
-
-
-def pitch_f0(
-    audio: np.ndarray,
-    sample_rate: int,
-    *,
-    fmin: float = 25.0,
-    fmax: float = 2000.0,
-    segment: float = 0.2,
-    min_clarity: float = 0.5,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fundamental frequency of each clip from the autocorrelation of its loudest segment.
-
-    The loudest ``segment`` seconds are autocorrelated (normalized, via FFT); the
-    period is the shortest lag within 0.9 of the highest peak in the allowed
-    range (which avoids most sub-octave errors).
-
-    Parameters
-    ----------
-    audio : np.ndarray [shape=(n_samples,) or (..., n_samples)]
-    sample_rate : int
-    fmin, fmax : float
-        The search range, Hz.
-    segment : float
-        Analysis window, seconds.
-    min_clarity : float
-        Below this normalized autocorrelation at the chosen lag the clip counts
-        as unpitched and its f0 is NaN.
-
-    Returns
-    -------
-    f0 : np.ndarray [shape=(...)]
-        Hz, NaN where unpitched or silent.
-    clarity : np.ndarray [shape=(...)]
-        Normalized autocorrelation at the period, 0..1.
-    """
-    x = check_audio(audio, sample_rate=sample_rate)
-    batch = x.shape[:-1]
-    flat = x.reshape(-1, x.shape[-1])
-    n = min(int(segment * sample_rate), flat.shape[-1])
-    hop = max(n // 4, 1)
-    lo = max(int(sample_rate / fmax), 1)
-    hi = min(int(sample_rate / fmin), n - 1)
-    f0 = np.full(flat.shape[0], np.nan)
-    clar = np.zeros(flat.shape[0])
-    if hi <= lo + 2:
-        return f0.reshape(batch), clar.reshape(batch)
-    c = np.concatenate([np.zeros((flat.shape[0], 1)), np.cumsum(flat**2, axis=-1)], axis=-1)
-    starts = np.arange(0, flat.shape[-1] - n + 1, hop)
-    energy = c[:, starts + n] - c[:, starts]
-    best = starts[np.argmax(energy, axis=-1)]
-    seg = np.stack([flat[i, s : s + n] for i, s in enumerate(best)])
-    seg = seg - seg.mean(axis=-1, keepdims=True)
-    nfft = 1 << int(math.ceil(math.log2(2 * n)))
-    spec = np.fft.rfft(seg, nfft, axis=-1)
-    ac = np.fft.irfft(spec.real**2 + spec.imag**2, nfft, axis=-1)[:, :n]
-    # unbiased normalization: divide by the overlap length, then by lag 0
-    ac = ac / (n - np.arange(n))
-    r0 = ac[:, :1]
-    ok = r0[:, 0] > 1e-10
-    r = np.where(ok[:, None], ac / np.maximum(r0, _EPS), 0.0)
-    window = r[:, lo : hi + 1]
-    # local maxima only
-    peak = np.zeros_like(window, dtype=bool)
-    peak[:, 1:-1] = (window[:, 1:-1] >= window[:, :-2]) & (window[:, 1:-1] > window[:, 2:])
-    vals = np.where(peak, window, -np.inf)
-    top = vals.max(axis=-1)
-    for i in range(flat.shape[0]):
-        if not ok[i] or not np.isfinite(top[i]) or top[i] <= 0.0:
-            continue
-        cand = np.flatnonzero(vals[i] >= 0.9 * top[i])
-        k = int(cand[0])
-        # parabolic interpolation around the peak
-        if 0 < k < window.shape[1] - 1:
-            y0, y1, y2 = window[i, k - 1], window[i, k], window[i, k + 1]
-            den = y0 - 2 * y1 + y2
-            frac = 0.5 * (y0 - y2) / den if abs(den) > _EPS else 0.0
-        else:
-            frac = 0.0
-        lag = lo + k + frac
-        clar[i] = float(np.clip(window[i, k], 0.0, 1.0))
-        if clar[i] >= min_clarity:
-            f0[i] = sample_rate / lag
-    return f0.reshape(batch), clar.reshape(batch)
 
 
 def describe(

@@ -79,6 +79,7 @@ from synth_probe.errors import (
     StorageError,
     UnknownModelError,
     UnknownParameterError,
+    format_number,
 )
 from synth_probe.util import atomic_text, atomic_write, file_lock
 
@@ -268,9 +269,9 @@ def check_audible(param: str, sensitivity_json: str | os.PathLike, synth: str,
     cls = entry.get("classification")
     info = {k: entry.get(k) for k in ("classification", "score", "ci_low", "ci_high", "rank")}
     if cls == "inaudible":
-        msg = (f"the sensitivity study ({p}) classes {param!r} as inaudible (score {entry.get('score')} dB, "
-               f"interval [{entry.get('ci_low')}, {entry.get('ci_high')}]): moving it does not change the sound "
-               "measurably, so no model can beat chance")
+        msg = (f"the sensitivity study ({p}) classes {param!r} as inaudible (score {format_number(entry.get('score'))} "
+               f"dB, interval [{format_number(entry.get('ci_low'))}, {format_number(entry.get('ci_high'))}]): moving "
+               "it does not change the sound measurably, so no model can beat chance")
         if not force:
             raise ParameterValueError(msg + "; pass --force to tune it anyway")
         print(f"warning: {msg}; tuning anyway (--force)", file=sys.stderr)

@@ -10,6 +10,8 @@ import pytest
 from synth_probe.cli import main
 from synth_probe.synths.plugin_doctor import classify_row
 
+pytestmark = pytest.mark.needs("amsynth", "gcc")
+
 AMSYNTH = "/usr/lib/vst/amsynth_vst.so"
 SOURCE = Path(__file__).parent / "plugins" / "fake_vst.c"
 

@@ -19,7 +19,7 @@ from synth_probe.synths.elf import dynamic_symbols, inspect_binary
 from synth_probe.synths.plugin import check_plugin_file
 
 AMSYNTH = Path("/usr/lib/vst/amsynth_vst.so")
-needs_amsynth = pytest.mark.skipif(not AMSYNTH.exists(), reason="amsynth is not installed")
+needs_amsynth = pytest.mark.needs("amsynth")
 
 
 def _sections(b: bytes) -> tuple[int, int, int]:

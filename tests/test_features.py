@@ -5,7 +5,8 @@ import pytest
 from sklearn.base import clone
 
 from synth_probe.errors import AudioError, ParameterValueError
-from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram, check_audio_rows
+from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram
+from synth_probe.frontend import check_audio
 
 SR = 16000
 
@@ -17,6 +18,10 @@ def _tone(f0: float, seconds: float = 0.5, am_hz: float = 0.0, am_depth: float =
     return (0.3 * env * x).astype(np.float32)
 
 
+def check_audio_rows(X):
+    return check_audio(X, layout="rows", min_samples=1, name="X", dtype=np.float32)
+
+
 def test_check_audio_rows_errors():
     with pytest.raises(AudioError, match="2-D audio rows"):
         check_audio_rows(np.zeros((2, 3, 4)))
@@ -25,6 +30,12 @@ def test_check_audio_rows_errors():
     with pytest.raises(AudioError, match="row 1 holds NaN"):
         check_audio_rows(bad)
     assert check_audio_rows(np.zeros(10)).shape == (1, 10)
+    assert check_audio_rows(np.zeros(10)).dtype == np.float32
+    # the strictest rules of the one validator: no booleans or text as audio, no empty batch
+    with pytest.raises(AudioError, match="numeric"):
+        check_audio_rows(np.ones((2, 10), dtype=bool))
+    with pytest.raises(AudioError, match="no samples"):
+        check_audio_rows(np.zeros((0, 10)))
 
 
 @pytest.mark.parametrize("kind,bins", [("mel", 32), ("stft", 257), ("mfcc", 13)])

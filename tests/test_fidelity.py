@@ -179,7 +179,7 @@ def test_synth_pair_noisemaker_against_itself(noisemaker):
     assert res.summary["mode"] == "synth" and res.summary["b"]["params"] == 88
 
 
-@pytest.mark.skipif(not Path(AMSYNTH).exists(), reason="amsynth is not installed")
+@pytest.mark.needs("amsynth")
 def test_synth_pair_on_amsynth_and_names_that_do_not_match(tmp_path, capsys):
     out = tmp_path / "reports"
     assert _compare(AMSYNTH, AMSYNTH, out, "--n", "4", "--floor-n", "2", "--sample-rate", "16000",

@@ -14,9 +14,9 @@ from synth_probe.identifiability import (
     moved_value,
     probe_base,
     run_identifiability,
-    write_identifiability,
 )
-from synth_probe.predictability import figure_checks
+from synth_probe.report.in_context import parameter_estimates, summary_rows
+from synth_probe.report.pages import write_identifiability_report
 from synth_probe.synths.base import RenderSettings
 
 SETTINGS = RenderSettings(note=60, velocity=100, note_length=0.3, render_length=0.5, sample_rate=16000)
@@ -85,7 +85,7 @@ def test_masked_and_distinct(noisemaker):
     assert rec["verdict"] == "distinct" and rec["effect"] > 1.0 and rec["twin"] > 0.2
 
 
-def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
+def test_study_files_report_and_in_context_estimates(noisemaker, tmp_path):
     cfg = IdentifiabilityConfig(bases=3, budget=10, params=("ampattack", "osc2phase"), render_length=0.5,
                                 note_length=0.3, sample_rate=16000)
     res = run_identifiability(noisemaker, cfg)
@@ -110,7 +110,7 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
             assert m["verdict"] != "confounded" or m["twin"] <= limit
             assert m["verdict"] == "masked" or m["twin_half_budget"] >= m["twin"] - 1e-9
     assert rows["ampattack"]["effect_db"] > rows["osc2phase"]["effect_db"]
-    paths = write_identifiability(res, tmp_path)
+    paths = write_identifiability_report(res.to_dict(), tmp_path)
     data = json.loads(paths["json"].read_text())
     assert data["config"]["sampler"] == "timbral" and len(data["records"]["ampattack"]) == 3
     assert paths["csv"].read_text().splitlines()[0].startswith(
@@ -119,7 +119,7 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
     page = paths["html"].read_text()
     assert 'id="identifiability-t"' in page and "ampattack" in page
 
-    # the figure checks name what a loser's distinct share is, and count the parameters distinct in context
+    # the summary names what a loser's distinct share is, and counts the parameters distinct in context
     results = {"sampler": "timbral", "models": {
         m: {"parameters": [{"parameter": p, "kind": "continuous", "mae": mae, "r2": 0.0} for p, mae in maes.items()],
             "mean_mpr": 50.0}
@@ -127,23 +127,30 @@ def test_study_files_report_and_figure_checks(noisemaker, tmp_path):
                         "cnn": {"ampattack": 0.05, "osc2phase": 0.26}}.items()}}
     sens = {"params": [{"name": "ampattack", "classification": "strong"},
                        {"name": "osc2phase", "classification": "strong"}]}
-    checks = {c["name"]: c for c in figure_checks(results, sens, data)}
-    plain = checks["CNN beats MeanBaseline on every strong parameter"]
-    assert plain["ok"] is False and "osc2phase [distinct" in plain["value"]
+    summary = {r["name"]: r for r in summary_rows(results, sens, data)}
+    plain = summary["strong parameters where the CNN beats MeanBaseline"]
+    assert plain["value"].startswith("1/2 (not: osc2phase [distinct")
     resolvable = 50 + 50 * np.mean([rows["ampattack"]["distinct"], rows["osc2phase"]["distinct"]])
-    assert checks["best model mean MPR"]["value"].endswith(f"[resolvable in context ≈ {resolvable:.1f}]")
+    assert summary["best model mean MPR"]["context"] == f"≈ {resolvable:.1f}"
+    # each parameter's estimate on the scale of its measured skill, with the looser tolerances beside it
+    est = parameter_estimates(results, data)
     at = rows["ampattack"]["resolvable_r2_at"]
     assert set(at) == {"0.5", "1", "2"}
-    assert checks["best R² on ampattack"]["value"].endswith(
-        f"[resolvable in context ≈ {rows['ampattack']['resolvable_r2']:.2f}, {at['0.5']:.2f} at 0.5 dB, "
-        f"{at['1']:.2f} at 1 dB]")
-    in_context = checks["… on every strong parameter that is distinct in context"]
+    assert est["ampattack"]["skill"] == pytest.approx(rows["ampattack"]["resolvable_r2"])
+    assert est["ampattack"]["r2_at"] == at and list(est["ampattack"]["r2_at"]) == ["0.5", "1", "2"]
+    assert est["osc2phase"]["mpr"] == pytest.approx(50 + 50 * rows["osc2phase"]["distinct"])
     if rows["osc2phase"]["distinct"] < 0.5:
-        assert in_context["ok"] is True and in_context["value"] == "1/1"
+        assert plain["context"].startswith("1/1 of the strong parameters distinct in ≥ 50 %")
+    # a discrete parameter's estimate is its distinct share, and accuracy ≈ distinct + (1 − distinct) × chance
+    disc = {**results, "models": {"cnn": {"parameters": [{"parameter": "ampattack", "kind": "discrete",
+                                                          "chance_accuracy": 0.25, "accuracy": 0.5}]}}}
+    e = parameter_estimates(disc, data)["ampattack"]
+    d = rows["ampattack"]["distinct"]
+    assert e["skill"] == d and e["accuracy"] == pytest.approx(d + (1 - d) * 0.25) and "r2_at" not in e
     # another sampler's identifiability is not used
     other = {**data, "config": {**data["config"], "sampler": "inversynth"}}
-    assert "… on every strong parameter that is distinct in context" not in {
-        c["name"] for c in figure_checks(results, sens, other)}
+    assert parameter_estimates(results, other) == {}
+    assert summary_rows(results, sens, other)[1]["context"] == "—"
 
 
 def test_resolvable_r2_at_looser_tolerances_rejudges_the_stored_distances():

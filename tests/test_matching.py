@@ -127,6 +127,7 @@ class Bowl:
         return float(np.abs(self.snap(v) - self.goal).sum())
 
 
+@pytest.mark.needs("amsynth")
 def test_searches_improve_and_respect_the_budget(amsynth):
     specs = list(amsynth.specs)
     rng = np.random.default_rng(1)
@@ -146,6 +147,7 @@ def test_searches_improve_and_respect_the_budget(amsynth):
     assert changed <= set(free)
 
 
+@pytest.mark.needs("amsynth")
 def test_refine_is_never_worse_than_its_start(amsynth):
     """Real renders: starting at the target's own patch, nothing beats it by chance alone forever."""
     from synth_probe.presets.amsynth import load_factory_presets, preset_to_unit
@@ -184,6 +186,7 @@ def tiny_model(tmp_path_factory, amsynth):
     return d
 
 
+@pytest.mark.needs("amsynth")
 def test_match_cli_end_to_end(tiny_model, amsynth, tmp_path, capsys):
     from synth_probe.cli import main
     from synth_probe.synths.base import read_patch_file
@@ -214,6 +217,7 @@ def test_match_cli_end_to_end(tiny_model, amsynth, tmp_path, capsys):
     assert (out / "patch.amSynth.bank").exists()
 
 
+@pytest.mark.needs("amsynth")
 def test_match_cli_errors(tiny_model, tmp_path, capsys):
     from synth_probe.cli import main
 

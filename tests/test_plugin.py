@@ -25,6 +25,8 @@ from synth_probe.synths.plugin import (
 from synth_probe.synths.registry import get_synth
 from synth_probe.synths.tal_names import CANONICAL_NAMES, GPL_NAMES, V5_NAMES, match_tal_layout
 
+pytestmark = pytest.mark.needs("amsynth", "gcc")
+
 AMSYNTH = "/usr/lib/vst/amsynth_vst.so"
 SOURCE = Path(__file__).parent / "plugins" / "fake_vst.c"
 SHORT = dict(note_length=0.3, render_length=0.5, sample_rate=22050)

@@ -18,6 +18,8 @@ from synth_probe.errors import PluginError
 from synth_probe.spectral import multi_resolution_log_mel_distance
 from synth_probe.synths.plugin import RESET_ENV, PluginSynth
 
+pytestmark = pytest.mark.needs("amsynth", "gcc")
+
 AMSYNTH = "/usr/lib/vst/amsynth_vst.so"
 SOURCE = Path(__file__).parent / "plugins" / "fake_vst.c"
 SR = 22050

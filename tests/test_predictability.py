@@ -10,14 +10,10 @@ import pytest
 
 from synth_probe.cli import main
 from synth_probe.errors import ParameterValueError, UnknownModelError
-from synth_probe.predictability import (
-    PredictabilityConfig,
-    ensure_dataset,
-    figure_checks,
-    run_predictability,
-    skill,
-)
-from synth_probe.report.predictability_section import line_chart_svg, scatter_svg
+from synth_probe.predictability import PredictabilityConfig, ensure_dataset, run_predictability, skill
+from synth_probe.report.charts import line_chart_svg, scatter_svg
+from synth_probe.report.in_context import summary_rows
+from synth_probe.report.pages import write_predictability_report
 from synth_probe.report.sensitivity_section import write_sensitivity_report
 from synth_probe.sensitivity import SensitivityConfig, run_sensitivity
 
@@ -41,6 +37,8 @@ def study(dataset, tmp_path_factory):
     lines: list[str] = []
     results = run_predictability(dataset, PredictabilityConfig(**CONFIG), out=out, cache_dir=out / "cache",
                                  log=lines.append)
+    assert not (out / "predictability.html").exists()  # the study writes data; the report is the caller's
+    write_predictability_report(results, out)
     return out, results, lines
 
 
@@ -135,7 +133,7 @@ def test_rerun_refits_the_models_on_changed_descriptors(study, dataset, tmp_path
     monkeypatch.setattr(features_module, "DESCRIPTORS_VERSION", features_module.DESCRIPTORS_VERSION + 1)
     lines: list[str] = []
     again = run_predictability(dataset, PredictabilityConfig(**CONFIG), out=copy, cache_dir=copy / "cache",
-                               log=lines.append, write_report=False)
+                               log=lines.append)
     kept = [s for s in lines if "kept from the earlier run" in s]
     assert len(kept) == 1 and kept[0].startswith("cnn")
     assert any(s.startswith("gbm: fitting") for s in lines) and any(s.startswith("mean: fitting") for s in lines)
@@ -164,7 +162,7 @@ def test_rerun_without_saved_predictions_says_why_there_is_no_ensemble(study, da
         load_saved_run(copy)
     lines: list[str] = []
     again = run_predictability(dataset, PredictabilityConfig(**CONFIG), out=copy, cache_dir=out / "cache",
-                               log=lines.append, write_report=False)
+                               log=lines.append)
     assert "ensemble" not in again["models"] and again["complete"]
     assert any(s.startswith("ensemble: left out") and "--fresh" in s for s in lines)
 
@@ -176,7 +174,7 @@ def test_one_page_with_sensitivity_in_either_order(study, noisemaker, tmp_path):
                                                          jobs=2, bootstrap=50,
                                                          params=("cutoff", "ampattack", "osc1waveform")))
     # sensitivity after predictability: the measured part is rebuilt with the scores beside each parameter
-    write_sensitivity_report(sens, out, audio_top=1)
+    write_sensitivity_report(sens.to_dict(), sens.table_rows(), out, media=sens.media, audio_top=1)
     page = (out / "predictability.html").read_text()
     assert page.count("<!DOCTYPE html>") == 1 or page.lower().count("<html") == 1
     assert 'id="sensitivity-table"' in page and 'id="measured-table-t"' in page
@@ -185,10 +183,13 @@ def test_one_page_with_sensitivity_in_either_order(study, noisemaker, tmp_path):
     # the scatter has one point per parameter studied by both
     svg = re.search(r'<svg[^>]*id="sens-pred-scatter".*?</svg>', page, re.S).group(0)
     assert svg.count("<circle") == 3
-    # figures that need the classes are answered
+    # figures that need the classes are answered, with no verdict
     results = json.loads((out / "predictability.json").read_text())
-    names = [c["name"] for c in figure_checks(results, json.loads((out / "sensitivity.json").read_text()))]
-    assert "CNN beats MeanBaseline on every strong parameter" in names
+    rows = summary_rows(results, json.loads((out / "sensitivity.json").read_text()))
+    assert "strong parameters where the CNN beats MeanBaseline" in [r["name"] for r in rows]
+    assert all(set(r) == {"name", "value", "context"} for r in rows)
+    figures = re.search(r'<table id="predictability-figures".*?</table>', page, re.S).group(0)
+    assert "In context" in figures and "Reached" not in figures and "Target" not in figures
 
 
 def test_cli_on_an_existing_dataset(dataset, tmp_path, capsys):

@@ -19,6 +19,8 @@ from synth_probe.presets.amsynth import (
     write_bank,
 )
 
+pytestmark = pytest.mark.needs("amsynth")
+
 AMSYNTH = "/usr/lib/vst/amsynth_vst.so"
 
 

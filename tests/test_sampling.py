@@ -4,17 +4,10 @@ import numpy as np
 import pytest
 
 from synth_probe.errors import ParameterValueError, SamplerError, UnknownParameterError
-from synth_probe.sampling import (
-    INVERSYNTH_GRIDS,
-    TIMBRAL_FIXED,
-    TIMBRAL_HELD,
-    TIMBRAL_VARIED,
-    make_plan,
-    render_seeds,
-    sample_patches,
-)
-from synth_probe.synths.base import ParamSpec, Synth
+from synth_probe.sampling import SAMPLERS, make_plan, render_seeds, sample_patches, sampler_presets
+from synth_probe.synths.base import ParamSpec, SamplerPreset, Synth
 from synth_probe.synths.noisemaker import NoiseMaker
+from synth_probe.synths.noisemaker.samplers import INVERSYNTH_GRIDS, TIMBRAL_FIXED, TIMBRAL_HELD, TIMBRAL_VARIED
 
 
 @pytest.fixture(scope="module")
@@ -128,13 +121,44 @@ def test_fix_and_vary(nm):
         make_plan(nm, "timbrel")
 
 
-def test_named_samplers_need_noisemaker_names():
+def test_named_samplers_come_from_the_synth(nm):
     synth = TwoKnobs()
     df = sample_patches(synth, 20, seed=0)
     assert list(df.columns) == ["gain", "wave"] and set(df["wave"]) <= {0.0, 0.5, 1.0}
+    assert sorted(sampler_presets(synth)) == ["all"]
+    assert sorted(sampler_presets(nm)) == ["all", "inversynth", "timbral"]
+    assert set(SAMPLERS) == {"all", "inversynth", "timbral"}
     for name in ("timbral", "inversynth"):
-        with pytest.raises(SamplerError, match="TAL-NoiseMaker"):
+        # a sampler of another synth: the error names the samplers this synth offers
+        with pytest.raises(SamplerError, match=r"not offered by .*offers: all\b"):
             sample_patches(synth, 5, sampler=name)
+    with pytest.raises(SamplerError, match="unknown sampler 'timbrel'; .* offers: all, inversynth, timbral"):
+        make_plan(nm, "timbrel")
+
+
+class TwoKnobsWithPresets(TwoKnobs):
+    """A synth that offers its own samplers: one on its grid, one naming a parameter it lacks."""
+
+    @property
+    def sampler_presets(self):
+        return {
+            "gainonly": SamplerPreset("gainonly", "gain on 3 levels", ("gain",), grids={"gain": (0.0, 0.5, 1.0)},
+                                      fixed={"wave": 1.0}),
+            "broken": SamplerPreset("broken", "names a knob the synth lacks", ("gain", "cutoff")),
+        }
+
+
+def test_a_synth_offers_its_own_samplers():
+    synth = TwoKnobsWithPresets()
+    assert sorted(sampler_presets(synth)) == ["all", "broken", "gainonly"]
+    df = sample_patches(synth, 40, sampler="gainonly", seed=1)
+    assert set(df["gain"]) == {0.0, 0.5, 1.0} and set(df["wave"]) == {1.0}
+    assert make_plan(synth, "gainonly").settings["held"] == {"wave": 1.0}
+    with pytest.raises(SamplerError, match="names 1 parameters the synth lacks .*cutoff"):
+        make_plan(synth, "broken")
+    # a TAL-NoiseMaker sampler stays TAL-NoiseMaker's
+    with pytest.raises(SamplerError, match="not offered by twoknobs.*offers: all, broken, gainonly"):
+        make_plan(synth, "timbral")
 
 
 @pytest.mark.parametrize("sampler, moved, audible", [

@@ -93,6 +93,7 @@ def _edit_header(folder: Path, **changes) -> None:
 
 
 # ================================================================== 1. no plugin from a model folder
+@pytest.mark.needs("gcc")
 @pytest.mark.parametrize("relative", [True, False], ids=["relative-path", "absolute-path"])
 def test_a_model_folder_never_loads_the_plugin_it_names(model_dir, dataset_dir, target_wav, tmp_path, relative,
                                                         monkeypatch, capsys):
@@ -113,6 +114,7 @@ def test_a_model_folder_never_loads_the_plugin_it_names(model_dir, dataset_dir, 
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.needs("gcc")
 def test_match_through_a_real_process_refuses_the_plugin_of_a_model_folder(model_dir, target_wav, tmp_path):
     marker = tmp_path / "constructor-ran"
     evil = tmp_path / "evilmodel"
@@ -152,6 +154,7 @@ def plugin_model(tmp_path_factory):
     return d / "model", d / "data", lib
 
 
+@pytest.mark.needs("gcc")
 def test_train_records_the_plugin_sha256_and_it_is_checked(plugin_model, target_wav, tmp_path, capsys):
     from synth_probe.models.io import read_header
 

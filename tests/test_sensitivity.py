@@ -78,7 +78,7 @@ def test_descriptors_gates_and_monotonicity(study):
 
 
 def test_report_files_hold_the_same_numbers(study, tmp_path):
-    paths = write_sensitivity_report(study, tmp_path, audio_top=5)
+    paths = write_sensitivity_report(study.to_dict(), study.table_rows(), tmp_path, media=study.media, audio_top=5)
     data = json.loads(paths["json"].read_text())
     with paths["csv"].open() as f:
         rows = list(csv.DictReader(f))
@@ -156,6 +156,7 @@ def test_cli_bad_parameter_name(capsys, tmp_path):
     assert "unknown parameter 'resonanse'" in err and "resonance" in err
 
 
+@pytest.mark.needs("amsynth")
 def test_cli_ranks_the_amsynth_plugin(capsys, tmp_path):
     rc = main(["sensitivity", AMSYNTH, "--bases", "2", "--steps", "3", "--render-length", "0.5",
                "--sample-rate", "16000", "--out", str(tmp_path), "--quiet", "--audio-top", "2"])

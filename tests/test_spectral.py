@@ -126,3 +126,66 @@ def test_bad_audio_is_named():
         sp.log_mel_spectrogram(np.zeros(4000), 10)
     with pytest.raises(AudioError, match="numeric"):
         sp.check_audio("not audio")
+
+
+# ------------------------------------------------------------------------------ the front-end
+def test_one_pitch_estimator_for_descriptors_features_and_matching():
+    from synth_probe import frontend
+    from synth_probe.features import HandcraftedFeatures, handcrafted
+    from synth_probe.matching import estimate_pitch, target
+
+    # the three users call the one estimator, not copies of it
+    assert handcrafted.autocorrelation_pitch is frontend.autocorrelation_pitch
+    assert target.autocorrelation_pitch is frontend.autocorrelation_pitch
+    assert sp.pitch_f0 is frontend.pitch_f0
+    x = np.stack([saw(110.0), saw(329.6), sine(880.0)])
+    truth = np.log2([110.0, 329.6, 880.0])
+    f0, _ = sp.pitch_f0(x, SR)
+    hc = HandcraftedFeatures(sample_rate=SR, note_length=0.9).fit(x.astype(np.float32))
+    hc_f0 = hc.transform(x.astype(np.float32))[:, hc.feature_names_.index("f0_log2")]
+    matched = np.log2([estimate_pitch(row, SR).f0 for row in x])
+    for est in (np.log2(f0), hc_f0, matched):
+        np.testing.assert_allclose(12 * est, 12 * truth, atol=0.1)  # within a tenth of a semitone
+    # segments: a sine and a silent segment (NaN, clarity 0)
+    seg = np.stack([sine(200.0)[:4096], np.zeros(4096)])
+    f, c = frontend.autocorrelation_pitch(seg, SR, fmin=40.0, fmax=2000.0)
+    assert abs(f[0] - 200.0) < 0.5 and c[0] > 0.95
+    assert np.isnan(f[1]) and c[1] == 0.0
+
+
+def test_two_log_mel_front_ends_share_one_mel_basis():
+    from synth_probe import frontend
+    from synth_probe.features import LogMelSpectrogram
+
+    # the distance front-end is the one spectral's distances use, under both names
+    assert sp.log_mel_spectrogram is frontend.distance_log_mel
+    unit = frontend.mel_basis(SR, 1024, 32, 30.0, SR / 2.0, None)
+    np.testing.assert_array_equal(sp.mel_filterbank(SR, 1024, 32), unit.astype(np.float64))
+    x = np.stack([sine(1000.0, 1.0)]).astype(np.float32)
+    dist = sp.log_mel_spectrogram(x, SR, n_fft=1024, hop_length=256, n_mels=32)
+    feat = LogMelSpectrogram(sample_rate=SR, n_mels=32, flatten=False).fit_transform(x)
+    power = frontend.feature_stft_magnitude(x, 1024, 256) ** 2
+    np.testing.assert_array_equal(feat, frontend.feature_log_mel(power, SR, 32).astype(np.float32))
+    # the conventions differ on purpose: 0 dB is a full-scale sine for distances, a bin of power 1 for features
+    assert -3.0 < dist.max() < 1.5
+    assert feat.max() > dist.max() + 20.0
+
+
+def test_one_validator_reads_three_layouts():
+    from synth_probe.frontend import check_audio
+
+    stereo = np.stack([sine(220.0), 0.5 * sine(220.0)], axis=1)  # (n, 2), as soundfile reads it
+    assert check_audio(stereo, layout="channels").shape == (2, len(T))
+    assert check_audio(stereo.T, layout="channels").shape == (2, len(T))
+    assert check_audio(sine(220.0), layout="channels").shape == (1, len(T))
+    with pytest.raises(AudioError, match="at most 16 channels"):
+        check_audio(np.zeros((20, 20)), layout="channels")
+    assert check_audio(np.zeros(100), layout="rows", dtype=np.float32).shape == (1, 100)
+    with pytest.raises(AudioError, match="numeric"):
+        check_audio(np.ones(100, dtype=bool))
+    with pytest.raises(AudioError, match="numeric"):
+        check_audio(np.ones(100, dtype=complex))
+    with pytest.raises(AudioError, match="at least 50 ms"):
+        check_audio(np.zeros(100), sample_rate=SR, min_samples=int(0.05 * SR))
+    with pytest.raises(AudioError, match="not a number of Hz"):
+        check_audio(np.zeros(100), sample_rate="fast")

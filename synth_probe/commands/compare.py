@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
+from synth_probe.errors import PatchFileError, ReferenceDataError
+from synth_probe.fileio import check_output_dir
+from synth_probe.report.fidelity_section import write_fidelity_report
 
 __all__ = ["register", "run"]
 
@@ -58,8 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _refuse_for_folder(args: argparse.Namespace) -> None:
-    from synth_probe.errors import ReferenceDataError
-
     given = [f for f, v in (("--sampler", args.sampler), ("--n", args.n), ("--seed", args.seed),
                             ("--patches", args.patches), ("--sample-rate", args.sample_rate)) if v is not None]
     if given:
@@ -90,13 +91,10 @@ def _print(summary: dict, paths: dict, elapsed: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.errors import PatchFileError
-    from synth_probe.fileio import check_output_dir
     from synth_probe.fidelity import Timing, compare_folder, compare_synths
     from synth_probe.rank_agreement import load_sensitivity_table, sensitivity_agreement
     from synth_probe.reference import open_reference_folder, patch_table_probes, sampled_probes
     from synth_probe.render import close_pools
-    from synth_probe.report.fidelity_section import write_fidelity_report
     from synth_probe.synths.registry import PLUGIN_SUFFIXES, get_synth
 
     t0 = time.perf_counter()

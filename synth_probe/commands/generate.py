@@ -8,8 +8,9 @@ from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate
 from synth_probe.dataset import DEFAULT_SHARD_SIZE, generate
 from synth_probe.fileio import check_output_dir
 from synth_probe.sampling import SAMPLERS, sampler_render_defaults
-from synth_probe.synths.base import MAX_RENDER_SECONDS, RenderSettings, parse_assignments
+from synth_probe.synths.base import MAX_RENDER_SECONDS, RenderSettings
 from synth_probe.synths.registry import get_synth
+from synth_probe.synths.values import patch_from_assignments
 
 __all__ = ["register", "run"]
 
@@ -23,7 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Patch i depends only on (seed, i). Rerunning the same command completes missing or corrupted "
             "shards; a larger --n extends the dataset along the same seed stream."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("synth", help="built-in synth name (noisemaker) or path of a VST2/VST3 plugin")
     p.add_argument("--n", type=int_arg(1), default=None, help="number of patches (default: all rows of --patches)")
@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="all: every parameter; timbral: the 43 timbral TAL-NoiseMaker parameters; "
                         "inversynth: InverSynth II's parameters and grids")
     p.add_argument("--seed", type=seed_arg(), default=0, help="seed of the patch stream")
-    p.add_argument("--fix", nargs="+", default=[], metavar="NAME=VALUE", help="hold parameters at unit values")
+    p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                   help="hold one parameter at a value; repeat the flag for more. VALUE as in `synth-probe render "
+                        "--set`: a unit value, a choice label or a physical value (1.5kHz, 20ms, LP24)")
     p.add_argument("--vary", default=None, metavar="A,B,...", help="vary only these parameters")
     p.add_argument("--grid", type=int_arg(2), default=None, metavar="K", help="quantize continuous values to K levels")
     p.add_argument("--patches", default=None, metavar="TABLE",
@@ -78,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
     vary = [v.strip() for v in args.vary.split(",")] if args.vary is not None else None
     synth = get_synth(args.synth)
     try:
+        fix = patch_from_assignments(synth, args.fix)
         result = generate(
-            synth, args.out, args.n, sampler=args.sampler, seed=args.seed, fix=parse_assignments(args.fix),
+            synth, args.out, args.n, sampler=args.sampler, seed=args.seed, fix=fix,
             vary=vary, grid=args.grid, patches=args.patches, settings=settings, shard_size=args.shard_size,
             jobs=args.jobs, part=args.shard, backend="process" if args.backend == "loky" else args.backend,
             scheduler=args.scheduler, timeout=args.timeout if args.timeout and args.timeout > 0 else None,

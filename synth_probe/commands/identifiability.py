@@ -8,6 +8,7 @@ from pathlib import Path
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.report.pages import write_identifiability_report
 
 __all__ = ["register", "run"]
 
@@ -56,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.identifiability import IdentifiabilityConfig, run_identifiability, write_identifiability
+    from synth_probe.identifiability import IdentifiabilityConfig, run_identifiability
     from synth_probe.synths.registry import get_synth
 
     check_output_dir(args.out, "reports folder")  # refused before any render
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         from synth_probe.render import close_pools
 
         close_pools()
-    paths = write_identifiability(result, Path(args.out))
+    paths = write_identifiability_report(result.to_dict(), Path(args.out))
     rows = result.summary()
     print(f"{len(rows)} parameters of {result.synth.get('synth')} on {config.bases} {result.config['sampler']} "
           "patches "

@@ -8,12 +8,12 @@ from typing import Any
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.report.pages import write_predictability_report
 
 __all__ = ["register", "run", "DEFAULT_N"]
 
-#: default dataset size: renders of the chosen sampler. The whole suite on 10,000 timbral renders took 7.3 min
-#: on 2 cores (features cached; README "Figures"), so the issue's 20,000 fits its 30 minutes; more data is
-#: what helps most (the CNN's cutoff R² went 0.52 -> 0.58 from 10,000 to 40,000 renders)
+#: default dataset size (renders of the chosen sampler); the README's "Figures" give the suite's time on it
+#: and what more data adds
 DEFAULT_N = 20000
 
 
@@ -57,8 +57,13 @@ def run(args: argparse.Namespace) -> int:
         log(f"dataset {data}: {n} renders of the {args.sampler} sampler (rendered where missing)")
         ds = ensure_dataset(args.synth, data, n, sampler=args.sampler, seed=args.data_seed, jobs=args.jobs,
                             progress=not args.no_progress, log=log)
-    run_predictability(ds, config, out=args.out, synth=args.synth, cache_dir=None if args.no_cache else args.cache,
-                       resume=not args.fresh, log=log)
+    try:
+        results = run_predictability(ds, config, out=args.out, synth=args.synth,
+                                     cache_dir=None if args.no_cache else args.cache, resume=not args.fresh, log=log)
+    except KeyboardInterrupt:  # the run saved what it finished: the page shows that, then the interrupt goes on
+        log(f"wrote {write_predictability_report(None, args.out)['html']}")
+        raise
+    log(f"wrote {write_predictability_report(results, args.out)['html']}")
     return 0
 
 
@@ -71,7 +76,6 @@ def register(subparsers: Any) -> None:
                     "each parameter (R²/accuracy/MPR against MeanBaseline and chance), re-render predictions for "
                     "audio distances, and write reports/predictability.json and the measured part of "
                     "reports/predictability.html (beside the sensitivity part, in one page).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("synth", help="built-in synth name (noisemaker) or a plugin path")
     p.add_argument("--data", default=None,

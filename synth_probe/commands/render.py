@@ -31,15 +31,18 @@ def run(args: argparse.Namespace) -> int:
 
     from synth_probe.fileio import check_audio_output, write_audio
     from synth_probe.synths import get_synth
-    from synth_probe.synths.base import RenderSettings, parse_assignments, read_patch_file
+    from synth_probe.synths.base import RenderSettings, read_patch_file
+    from synth_probe.synths.values import patch_from_assignments, split_assignment
 
     out, _fmt, _subtype = check_audio_output(args.output)  # before any work
     settings = RenderSettings(args.note, args.velocity, args.note_length, args.render_length, args.sample_rate)
     patch: dict[str, float] = {}
     if args.patch:
         patch.update(read_patch_file(args.patch))
-    patch.update(parse_assignments(args.set or []))
+    for item in args.set or []:
+        split_assignment(item)  # a malformed NAME=VALUE is refused before the synth loads
     with get_synth(args.synth) as synth:
+        patch.update(patch_from_assignments(synth, args.set or []))
         audio = synth.render(patch, seed=args.seed, **settings.to_dict())
     write_audio(out, audio, settings.sample_rate)
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
@@ -53,7 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Render one note of a patch to an audio file; the extension of -o chooses the "
                                    "format: " + ", ".join(f"{e} ({v[2]})" for e, v in AUDIO_FORMATS.items()) + ".")
     p.add_argument("synth", metavar="SYNTH", help="'noisemaker' or a plugin path")
-    p.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="unit values (0..1) to set")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="set one parameter; repeat the flag for more (--set cutoff=1.5kHz --set filtertype=LP24). "
+                        "VALUE is a unit value in [0, 1], a choice label, or a physical value with its unit "
+                        "(20ms, 1.5kHz, -6dB, 50%%, +12st), as `synth-probe params SYNTH` shows the ranges")
     p.add_argument("--patch", metavar="PATCH.json", help="a JSON object of parameter names to unit values")
     add_render_options(p)
     p.add_argument("--seed", type=seed_arg(), default=0, help="seed of the synth's random sources (default 0)")

@@ -5,10 +5,12 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from synth_probe.commands._args import int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.report.sensitivity_section import write_sensitivity_report
 
 __all__ = ["register", "run"]
 
@@ -49,8 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated parameters to study (default: all)")
     p.add_argument("--max-choices", type=int_arg(2), default=None, metavar="N",
                    help="sweep at most N choices of a discrete parameter (default: every choice)")
-    p.add_argument("--audio-top", type=int_arg(0), default=20, metavar="N",
-                   help="audio players for the sweep ends of the top N parameters (default 20)")
+    p.add_argument("--audio-top", type=int_arg(0), default=None, metavar="N",
+                   help="audio players for the sweep ends of the top N audible parameters only (default: every "
+                        "audible parameter, resampled to fit 5 MB)")
     p.add_argument("--check-stability", action="store_true",
                    help="run a second time with seed+1 and report the Spearman rank correlation of the scores")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -58,7 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.report.sensitivity_section import write_sensitivity_report
     from synth_probe.sensitivity import SensitivityConfig, run_sensitivity, stability
     from synth_probe.synths.registry import get_synth
 
@@ -82,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
         result = run_sensitivity(synth, config, log=log)
         if args.check_stability and result.complete:
             log(f"stability: second run with seed {args.seed + 1}")
-            from dataclasses import replace
-
             second = run_sensitivity(synth, replace(config, seed=args.seed + 1), log=log)
             if second.complete:
                 result.stability = stability(result, second)
@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
             pass
         else:
             close_pools()
-    paths = write_sensitivity_report(result, Path(args.out), audio_top=args.audio_top)
+    paths = write_sensitivity_report(result.to_dict(), result.table_rows(), Path(args.out), media=result.media,
+                                     audio_top=args.audio_top)
     elapsed = time.perf_counter() - t0
     ranked = result.ranked()
     counts = {c: sum(p.classification == c for p in ranked) for c in ("strong", "weak", "inaudible")}
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         s = result.stability
         rho = "n/a" if s["spearman"] is None else f"{s['spearman']:.3f}"
         print(f"stability: Spearman rho = {rho} over {s['n']} parameters above the noise floor in both runs "
-              f"(seeds {s['seeds'][0]} and {s['seeds'][1]}; target >= {s['target']})")
+              f"(seeds {s['seeds'][0]} and {s['seeds'][1]})")
     print(f"wrote {paths['html']}, {paths['csv']}, {paths['json']}")
     print(f"time taken: {elapsed:.1f} s")
     if not result.complete:

@@ -29,7 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "is refit on train+validation, saved in the study folder and compared on a test split with the "
             "untuned default model and MeanBaseline in OUT/tune_<param>.html."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("synth", help="built-in synth name (noisemaker) or path of a VST2/VST3 plugin")
     p.add_argument("--param", required=True, help="the parameter to tune an estimator for")

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import librosa
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, validate_data
 
 from synth_probe.errors import ParameterValueError
 from synth_probe.features.cache import cached_features
-from synth_probe.features.spectrogram import batched, cache_params, check_audio_rows
+from synth_probe.features.spectrogram import batched, cache_params
+from synth_probe.frontend import autocorrelation_pitch, check_audio, feature_mel_power, feature_stft_magnitude
 
 __all__ = [
     "HandcraftedFeatures", "MOD_BANDS", "ONSET_THRESHOLDS_DB", "ONSET_TIMES_S", "DESCRIPTORS_VERSION",
@@ -184,7 +186,7 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
             X = validate_data(self, X, reset=False, dtype=np.float32)
         else:
             X = check_array(X, dtype=np.float32)
-        X = check_audio_rows(X)
+        X = check_audio(X, layout="rows", min_samples=1, name="X", dtype=np.float32)
         key = {**cache_params(self), "descriptors_version": DESCRIPTORS_VERSION}
         return cached_features(self.cache_dir, "handcrafted", X, key, lambda: _handcrafted_all(
             X, int(self.sample_rate), self.note_length, int(self.n_fft), int(self.hop_length),
@@ -257,13 +259,74 @@ def _onset_descriptors(X: np.ndarray, sr: int, off: float) -> np.ndarray:
     return np.stack(out, axis=1)
 
 
-def _handcrafted_batch(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0) -> np.ndarray:
-    import librosa
+def _envelope_descriptors(env_db: np.ndarray, rms: np.ndarray, t_frames: np.ndarray, off_idx: int,
+                          frame_rate: float) -> np.ndarray:
+    """Peak and mean level, attack, peak time, decay slope, sustain, release, tail, drop: ``(n, 9)``.
 
+    ``env_db`` and ``rms`` are ``(n, n_frames)`` frame levels (dB, linear); see the class notes.
+    """
+    n, nfr = rms.shape
+    env_cols = np.zeros((n, 9))
+    for i in range(n):
+        e = env_db[i]
+        a = rms[i]
+        pk = int(np.argmax(a[: max(off_idx, 1)]))
+        peak_db = e[pk]
+        thr = 0.9 * a[pk]
+        attack = t_frames[int(np.argmax(a >= thr))] if a[pk] > 0 else 0.0
+        seg = slice(pk, max(off_idx, pk + 1))
+        if seg.stop - seg.start >= 3:
+            slope = np.polyfit(t_frames[seg], e[seg], 1)[0]
+        else:
+            slope = 0.0
+        sus_lo = max(pk, off_idx - max(1, int(0.2 * off_idx)))
+        sustain = e[sus_lo : max(off_idx, sus_lo + 1)].mean() - peak_db
+        lvl_off = e[min(off_idx, nfr - 1)]
+        after = e[off_idx:]
+        below = np.nonzero(after <= lvl_off - 40.0)[0]
+        release = (below[0] if len(below) else len(after)) / frame_rate
+        tail = after[len(after) // 2 :].mean() - peak_db if len(after) else 0.0
+        drop = e[max(off_idx - 2, 0)] - (after[min(3, len(after) - 1)] if len(after) else e[-1])
+        env_cols[i] = [peak_db, e.mean(), attack, t_frames[pk], slope, sustain, release, tail, drop]
+    return env_cols
+
+
+def _pitch_descriptors(X: np.ndarray, sr: int, off: float, n_samples: int, fmin_f0: float, fmax_f0: float,
+                       flatness_mean: np.ndarray) -> np.ndarray:
+    """log2 f0, its spread (semitones), harmonicity and noisiness of each row: ``(n, 4)``.
+
+    :func:`~synth_probe.frontend.autocorrelation_pitch` of up to three 2048-sample windows
+    before note-off ``off`` (s); ``flatness_mean`` ``(n,)`` weights the noisiness.
+    """
+    win = min(2048, n_samples)
+    held_end = max(int(off * sr), win)
+    starts = np.linspace(0, max(held_end - win, 0), 4).astype(int)[1:] if held_end > win else np.array([0])
+    segs = np.stack([X[:, s0 : s0 + win] for s0 in starts], axis=1).astype(np.float64)  # (n, windows, win)
+    centred = segs - segs.mean(axis=2, keepdims=True)
+    loud = (centred**2).sum(axis=2) >= 1e-8
+    f0, clarity = autocorrelation_pitch(segs.reshape(-1, win), sr, fmin=fmin_f0, fmax=fmax_f0, peak_ratio=0.8,
+                                        use_max_if_no_peak=True)
+    f0, clarity = f0.reshape(loud.shape), clarity.reshape(loud.shape)
+    n = len(X)
+    f0_cols = np.zeros((n, 4))
+    for i in range(n):
+        ok = loud[i] & np.isfinite(f0[i])
+        if ok.any():
+            lf = np.log2(f0[i][ok])
+            harm = float(np.mean(clarity[i][ok]))
+            f0_cols[i] = [np.median(lf), 12 * np.std(lf), harm, (1 - harm) * flatness_mean[i] ** 0.5]
+        else:
+            f0_cols[i] = [np.log2(fmin_f0), 0.0, 0.0, 1.0]
+    return f0_cols
+
+
+def _handcrafted_batch(X: np.ndarray, sr: int, note_length: float | None, n_fft: int, hop: int, n_mfcc: int,
+                       fmin_f0: float, fmax_f0: float) -> np.ndarray:
+    """Descriptors of audio rows ``(n, n_samples)``: ``(n, 66 + 2 * n_mfcc)`` float32, finite (see the class notes)."""
     n, n_samples = X.shape
     if n_samples < n_fft:
         X = np.pad(X, ((0, 0), (0, n_fft - n_samples)))
-    S = np.abs(librosa.stft(X, n_fft=n_fft, hop_length=hop, center=True)).astype(np.float64)  # (n, f, t)
+    S = feature_stft_magnitude(X, n_fft, hop).astype(np.float64)  # (n, f, t)
     P = S**2
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     frame_energy = P.sum(axis=1) + _EPS  # (n, t)
@@ -292,7 +355,7 @@ def _handcrafted_batch(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0)
         cols += [m, s]
     contrast = _spectral_contrast(S, freqs)
     cols += list(np.moveaxis((w[:, None, :] * contrast).sum(axis=2), 1, 0))
-    mel = librosa.feature.melspectrogram(S=P, sr=sr, n_mels=64)
+    mel = feature_mel_power(P, sr, 64)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None), n_mfcc=n_mfcc)
     cols += list(np.moveaxis(mfcc.mean(axis=2), 1, 0)) + list(np.moveaxis(mfcc.std(axis=2), 1, 0))
 
@@ -304,70 +367,12 @@ def _handcrafted_batch(X, sr, note_length, n_fft, hop, n_mfcc, fmin_f0, fmax_f0)
     clip_len = n_samples / sr
     off = (2.0 / 3.0) * clip_len if note_length is None else min(float(note_length), clip_len)
     off_idx = int(np.clip(round(off * frame_rate), 1, nfr - 1)) if nfr > 1 else 0
-    env_cols = np.zeros((n, 9))
-    for i in range(n):
-        e = env_db[i]
-        a = rms[i]
-        pk = int(np.argmax(a[: max(off_idx, 1)]))
-        peak_db = e[pk]
-        thr = 0.9 * a[pk]
-        attack = t_frames[int(np.argmax(a >= thr))] if a[pk] > 0 else 0.0
-        seg = slice(pk, max(off_idx, pk + 1))
-        if seg.stop - seg.start >= 3:
-            slope = np.polyfit(t_frames[seg], e[seg], 1)[0]
-        else:
-            slope = 0.0
-        sus_lo = max(pk, off_idx - max(1, int(0.2 * off_idx)))
-        sustain = e[sus_lo : max(off_idx, sus_lo + 1)].mean() - peak_db
-        lvl_off = e[min(off_idx, nfr - 1)]
-        after = e[off_idx:]
-        below = np.nonzero(after <= lvl_off - 40.0)[0]
-        release = (below[0] if len(below) else len(after)) / frame_rate
-        tail = after[len(after) // 2 :].mean() - peak_db if len(after) else 0.0
-        drop = e[max(off_idx - 2, 0)] - (after[min(3, len(after) - 1)] if len(after) else e[-1])
-        env_cols[i] = [peak_db, e.mean(), attack, t_frames[pk], slope, sustain, release, tail, drop]
+    env_cols = _envelope_descriptors(env_db, rms, t_frames, off_idx, frame_rate)
     cols += list(env_cols.T)
     cols += list(_onset_descriptors(X[:, :n_samples], sr, off).T)
 
-    # f0 and harmonicity: normalized autocorrelation of a few windows while the note is held
-    f0_cols = np.zeros((n, 4))
-    win = min(2048, n_samples)
-    lag_lo = max(1, int(sr / fmax_f0))
-    lag_hi = min(win - 1, int(sr / fmin_f0))
-    held_end = max(int(off * sr), win)
-    starts = np.linspace(0, max(held_end - win, 0), 4).astype(int)[1:] if held_end > win else np.array([0])
-    for i in range(n):
-        f0s, hs = [], []
-        for s0 in starts:
-            seg = X[i, s0 : s0 + win].astype(np.float64)
-            seg = seg - seg.mean()
-            energy = float(seg @ seg)
-            if energy < 1e-8 or lag_hi <= lag_lo:
-                continue
-            spec = np.fft.rfft(seg, 2 * win)
-            ac = np.fft.irfft(np.abs(spec) ** 2)[:win]
-            ac = ac / (ac[0] + _EPS)
-            # correct the taper of the biased estimate, then take the first peak near the best one
-            region = ac[lag_lo : lag_hi + 1] / (1.0 - np.arange(lag_lo, lag_hi + 1) / win)
-            inner = region[1:-1]
-            peaks = np.nonzero((inner >= region[:-2]) & (inner >= region[2:]))[0] + 1
-            if len(peaks) == 0:
-                peaks = np.array([int(np.argmax(region))])
-            best = float(region[peaks].max())
-            k = int(peaks[np.argmax(region[peaks] >= 0.8 * best)])
-            lag = lag_lo + k
-            if 0 < k < len(region) - 1:  # parabolic interpolation
-                y0, y1, y2 = region[k - 1], region[k], region[k + 1]
-                den = y0 - 2 * y1 + y2
-                lag = lag + (0.5 * (y0 - y2) / den if den != 0 else 0.0)
-            f0s.append(sr / lag)
-            hs.append(float(np.clip(region[k], 0.0, 1.0)))
-        if f0s:
-            lf = np.log2(f0s)
-            harm = float(np.mean(hs))
-            f0_cols[i] = [np.median(lf), 12 * np.std(lf), harm, (1 - harm) * cols[6][i] ** 0.5]
-        else:
-            f0_cols[i] = [np.log2(fmin_f0), 0.0, 0.0, 1.0]
+    # f0 and harmonicity: the autocorrelation pitch of a few windows while the note is held
+    f0_cols = _pitch_descriptors(X, sr, off, n_samples, fmin_f0, fmax_f0, cols[6])
     cols += list(f0_cols.T)
 
     # modulation spectra of loudness and brightness while the note is held

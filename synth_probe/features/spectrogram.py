@@ -1,55 +1,25 @@
-"""Spectrogram features as a scikit-learn transformer: log-mel, log-STFT or MFCC."""
+"""Spectrogram features as a scikit-learn transformer: log-mel, log-STFT or MFCC.
+
+The spectrograms are those of the feature front-end of :mod:`synth_probe.frontend`
+(:func:`~synth_probe.frontend.feature_log_mel`: librosa's STFT, Slaney mel, dB re a bin of
+power 1), not the distance front-end's; the module notes there say how they differ.
+``librosa`` is imported at the top: every transform uses it.
+"""
 from __future__ import annotations
 
 from typing import Any
 
+import librosa
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, validate_data
 
-from synth_probe.errors import AudioError, ParameterValueError
+from synth_probe.errors import ParameterValueError
 from synth_probe.features.cache import cached_features
+from synth_probe.frontend import check_audio, feature_log_mel, feature_stft_magnitude
 
-__all__ = ["LogMelSpectrogram", "check_audio_rows", "batched", "cache_params"]
-
-
-def check_audio_rows(X: Any, *, min_samples: int = 1, name: str = "X") -> np.ndarray:
-    """Validate a batch of mono audio rows; the one place features check their audio.
-
-    Parameters
-    ----------
-    X : array-like [shape=(n_clips, n_samples)]
-        Mono audio, one clip per row (a single 1-D clip is accepted as one row).
-    min_samples : int, default=1
-    name : str, default="X"
-        What to call the input in error messages.
-
-    Returns
-    -------
-    X : np.ndarray [shape=(n_clips, n_samples), dtype=float32]
-
-    Raises
-    ------
-    AudioError
-        Not 2-D, empty, too short, or holding NaN/inf.
-    """
-    arr = np.asarray(X)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise AudioError(
-            f"{name} must be 2-D audio rows (n_clips, n_samples), got shape {arr.shape}; "
-            "stereo or multichannel audio must be mixed to mono first"
-        )
-    if arr.shape[0] == 0 or arr.shape[1] < min_samples:
-        raise AudioError(f"{name} has shape {arr.shape}; need at least 1 clip of {min_samples} samples")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise AudioError(f"{name} must be numeric audio, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        bad = int(np.argmax(~np.isfinite(arr).all(axis=1)))
-        raise AudioError(f"{name} row {bad} holds NaN or infinite samples; audio must be finite")
-    return arr
+__all__ = ["LogMelSpectrogram", "batched", "cache_params", "pool_time"]
 
 
 def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.ndarray:
@@ -60,8 +30,6 @@ def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.n
     if len(X) <= batch_size or n_jobs in (None, 1):
         parts = [fn(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
     else:
-        from joblib import Parallel, delayed
-
         parts = Parallel(n_jobs=n_jobs)(delayed(fn)(X[i : i + batch_size]) for i in range(0, len(X), batch_size))
     return np.concatenate(parts, axis=0)
 
@@ -83,23 +51,16 @@ def _spectrogram_batch(
     fmax: float | None,
     top_db: float,
 ) -> np.ndarray:
-    """(n, samples) -> (n, n_bins, n_frames) float32 log spectrogram (dB) or MFCC."""
-    import librosa
-
-    if X.shape[1] < n_fft:
-        X = np.pad(X, ((0, 0), (0, n_fft - X.shape[1])))
-    S = np.abs(librosa.stft(X, n_fft=n_fft, hop_length=hop_length, center=True)) ** 2
+    """(n, samples) -> (n, n_bins, n_frames) float32 log spectrogram (dB) or MFCC, on the feature front-end."""
+    S = feature_stft_magnitude(X, n_fft, hop_length) ** 2
     if kind == "stft":
-        out = librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None)
-    else:
-        fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-        M = np.einsum("mf,nft->nmt", fb, S)
-        out = librosa.power_to_db(M, ref=1.0, amin=1e-10, top_db=None)
-        if kind == "mfcc":
-            out = librosa.feature.mfcc(S=out, n_mfcc=n_mfcc)
-    if kind != "mfcc":
         # absolute floor: audio is full-scale in [-1, 1], so 0 dB is a full-scale bin
-        out = np.maximum(out, -float(top_db))
+        out = np.maximum(librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None), -float(top_db))
+    elif kind == "mel":
+        out = feature_log_mel(S, sample_rate, n_mels, fmin=fmin, fmax=fmax, top_db=top_db)
+    else:
+        out = librosa.feature.mfcc(S=feature_log_mel(S, sample_rate, n_mels, fmin=fmin, fmax=fmax, top_db=None),
+                                   n_mfcc=n_mfcc)
     return out.astype(np.float32)
 
 
@@ -239,7 +200,7 @@ class LogMelSpectrogram(TransformerMixin, BaseEstimator):
             X = validate_data(self, X, reset=False, dtype=np.float32)
         else:
             X = check_array(X, dtype=np.float32)
-        X = check_audio_rows(X)
+        X = check_audio(X, layout="rows", min_samples=1, name="X", dtype=np.float32)
         key = {k: v for k, v in cache_params(self).items() if k != "flatten"}  # the cache holds the 3-D frames
         out = cached_features(self.cache_dir, "logmel", X, key, lambda: _transform_all(
             X, self.sample_rate, self.n_fft, self.hop_length, self.n_mels, self.kind, self.n_mfcc,
@@ -255,8 +216,18 @@ class LogMelSpectrogram(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _pool_time(S: np.ndarray, n: int) -> np.ndarray:
-    """Average (..., t) frames into ``n`` equal segments (segments repeat frames if t < n)."""
+def pool_time(S: np.ndarray, n: int) -> np.ndarray:
+    """Average frames into ``n`` equal segments (segments repeat frames if ``t < n``).
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(..., t)]
+    n : int
+
+    Returns
+    -------
+    pooled : np.ndarray [shape=(..., n), dtype=float32]
+    """
     t = S.shape[-1]
     edges = np.linspace(0, t, n + 1)
     out = np.empty(S.shape[:-1] + (n,), dtype=np.float32)
@@ -267,9 +238,13 @@ def _pool_time(S: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+#: the name tuning.py imports today
+_pool_time = pool_time
+
+
 def _transform_all(X, sample_rate, n_fft, hop_length, n_mels, kind, n_mfcc, fmin, fmax, top_db, time_pool, n_jobs):
     def one(batch: np.ndarray) -> np.ndarray:
         S = _spectrogram_batch(batch, sample_rate, n_fft, hop_length, n_mels, kind, n_mfcc, fmin, fmax, top_db)
-        return _pool_time(S, time_pool) if time_pool is not None else S
+        return pool_time(S, time_pool) if time_pool is not None else S
 
     return batched(one, X, n_jobs)

@@ -1,16 +1,20 @@
 """Self-contained HTML reports, assembled from parts.
 
+Everything under ``synth_probe.report`` takes plain data (dicts and lists as the
+studies save them in JSON, NumPy arrays of audio) and never imports a study.
 A report such as ``reports/predictability.html`` is built from *parts*: HTML
-fragments that each study writes with :func:`write_part` under
+fragments written with :func:`write_part` under
 ``reports/_parts/<report>/<key>.html``. :func:`assemble` joins the parts of a
 report in key order into one page (inline CSS/JS from ``templates/``), and
-:func:`write_index` links every report present from ``reports/index.html``.
+:func:`write_index` makes ``reports/index.html`` the landing page of the folder (what was run, when, on
+which synth, the headline answers, the commands not run yet and a link to every report; every report's
+header links back to it).
 
-So the sensitivity study writes part ``10-sensitivity`` of the predictability
-report, and the estimator study can add ``20-measured`` (measured model
-scores) to the same page without touching the sensitivity code: write the part,
-then call ``assemble(reports_dir, "predictability")``. Each study also saves
-its numbers as JSON/CSV beside the page, so a part can be rebuilt from data.
+So the sensitivity part is ``10-sensitivity`` of the predictability report, the
+identifiability part ``15-identifiability`` and the measured part ``20-measured``;
+:func:`synth_probe.report.pages.rebuild_predictability_page` rewrites the parts
+that show other studies' numbers from the JSON files of the folder and assembles
+the page, so it is current whichever study ran last.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from pathlib import Path
 
 from synth_probe.errors import SynthProbeError
 from synth_probe.fileio import read_json
-from synth_probe.report.html import Section, render_page
+from synth_probe.report.html import Column, Section, esc, render_page, table
+from synth_probe.report.site import landing_sections
 from synth_probe.util import atomic_text
 
 __all__ = [
@@ -43,14 +48,6 @@ REPORT_TITLES: dict[str, tuple[str, str]] = {
         "Predictability report",
         "Which synthesizer parameters show up in the sound — and how well they can be recovered.",
     ),
-}
-
-#: parts rebuilt from their data files each time a report is assembled ("module:function(reports_dir)"),
-#: so a part that shows another study's numbers (the measured part shows sensitivity scores) stays current
-#: whichever study runs last
-REFRESH: dict[str, tuple[str, ...]] = {
-    "predictability": ("synth_probe.report.predictability_section:refresh_part",
-                       "synth_probe.report.identifiability_section:refresh_part"),
 }
 
 _TITLE_RE = re.compile(r"^<!-- part-title: (.*?) -->\n", re.S)
@@ -138,7 +135,6 @@ def assemble(reports_dir: str | os.PathLike, report: str, *, title: str | None =
         The page written.
     """
     reports_dir = Path(reports_dir)
-    _refresh(reports_dir, report)
     parts = read_parts(reports_dir, report)
     t, sub = REPORT_TITLES.get(report, (report.replace("-", " ").capitalize(), ""))
     title = title or t
@@ -155,18 +151,6 @@ def assemble(reports_dir: str | os.PathLike, report: str, *, title: str | None =
     return out
 
 
-def _refresh(reports_dir: Path, report: str) -> None:
-    import importlib
-    import sys
-
-    for target in REFRESH.get(report, ()):
-        module, _, fn = target.partition(":")
-        try:
-            getattr(importlib.import_module(module), fn)(reports_dir)
-        except Exception as e:  # a stale part is better than no page: report it and go on
-            print(f"warning: could not rebuild part {target} of {report}: {type(e).__name__}: {e}", file=sys.stderr)
-
-
 def _page_title(path: Path) -> str:
     try:
         with path.open(encoding="utf-8", errors="replace") as f:
@@ -177,21 +161,24 @@ def _page_title(path: Path) -> str:
     return _unescape(m.group(1).strip()) if m else path.stem
 
 
-def write_index(reports_dir: str | os.PathLike) -> Path:
-    """Write ``<reports_dir>/index.html`` linking every report and data file present.
+def _study_data(d: Path) -> tuple[dict[str, dict | None], list[dict]]:
+    """The studies' JSON files of the folder (None where missing or unreadable) and the tuning summaries.
 
-    Reports are the ``*.html`` files of the folder (not the index itself); data
-    files are its ``*.csv`` and ``*.json``. Links are relative, so the folder
-    can be moved or zipped.
-
-    Returns
-    -------
-    path : Path
+    Each dict gains ``_modified`` (its file's time); a tuning summary also ``_stem`` (``<param>`` of its name).
     """
-    from synth_probe.report.html import Column, esc, table
+    def read(p: Path) -> dict | None:
+        data = load_json(p)
+        if not isinstance(data, dict):
+            return None
+        return {**data, "_modified": time.strftime("%Y-%m-%d %H:%M", time.localtime(p.stat().st_mtime))}
 
-    d = Path(reports_dir)
-    d.mkdir(parents=True, exist_ok=True)
+    datas = {key: read(d / f"{key}.json") for key in ("sensitivity", "predictability", "identifiability",
+                                                      "fidelity", "matching")}
+    tunes = [{**t, "_stem": p.stem[len("tune_"):]} for p in sorted(d.glob("tune_*.json")) if (t := read(p))]
+    return datas, tunes
+
+
+def _files_table(d: Path) -> str:
     pages = sorted(p for p in d.glob("*.html") if p.name != "index.html")
     data = sorted(list(d.glob("*.csv")) + list(d.glob("*.json")))
 
@@ -209,10 +196,29 @@ def write_index(reports_dir: str | os.PathLike) -> Path:
         Column("modified", "Modified"),
         Column("size", "Size", fmt=_size, numeric=True),
     ]
-    body = (table(cols, rows, id="reports") if rows
+    return (table(cols, rows, id="reports") if rows
             else "<p>No reports yet. Run <code>make sensitivity</code> to make the predictability report.</p>")
-    page = render_page("synth_probe reports", [Section("reports", "Reports in this folder", body)],
-                       subtitle=str(d.resolve()), generated=time.strftime("%Y-%m-%d %H:%M"), toc=False)
+
+
+def write_index(reports_dir: str | os.PathLike) -> Path:
+    """Write ``<reports_dir>/index.html``, the landing page of a reports folder.
+
+    It reads the studies' JSON files present (``sensitivity.json``, ``predictability.json``,
+    ``identifiability.json``, ``fidelity.json``, ``matching.json``, ``tune_*.json``; a missing or unreadable
+    one is simply left out) and shows what was run, when and on which synth, the headline answers, the
+    commands not run yet with their approximate times, and a table of every report (``*.html``) and data
+    file (``*.csv``, ``*.json``) of the folder. Links are relative, so the folder can be moved or zipped.
+
+    Returns
+    -------
+    path : Path
+    """
+    d = Path(reports_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    datas, tunes = _study_data(d)
+    sections = landing_sections(datas, tunes, _files_table(d))
+    page = render_page("synth_probe reports", sections, subtitle=str(d.resolve()),
+                       generated=time.strftime("%Y-%m-%d %H:%M"), home=None)
     out = d / "index.html"
     atomic_text(out, page)
     return out

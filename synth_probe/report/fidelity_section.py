@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_probe.report import write_index
+from synth_probe.report.charts import spectrogram_figure
 from synth_probe.report.html import (
     Column,
     Section,
@@ -23,7 +24,6 @@ from synth_probe.report.html import (
     fmt_num,
     key_value_table,
     render_page,
-    spectrogram_strip,
     table,
     wav_data_uri,
 )
@@ -146,10 +146,10 @@ def _listen_html(s: dict[str, Any], rows: list[dict[str, Any]], media: dict[str,
                 ("peak A / B", f"{fmt_num(r['peak_a'], 3)} / {fmt_num(r['peak_b'], 3)}")]
         info += [(c, r.get(c, "")) for c in labels]
         info.append(("changed from the default", ", ".join(m["changed"]) or "nothing (the default patch)"))
-        uri = spectrogram_strip([m["mel_a"], m["mel_b"]], max_frames=180)
-        body = (key_value_table(info) +
-                f'<img class="strip" alt="log-mel spectrograms of A and B for {esc(pid)}" src="{uri}">'
-                f'<div class="strip-labels"><span>A: {esc(a)}</span><span>B: {esc(b)}</span></div>'
+        fig = spectrogram_figure([m["mel_a"], m["mel_b"]], [f"A: {a}", f"B: {b}"], max_frames=180,
+                                 sample_rate=int(s["settings"]["sample_rate"]), hop=256,
+                                 alt=f"log-mel spectrograms of A and B for {pid}")
+        body = (key_value_table(info) + fig
                 + audio_player(wav_data_uri(m["clip_a"], m["clip_rate"]), f"A: {a}")
                 + audio_player(wav_data_uri(m["clip_b"], m["clip_rate"]), f"B: {b}"))
         flag = f" · <b>{esc(r['flag'])}</b>" if r["flag"] else ""

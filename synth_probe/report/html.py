@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+from scipy.signal import resample_poly
 
 __all__ = [
     "Section",
@@ -32,6 +33,9 @@ __all__ = [
     "spectrogram_strip",
     "png_data_uri",
     "wav_data_uri",
+    "wav_uri_bytes",
+    "clip_plan",
+    "resample_clip",
     "audio_player",
     "details",
     "key_value_table",
@@ -181,6 +185,7 @@ def bar_chart(
     id: str = "chart",
     reference: float | None = None,
     reference_label: str = "",
+    axis_top: bool | None = None,
 ) -> str:
     """A horizontal bar chart with interval whiskers, as inline SVG.
 
@@ -198,12 +203,17 @@ def bar_chart(
         Axis scale; "sqrt" keeps small values visible next to large ones.
     reference : float, optional
         Draw a dashed vertical line at this value (e.g. a threshold).
+    axis_top : bool, optional
+        Repeat the axis (ticks and unit) above the bars; by default when there are more than 25 bars,
+        so a tall chart has its axis where the eye starts.
 
     Returns
     -------
     svg : str
     """
     n = len(labels)
+    if axis_top is None:
+        axis_top = n > 25
     vals = np.array([v if v is not None and np.isfinite(v) else 0.0 for v in values], dtype=float)
     lo = np.array([v if v is not None and np.isfinite(v) else np.nan for v in (lows or [None] * n)], dtype=float)
     hi = np.array([v if v is not None and np.isfinite(v) else np.nan for v in (highs or [None] * n)], dtype=float)
@@ -211,7 +221,7 @@ def bar_chart(
     vmax = nice_ceiling(vmax)
     tf = (lambda x: math.sqrt(max(x, 0.0))) if scale == "sqrt" else (lambda x: max(x, 0.0))
     plot_w = width - label_width - 20
-    top, axis_h = (36 if title else 20), 34
+    top, axis_h = (36 if title else 20) + (30 if axis_top else 0), 34
 
     def px(x: float) -> float:
         return label_width + plot_w * tf(x) / tf(vmax)
@@ -228,9 +238,13 @@ def bar_chart(
         x = px(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 2}" y2="{top + n * row_height}" class="grid"/>')
         out.append(f'<text x="{x:.1f}" y="{top + n * row_height + 14}" class="tick">{_tick_label(t)}</text>')
+        if axis_top:
+            out.append(f'<text x="{x:.1f}" y="{top - 8}" class="tick">{_tick_label(t)}</text>')
     if unit:
         out.append(f'<text x="{label_width + plot_w / 2:.1f}" y="{top + n * row_height + 29}" class="tick">'
                    f"{esc(unit)}</text>")
+        if axis_top:
+            out.append(f'<text x="{label_width - 6}" y="{top - 8}" class="tick unit">{esc(unit)}</text>')
     for i in range(n):
         y = top + i * row_height
         cls = esc(classes[i]) if classes else ""
@@ -256,9 +270,11 @@ def bar_chart(
                 out.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{ym - 3:.1f}" y2="{ym + 3:.1f}" class="whisker"/>')
     if reference is not None and np.isfinite(reference) and reference <= vmax:
         x = px(reference)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{top + n * row_height}" class="ref"/>')
+        y0 = top - (20 if axis_top else 4)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y0}" y2="{top + n * row_height}" class="ref"/>')
         if reference_label:
-            out.append(f'<text x="{x + 3:.1f}" y="{top - 6}" class="tick ref-label">{esc(reference_label)}</text>')
+            y_ref = top - 24 if axis_top else top - 6
+            out.append(f'<text x="{x + 3:.1f}" y="{y_ref}" class="tick ref-label">{esc(reference_label)}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -376,6 +392,45 @@ def wav_data_uri(audio: np.ndarray, sample_rate: int) -> str:
     return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def wav_uri_bytes(n_samples: int) -> int:
+    """Characters of the data URI :func:`wav_data_uri` makes of ``n_samples`` mono 16-bit samples."""
+    return len("data:audio/wav;base64,") + 4 * math.ceil((44 + 2 * int(n_samples)) / 3)
+
+
+def clip_plan(n_clips: int, seconds: float, budget_mb: float,
+              rates: Sequence[int] = (16000, 12000, 11025, 8000)) -> tuple[int, float]:
+    """Sample rate and length at which ``n_clips`` clips fit a page budget.
+
+    The highest of ``rates`` at which ``n_clips`` clips of ``seconds`` (as WAV data URIs) take at most
+    ``budget_mb`` MB (10^6 bytes); when even the lowest rate does not fit, the clips are shortened
+    (to no less than 0.1 s).
+
+    Returns
+    -------
+    rate : int
+    seconds : float
+    """
+    per_clip = budget_mb * 1e6 / max(int(n_clips), 1)
+    for r in rates:
+        if wav_uri_bytes(int(r * seconds)) <= per_clip:
+            return int(r), float(seconds)
+    r = int(rates[-1])
+    fit = (per_clip * 3 / 4 - 44 - 30) / (2 * r)
+    return r, float(max(0.1, min(seconds, math.floor(fit * 100) / 100)))
+
+
+def resample_clip(clip: np.ndarray, rate: int, new_rate: int, seconds: float) -> np.ndarray:
+    """The first ``seconds`` of a clip at ``new_rate`` (polyphase resampling), int16 [shape=(n,)]."""
+    x = np.asarray(clip)
+    scale = 32767.0 if x.dtype == np.int16 else 1.0
+    y = x.astype(np.float64) / scale
+    if int(new_rate) != int(rate):
+        g = math.gcd(int(rate), int(new_rate))
+        y = resample_poly(y, int(new_rate) // g, int(rate) // g)
+    y = y[: int(round(seconds * new_rate))]
+    return np.clip(np.round(y * 32767.0), -32768, 32767).astype(np.int16)
+
+
 def audio_player(uri: str, label: str = "") -> str:
     """An ``<audio controls>`` element with a caption."""
     cap = f'<span class="audio-label">{esc(label)}</span>' if label else ""
@@ -401,6 +456,7 @@ def render_page(
     subtitle: str = "",
     generated: str = "",
     toc: bool = True,
+    home: str | None = "index.html",
 ) -> str:
     """A complete, self-contained HTML page (inline CSS and JS, no external resources).
 
@@ -413,6 +469,9 @@ def render_page(
         Shown under the title and in the footer.
     toc : bool
         Add a table of contents of the sections.
+    home : str or None
+        The landing page of the reports folder, linked from the page's header (None: no link, for the
+        landing page itself).
 
     Returns
     -------
@@ -427,6 +486,7 @@ def render_page(
         subtitle=subtitle,
         generated=generated,
         toc=toc,
+        home=home or "",
         sections=[{"id": s.id, "title": s.title, "html": _markup(s.html), "level": s.level} for s in sections],
         css=_markup(template_text("report.css")),
         js=_markup(template_text("report.js")),

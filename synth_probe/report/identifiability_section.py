@@ -2,9 +2,10 @@
 
 Built from ``identifiability.json`` (:mod:`synth_probe.identifiability`), with the
 sensitivity class and the best measured skill beside each parameter when
-``sensitivity.json`` and ``predictability.json`` are in the same folder. The page
-assembler rebuilds it (:data:`synth_probe.report.REFRESH`), so it follows
-whichever study ran last.
+``sensitivity.json`` and ``predictability.json`` are in the same folder.
+:func:`synth_probe.report.pages.rebuild_predictability_page` rewrites it whenever a
+study writes its part, so it follows whichever study ran last. :func:`csv_rows` is the
+summary as the rows of ``identifiability.csv``.
 """
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from typing import Any
 from synth_probe.report import load_json, write_part
 from synth_probe.report.html import Column, esc, fmt_num, key_value_table, table
 
-__all__ = ["PART_KEY", "PART_TITLE", "identifiability_html", "refresh_part"]
+__all__ = ["PART_KEY", "PART_TITLE", "RESULTS_NAME", "identifiability_html", "refresh_part", "csv_rows"]
 
 PART_KEY = "15-identifiability"
 PART_TITLE = "Identifiability in context: masked, confounded or distinct among random patches"
+RESULTS_NAME = "identifiability.json"
 
 
 def _move(step: float) -> str:
@@ -28,6 +30,54 @@ def _move(step: float) -> str:
 
 def _pct(v: Any) -> str:
     return "—" if v is None else f"{100 * float(v):.0f} %"
+
+
+def _columns(cfg: dict[str, Any], rows: list[dict[str, Any]], with_class: bool, with_skill: bool) -> list[Column]:
+    """The table's columns; adds the step and tolerance columns to ``rows`` (in place)."""
+    cols = [Column("parameter", "Parameter")]
+    if with_class:
+        cols.append(Column("cls", "Sensitivity class",
+                           fmt=lambda v: f'<span class="badge {esc(v)}">{esc(v)}</span>' if v else "—"))
+    steps = [f"{x:g}" for x in cfg.get("steps", [0.5])]
+    looser = sorted({t for r in rows for t in r.get("resolvable_r2_at") or {}}, key=float)
+    for r in rows:
+        for x in steps[1:]:
+            r[f"at_{x}"] = r.get("distinct_by_step", {}).get(x)
+        for t in looser:
+            r[f"r2_at_{t}"] = (r.get("resolvable_r2_at") or {}).get(t)
+    cols += [
+        Column("distinct", "Distinct", fmt=_pct, numeric=True, title="audible and no twin found"),
+        Column("masked", "Masked", fmt=_pct, numeric=True, title="change within the render-noise floor + tolerance"),
+        Column("confounded", "Confounded", fmt=_pct, numeric=True, title="a twin with the moved value was found"),
+    ] + [
+        Column(f"at_{x}", f"Distinct at {x}", fmt=_pct, numeric=True,
+               title=f"share of patches where a move of {x} of the range (discrete: the neighbouring choice) is "
+                     "audible and no twin was found")
+        for x in steps[1:]
+    ] + [
+        Column("resolvable_r2", "Resolvable R² ≈", fmt=lambda v: fmt_num(v, 2), numeric=True,
+               title="1 - 4 mean(Δ²), Δ the largest move not distinct at a patch (continuous parameters)"),
+    ] + [
+        Column(f"r2_at_{t}", f"… at {t} dB", fmt=lambda v: fmt_num(v, 2), numeric=True,
+               title=f"the same with a tolerance of {t} dB above the floor: a move whose effect or twin lies "
+                     "within it counts as not distinct (from the stored distances)")
+        for t in looser
+    ] + [
+        Column("resolvable_r2_half_budget", "… half the search", fmt=lambda v: fmt_num(v, 2), numeric=True,
+               title="the resolvable R² from the twins each search had after half its renders: above the full "
+                     "search's, the searches were still finding twins (the same is no proof they had settled)"),
+    ] * any(r.get("resolvable_r2_half_budget") is not None for r in rows) + [
+        Column("effect_db", "Effect (dB)", fmt=fmt_num, numeric=True, title="median distance of the moved render"),
+        Column("floor_db", "Floor (dB)", fmt=fmt_num, numeric=True,
+               title="median distance between two render seeds of the base"),
+        Column("twin_db", "Twin (dB)", fmt=fmt_num, numeric=True, title="median distance the twin searches reached"),
+        Column("comp", "Twins moved", title="parameters the twins changed most often (after putting back the "
+                                            "moves that were not needed)"),
+    ]
+    if with_skill:
+        cols.append(Column("skill", "Best skill", fmt=lambda v: fmt_num(v, 3), numeric=True,
+                           title="best model's skill in predictability.json (R² or chance-corrected accuracy)"))
+    return cols
 
 
 def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | None = None,
@@ -71,49 +121,7 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
     ]
     if not data.get("complete", True):
         out.append('<p class="note">This run was interrupted: only the probes finished are counted.</p>')
-    cols = [Column("parameter", "Parameter")]
-    if sens:
-        cols.append(Column("cls", "Sensitivity class",
-                           fmt=lambda v: f'<span class="badge {esc(v)}">{esc(v)}</span>' if v else "—"))
-    steps = [f"{x:g}" for x in cfg.get("steps", [0.5])]
-    looser = sorted({t for r in rows for t in r.get("resolvable_r2_at") or {}}, key=float)
-    for r in rows:
-        for x in steps[1:]:
-            r[f"at_{x}"] = r.get("distinct_by_step", {}).get(x)
-        for t in looser:
-            r[f"r2_at_{t}"] = (r.get("resolvable_r2_at") or {}).get(t)
-    cols += [
-        Column("distinct", "Distinct", fmt=_pct, numeric=True, title="audible and no twin found"),
-        Column("masked", "Masked", fmt=_pct, numeric=True, title="change within the render-noise floor + tolerance"),
-        Column("confounded", "Confounded", fmt=_pct, numeric=True, title="a twin with the moved value was found"),
-    ] + [
-        Column(f"at_{x}", f"Distinct at {x}", fmt=_pct, numeric=True,
-               title=f"share of patches where a move of {x} of the range (discrete: the neighbouring choice) is "
-                     "audible and no twin was found")
-        for x in steps[1:]
-    ] + [
-        Column("resolvable_r2", "Resolvable R² ≈", fmt=lambda v: fmt_num(v, 2), numeric=True,
-               title="1 - 4 mean(Δ²), Δ the largest move not distinct at a patch (continuous parameters)"),
-    ] + [
-        Column(f"r2_at_{t}", f"… at {t} dB", fmt=lambda v: fmt_num(v, 2), numeric=True,
-               title=f"the same with a tolerance of {t} dB above the floor: a move whose effect or twin lies "
-                     "within it counts as not distinct (from the stored distances)")
-        for t in looser
-    ] + [
-        Column("resolvable_r2_half_budget", "… half the search", fmt=lambda v: fmt_num(v, 2), numeric=True,
-               title="the resolvable R² from the twins each search had after half its renders: above the full "
-                     "search's, the searches were still finding twins (the same is no proof they had settled)"),
-    ] * any(r.get("resolvable_r2_half_budget") is not None for r in rows) + [
-        Column("effect_db", "Effect (dB)", fmt=fmt_num, numeric=True, title="median distance of the moved render"),
-        Column("floor_db", "Floor (dB)", fmt=fmt_num, numeric=True,
-               title="median distance between two render seeds of the base"),
-        Column("twin_db", "Twin (dB)", fmt=fmt_num, numeric=True, title="median distance the twin searches reached"),
-        Column("comp", "Twins moved", title="parameters the twins changed most often (after putting back the "
-                                            "moves that were not needed)"),
-    ]
-    if best:
-        cols.append(Column("skill", "Best skill", fmt=lambda v: fmt_num(v, 3), numeric=True,
-                           title="best model's skill in predictability.json (R² or chance-corrected accuracy)"))
+    cols = _columns(cfg, rows, bool(sens), bool(best))
     out.append(table(cols, rows, id="identifiability-t",
                      row_class=lambda r: f"cls-{r['cls']}" if r.get("cls") else ""))
     render = cfg.get("render", {})
@@ -135,9 +143,32 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
 def refresh_part(reports_dir: str | os.PathLike) -> Path | None:
     """Rewrite the part from the files in ``reports_dir``; None when there is no ``identifiability.json``."""
     d = Path(reports_dir)
-    data = load_json(d / "identifiability.json")
+    data = load_json(d / RESULTS_NAME)
     if data is None:
         return None
     return write_part(d, "predictability", PART_KEY, PART_TITLE,
                       identifiability_html(data, load_json(d / "sensitivity.json"),
                                            load_json(d / "predictability.json")))
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
+
+
+def csv_rows(data: dict[str, Any]) -> list[list[str]]:
+    """The summary of ``identifiability.json`` as the rows of ``identifiability.csv``, header first."""
+    rows = data["summary"]
+    steps = [f"{x:g}" for x in data.get("config", {}).get("steps", [])]
+    looser = sorted({t for r in rows for t in r["resolvable_r2_at"]}, key=float)
+    out = [["parameter", "bases", "masked", "confounded", "distinct"]
+           + [f"distinct_at_{x}" for x in steps[1:]] + ["resolvable_r2"]
+           + [f"resolvable_r2_at_{t}db" for t in looser]
+           + ["resolvable_r2_half_budget", "effect_db", "floor_db", "twin_db", "compensators"]]
+    for r in rows:
+        out.append([r["parameter"], r["bases"], f"{r['masked']:.3f}", f"{r['confounded']:.3f}", f"{r['distinct']:.3f}"]
+                   + [_num(r["distinct_by_step"].get(x)) for x in steps[1:]]
+                   + [_num(r["resolvable_r2"])] + [_num(r["resolvable_r2_at"].get(t)) for t in looser]
+                   + [_num(r["resolvable_r2_half_budget"])]
+                   + [f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
+                      "" if r["twin_db"] is None else f"{r['twin_db']:.3f}", " ".join(r["compensators"])])
+    return out

@@ -23,7 +23,7 @@ from synth_probe.errors import (
 )
 from synth_probe.fileio import read_json
 
-__all__ = ["ParamSpec", "RenderSettings", "Synth", "read_patch_file", "parse_assignments", "MAX_RENDER_SECONDS"]
+__all__ = ["ParamSpec", "RenderSettings", "SamplerPreset", "Synth", "read_patch_file", "MAX_RENDER_SECONDS"]
 
 CONTINUOUS = "continuous"
 DISCRETE = "discrete"
@@ -211,6 +211,44 @@ class RenderSettings:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class SamplerPreset:
+    """A named sampler a synth offers: which parameters vary, on which grids, and what is held.
+
+    A synth lists its presets in :attr:`Synth.sampler_presets`; :func:`synth_probe.sampling.make_plan`
+    compiles one (or the generic ``all``) into a plan.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+        One line for ``--help`` and reports.
+    varied : tuple of str or None
+        The parameters that vary; None: every parameter.
+    grids : mapping of str to tuple of float
+        Value grids (unit values) of varied parameters that are not drawn uniformly.
+    fixed : mapping of str to float
+        Parameters held away from their defaults (unit values).
+    held : tuple of str
+        Parameters the preset holds at their defaults on purpose (documentation and a check
+        that the synth has them; every parameter not varied is held).
+    render_defaults : mapping of str to Any
+        :class:`RenderSettings` fields the preset was published with (empty: none).
+    """
+
+    name: str
+    description: str
+    varied: tuple[str, ...] | None
+    grids: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    fixed: Mapping[str, float] = field(default_factory=dict)
+    held: tuple[str, ...] = ()
+    render_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def names(self) -> set[str]:
+        """Every parameter name the preset refers to."""
+        return set(self.varied or ()) | set(self.grids) | set(self.fixed) | set(self.held)
+
+
 class Synth(ABC):
     """A synthesizer: a list of :class:`ParamSpec` plus a renderer.
 
@@ -225,6 +263,11 @@ class Synth(ABC):
     @abstractmethod
     def specs(self) -> Sequence[ParamSpec]:
         """The parameters, in host order."""
+
+    @property
+    def sampler_presets(self) -> Mapping[str, SamplerPreset]:
+        """The named samplers this synth offers beyond the generic ``all`` (none by default)."""
+        return {}
 
     @property
     def param_names(self) -> list[str]:
@@ -367,19 +410,3 @@ def read_patch_file(path: str | Path) -> dict[str, float]:
         data = data["params"]
     return data
 
-
-def parse_assignments(items: Sequence[str]) -> dict[str, float]:
-    """Parse ``["cutoff=0.5", "resonance=0.2"]`` into a dict (values still unchecked)."""
-    out: dict[str, float] = {}
-    for item in items:
-        if "=" not in item:
-            raise ParameterValueError(f"expected NAME=VALUE, got {item!r}")
-        key, _, raw = item.partition("=")
-        key = key.strip()
-        try:
-            out[key] = float(raw)
-        except ValueError:
-            raise ParameterValueError(
-                f"parameter {key!r}: value {raw!r} is not a number; unit values are numbers in [0, 1]"
-            ) from None
-    return out

@@ -3,7 +3,7 @@
 The Faust source is ``noisemaker.dsp`` (voice, modulation, master section) plus
 ``fx.lib`` (delay, chorus, reverb), shipped as package data. It is compiled
 once per process and sample rate, and the compiled engine is reused for every
-render in that process (DESIGN.md, convention 5).
+render in that process.
 """
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 
 import numpy as np
 
 from synth_probe.errors import RenderError
-from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
+from synth_probe.synths.base import ParamSpec, RenderSettings, SamplerPreset, Synth
+from synth_probe.synths.noisemaker.samplers import NOISEMAKER_SAMPLERS
 from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
 from synth_probe.util import atomic_text
 
@@ -164,6 +165,11 @@ class NoiseMaker(Synth):
     @property
     def specs(self) -> Sequence[ParamSpec]:
         return NOISEMAKER_SPECS
+
+    @property
+    def sampler_presets(self) -> Mapping[str, SamplerPreset]:
+        """``timbral`` and ``inversynth`` (:mod:`synth_probe.synths.noisemaker.samplers`)."""
+        return NOISEMAKER_SAMPLERS
 
     def identity(self) -> dict:
         return {

@@ -1,0 +1,178 @@
+"""A predictability run's saved test predictions, the ensemble of its models, and reading a finished run back.
+
+:func:`synth_probe.predictability.run_predictability` keeps every model's full test predictions
+(and class probabilities) in ``predictability_predictions.npz`` beside ``predictability.json``,
+so that a rerun which keeps finished models can rebuild the :func:`ensemble`, and so that the
+analysis scripts can compare with a finished run (:func:`load_saved_run`, :func:`load_run_dataset`,
+:func:`saved_ensemble`).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_probe.dataset import load_dataset
+from synth_probe.errors import DatasetError
+from synth_probe.fileio import read_json
+from synth_probe.models.base import ParamTargets
+from synth_probe.util import atomic_write
+
+__all__ = ["RESULTS_NAME", "PREDICTIONS_NAME", "ENSEMBLE_MEMBERS", "ensemble", "save_predictions",
+           "load_predictions", "load_saved_run", "load_run_dataset", "saved_ensemble"]
+
+RESULTS_NAME = "predictability.json"
+#: every model's full test predictions, kept beside the results so that a rerun can rebuild the ensemble
+PREDICTIONS_NAME = "predictability_predictions.npz"
+#: the models the ensemble averages (those of a run that are among them)
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("gbm", "cnn", "autoencoder", "transformer")
+
+
+def ensemble(preds: Mapping[str, pd.DataFrame], probas: Mapping[str, Mapping[str, np.ndarray] | None],
+             synth: str | None, Y: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[str]]:
+    """The equal-weight ensemble of the :data:`ENSEMBLE_MEMBERS` in ``preds``.
+
+    Continuous parameters: the mean of the members' predictions. Discrete ones: the mean of
+    their class probabilities, and the most probable choice (a member without probabilities
+    counts as certain of its predicted choice).
+
+    Parameters
+    ----------
+    preds : mapping of model -> DataFrame [shape=(n_test, n_params)]
+        Full test predictions (unit values).
+    probas : mapping of model -> (mapping of parameter -> array [shape=(n_test, n_choices)]) or None
+    synth : str or None
+        Whose specs mark the discrete parameters.
+    Y : DataFrame
+        The test targets (for the columns and the choices).
+
+    Returns
+    -------
+    pred : DataFrame
+    proba : dict of str -> np.ndarray
+    members : list of str
+        Empty (and the other two empty too) when fewer than two members are present.
+    """
+    members = [m for m in ENSEMBLE_MEMBERS if m in preds and len(preds[m]) == len(Y)]
+    if len(members) < 2:
+        return pd.DataFrame(), {}, []
+    cols = list(Y.columns)
+    out = sum(preds[m][cols].to_numpy(dtype=np.float64) for m in members) / len(members)
+    targets = ParamTargets(synth=synth).fit(Y)
+    proba: dict[str, np.ndarray] = {}
+    for k, j in enumerate(targets.discrete_index):
+        name, cv = cols[j], np.asarray(targets.choice_values[k], dtype=np.float64)
+        acc = np.zeros((len(Y), len(cv)))
+        for m in members:
+            pm = (probas.get(m) or {}).get(name)
+            if pm is None:  # hard classes only: all the weight on the predicted choice
+                pm = np.zeros_like(acc)
+                pm[np.arange(len(Y)), np.abs(preds[m][name].to_numpy()[:, None] - cv[None, :]).argmin(axis=1)] = 1.0
+            acc += pm
+        proba[name] = acc / len(members)
+        out[:, j] = cv[proba[name].argmax(axis=1)]
+    return pd.DataFrame(out, columns=cols), proba, members
+
+
+def save_predictions(path: Path, fingerprint: str, preds: Mapping[str, pd.DataFrame],
+                      probas: Mapping[str, Mapping[str, np.ndarray] | None], models: Mapping[str, str]) -> None:
+    """Every model's full test predictions (and class probabilities), for the ensemble of a later rerun.
+
+    ``models`` maps each model to its hyperparameter fingerprint; models without one are not saved.
+    """
+    arrays: dict[str, np.ndarray] = {"fingerprint": np.asarray(fingerprint)}
+    for m, p in preds.items():
+        if m not in models:
+            continue
+        arrays[f"model:{m}"] = np.asarray(models[m])
+        arrays[f"pred:{m}"] = p.to_numpy(dtype=np.float64)
+        for name, a in (probas.get(m) or {}).items():
+            arrays[f"proba:{m}:{name}"] = np.asarray(a, dtype=np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)  # a new --out folder: the first model saves before any report
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays), digest=False)
+
+
+def load_saved_run(reports_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray], list[str]]:
+    """A finished run's results and saved test predictions, for studies that compare with it.
+
+    Returns
+    -------
+    results : dict
+        ``predictability.json``.
+    saved : dict of str to np.ndarray
+        The arrays of ``predictability_predictions.npz`` (``pred:MODEL`` holds a model's
+        test predictions, one column per entry of ``results["columns"]``).
+    members : list of str
+        The :data:`ENSEMBLE_MEMBERS` with saved predictions.
+
+    Raises
+    ------
+    DatasetError
+        When either file is missing or unreadable (run ``make predictability`` first).
+    """
+    d = Path(reports_dir)
+    results = read_json(d / RESULTS_NAME, error=DatasetError, what="predictability results",
+                        hint="run `make predictability` first")
+    try:
+        with np.load(d / PREDICTIONS_NAME, allow_pickle=False) as z:
+            saved = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"cannot read the predictability run in {d}: {e}; run `make predictability` first") from e
+    return results, saved, [m for m in ENSEMBLE_MEMBERS if f"pred:{m}" in saved]
+
+
+def load_run_dataset(results: Mapping[str, Any]) -> Any:
+    """The dataset a finished run (:func:`load_saved_run`'s ``results``) was trained on.
+
+    Raises
+    ------
+    DatasetError
+        When it cannot be loaded, or no longer has the run's number of rows (the split would differ,
+        so predictions of the run and of a study would not be of the same test rows).
+    """
+    ds = load_dataset(results["data"], verify=False)
+    if len(ds.params) != results["n"]:
+        raise DatasetError(f"{results['data']} has {len(ds.params)} rows, the predictability run used "
+                           f"{results['n']}; rerun `make predictability` on it")
+    return ds
+
+
+def load_predictions(path: Path, fingerprint: str,
+                      models: Mapping[str, str]) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """What :func:`save_predictions` wrote for the same data and split, of the models whose
+    hyperparameter fingerprint is as in ``models``; {} when there is nothing."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != fingerprint:
+                return {}
+            return {m: v for m, v in _saved_members(z).items()
+                    if f"model:{m}" in z.files and str(z[f"model:{m}"]) == models.get(m)}
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def _saved_members(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Model -> (test predictions, class probabilities by parameter) in the arrays :func:`save_predictions`
+    wrote (an open ``.npz`` or :func:`load_saved_run`'s ``saved``)."""
+    out: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {
+        key[5:]: (np.asarray(arrays[key]), {}) for key in arrays if key.startswith("pred:")}
+    for key in arrays:
+        if key.startswith("proba:"):
+            _, m, name = key.split(":", 2)
+            if m in out:
+                out[m][1][name] = np.asarray(arrays[key])
+    return out
+
+
+def saved_ensemble(results: Mapping[str, Any], saved: Mapping[str, np.ndarray],
+                   Y_test: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The :func:`ensemble` of a finished run's saved test predictions (:func:`load_saved_run`), and its
+    members; an empty frame and no members when fewer than two were saved."""
+    members = _saved_members(saved)
+    preds = {m: pd.DataFrame(p, columns=list(results["columns"])) for m, (p, _) in members.items()}
+    pred, _, used = ensemble(preds, {m: proba for m, (_, proba) in members.items()}, results.get("synth"), Y_test)
+    return pred, used
