@@ -54,6 +54,9 @@ import pandas as pd
 from synth_probe.errors import DatasetError, ParameterValueError, UnknownModelError
 from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
+from synth_probe.pipeline import FAMILIES, SUITE as PIPELINE_SUITE, TORCH_FAMILIES, build_estimator, feature_step
+from synth_probe.pipeline import input_shape as step_input_shape
+from synth_probe.training import dataset_context, select_params, split_indices, target_layout
 
 __all__ = [
     "SUITE",
@@ -76,9 +79,9 @@ __all__ = [
     "MEDIA_NAME",
 ]
 
-#: the estimator suite, in training order (keys of :data:`synth_probe.models.MODELS`)
-SUITE: tuple[str, ...] = ("mean", "knn", "gbm", "cnn", "autoencoder", "transformer")
-TORCH_MODELS: frozenset[str] = frozenset({"cnn", "autoencoder", "transformer"})
+#: the estimator suite, in training order, and its spectrogram models (the family table of synth_probe.pipeline)
+SUITE: tuple[str, ...] = PIPELINE_SUITE
+TORCH_MODELS: frozenset[str] = TORCH_FAMILIES
 RESULTS_NAME = "predictability.json"
 #: every model's full test predictions, kept beside the results so that a rerun can rebuild the ensemble
 PREDICTIONS_NAME = "predictability_predictions.npz"
@@ -99,7 +102,7 @@ class PredictabilityConfig:
     Parameters
     ----------
     models : tuple of str
-        Model names from :data:`SUITE` (any key of :data:`synth_probe.models.MODELS`).
+        Model names from :data:`SUITE` (families of :data:`synth_probe.pipeline.FAMILIES`).
     params : str
         ``"all"`` (every parameter that varies in the dataset) or ``"A,B,..."``.
     test_fraction : float
@@ -136,14 +139,12 @@ class PredictabilityConfig:
     chunk: int = 1000
 
     def __post_init__(self) -> None:
-        from synth_probe.models import MODELS
-
         self.models = tuple(self.models)
         if not self.models:
-            raise ParameterValueError(f"no models given; choose from {', '.join(MODELS)}")
+            raise ParameterValueError(f"no models given; choose from {', '.join(FAMILIES)}")
         for m in self.models:
-            if m not in MODELS:
-                raise UnknownModelError(m, list(MODELS))
+            if m not in FAMILIES:
+                raise UnknownModelError(m, list(FAMILIES))
         if len(set(self.models)) != len(self.models):
             raise ParameterValueError(f"a model is listed twice: {','.join(self.models)}")
         if not 0.0 < float(self.test_fraction) < 1.0:
@@ -156,8 +157,8 @@ class PredictabilityConfig:
             if int(getattr(self, name)) < 0:
                 raise ParameterValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for m in self.overrides:
-            if m not in MODELS:
-                raise UnknownModelError(m, list(MODELS))
+            if m not in FAMILIES:
+                raise UnknownModelError(m, list(FAMILIES))
 
     def suite_overrides(self, model: str) -> dict[str, Any]:
         """Hyperparameters this run gives ``model``: the suite's sizing, then :attr:`overrides`."""
@@ -247,13 +248,10 @@ def skill(row: Mapping[str, Any]) -> float:
 
 # ----------------------------------------------------------------------------- features
 def _feature_steps(sample_rate: int, note_length: float | None, jobs: int) -> dict[str, Any]:
-    from synth_probe.commands.train import build_features
-    from synth_probe.features import LogMelSpectrogram
-
-    return {
-        "tabular": build_features("combined", sample_rate, note_length, jobs),
-        "logmel": LogMelSpectrogram(sample_rate=sample_rate, n_mels=64, hop_length=512, n_jobs=1),
-    }
+    """The suite's two feature steps: the tabular families' default features and the torch families'."""
+    kw = dict(sample_rate=sample_rate, note_length=note_length)
+    return {"tabular": feature_step(FAMILIES["gbm"].features, jobs=jobs, **kw),
+            "logmel": feature_step(FAMILIES["cnn"].features, jobs=1, **kw)}
 
 
 def _feature_key(ds: Any, name: str, step: Any, rows: np.ndarray) -> str:
@@ -370,15 +368,11 @@ def _fit_one(
     Y_test: pd.DataFrame,
     log: Callable[[str], None],
     levels: Mapping[str, Sequence[float]] | None = None,
+    discrete: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, np.ndarray] | None]:
-    from synth_probe.commands.train import build_pipeline
-
-    pipe = build_pipeline(model, features="none", synth=synth, sample_rate=sample_rate, note_length=note_length,
-                          n_samples=n_samples, overrides=config.suite_overrides(model), seed=config.seed,
-                          jobs=config.jobs)
-    est = pipe.steps[-1][1]
-    if model in TORCH_MODELS and input_shape is not None and "input_shape" in est.get_params(deep=False):
-        est.set_params(input_shape=tuple(input_shape))
+    est = build_estimator(model, input_shape=input_shape if model in TORCH_MODELS else None,
+                          discrete=discrete, synth=synth, overrides=config.suite_overrides(model),
+                          seed=config.seed, jobs=config.jobs)
     log(f"{model}: fitting {type(est).__name__} on {len(F_train)} rows x {F_train.shape[1]} features, "
         f"{Y_train.shape[1]} parameters")
     t0 = time.perf_counter()
@@ -666,7 +660,6 @@ def run_predictability(
     results : dict
         What ``predictability.json`` holds.
     """
-    from synth_probe.commands.train import dataset_context, select_params, split_indices
     from synth_probe.metrics import grid_levels
 
     config = config or PredictabilityConfig()
@@ -728,9 +721,10 @@ def run_predictability(
             feats[name] = (F[:len(train_idx)], F[len(train_idx):])
     results["feature_seconds"] = time.perf_counter() - t_feat
     lm = steps["logmel"]
-    input_shape = (lm.n_bins(), lm.n_frames(settings.n_samples))
+    input_shape = step_input_shape(lm, settings.n_samples)
+    layout = target_layout(columns, synth=synth) if synth else target_layout(columns, specs=ds.specs)
     results["features"] = {"tabular": "handcrafted + log-mel (64 bands) in 8 time segments",
-                           "logmel": f"log-mel {input_shape[0]} bands x {input_shape[1]} frames (n_fft 1024, hop 512)"}
+                           "logmel": f"log-mel {input_shape[0]} bands x {input_shape[1]} frames (n_fft {lm.n_fft}, hop {lm.hop_length})"}
 
     preds: dict[str, pd.DataFrame] = {}
     probas: dict[str, dict[str, np.ndarray] | None] = {}
@@ -755,7 +749,7 @@ def run_predictability(
             entry, pred, proba = _fit_one(
                 model, config, synth=synth, sample_rate=sr, note_length=settings.note_length,
                 n_samples=settings.n_samples, input_shape=input_shape, F_train=F_tr, Y_train=Y_train,
-                F_test=F_te, Y_test=Y_test, log=log, levels=levels,
+                F_test=F_te, Y_test=Y_test, log=log, levels=levels, discrete=layout,
             )
             k = min(int(config.audio), len(test_idx))
             entry["test_predictions_head"] = pred.iloc[:max(k, int(config.pairs))].to_numpy().tolist()

@@ -10,9 +10,15 @@ from typing import Any
 import numpy as np
 
 from synth_probe.commands._args import int_arg, jobs_arg
-from synth_probe.commands.train import _proba, dataset_context, format_report, load, split_indices
 from synth_probe.errors import ParameterValueError
 from synth_probe.fileio import check_output_file
+from synth_probe.training import (
+    dataset_context,
+    discrete_proba,
+    format_report,
+    load_training_dataset,
+    split_indices,
+)
 
 __all__ = ["register", "run"]
 
@@ -28,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     est = model.steps[-1][1] if hasattr(model, "steps") else model
     header = est.model_header_
     meta = header.get("metadata") or {}
-    ds = load(args.data)
+    ds = load_training_dataset(args.data)
     columns = list(header.get("columns") or [])
     missing = [c for c in columns if c not in ds.params.columns]
     if missing:
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         import pandas as pd
 
         pred = pd.DataFrame(np.asarray(pred).reshape(len(X), -1), columns=columns)
-    report = parameter_report(Y, pred, synth, proba=_proba(model, X) if hasattr(model, "steps") else None,
+    report = parameter_report(Y, pred, synth, proba=discrete_proba(model, X) if hasattr(model, "steps") else None,
                               levels=grid_levels(ds.params[columns]))
     print(format_report(report))
     result: dict[str, Any] = {

@@ -50,7 +50,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth_probe.models.base import SynthEstimator
+from synth_probe.models.base import FitProgress, SynthEstimator
 
 __all__ = [
     "GenDropout",
@@ -443,6 +443,22 @@ class ParamHeads(nn.Module):
 
 
 # --------------------------------------------------------------------------- estimator base
+def _epoch_hook(callbacks: Sequence[Callable[[FitProgress], None]], budget: int
+                ) -> Callable[[dict[str, Any]], None] | None:
+    """A :func:`fit_loop` ``on_epoch`` that passes each epoch's monitored loss to ``callbacks``, or None."""
+    if not callbacks:
+        return None
+
+    def on_epoch(rec: dict[str, Any]) -> None:
+        loss = rec.get("valid_loss")
+        loss = rec["train_loss"] if loss is None else loss
+        progress = FitProgress(step=int(rec["epoch"]), budget=budget, loss=float(loss), unit="epoch")
+        for cb in callbacks:
+            cb(progress)
+
+    return on_epoch
+
+
 class TorchEstimator(SynthEstimator):
     """Base of the torch estimators: input shaping, target coding, device, the loop.
 
@@ -566,7 +582,7 @@ class TorchEstimator(SynthEstimator):
         return total / max(n_targets, 1)
 
     # -- SynthEstimator hooks
-    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray) -> None:
+    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         self._check_params()
         if len(X) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got n_samples={len(X)}")
@@ -611,8 +627,7 @@ class TorchEstimator(SynthEstimator):
                 max_epochs=int(self.max_epochs),
                 desc=type(self).__name__,
                 parameters=self._trainable_parameters(module),
-                # set only for the length of one fit, by synth_probe.tuning (reports epochs to Optuna)
-                on_epoch=self.__dict__.get("_on_epoch"),
+                on_epoch=_epoch_hook(callbacks, int(self.max_epochs)),
                 **self._loop_settings(generator, device),
             )
         self.module_ = module.to("cpu").eval()
@@ -796,10 +811,10 @@ class TorchEstimator(SynthEstimator):
 #: numpydoc text of the constructor parameters every torch estimator shares
 LOOP_PARAMS_DOC = """\
     synth : str or None, default=None
-        Synth whose specs say which target columns are discrete (columns named
-        by its parameters).
-    discrete : dict or None, default=None
-        Column -> number of choices (or the choices' unit values); overrides ``synth``.
+        The synth the model is for (name or plugin path), recorded with the model; never opened.
+    discrete : mapping or None, default=None
+        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
+        number of choices, or the choices' unit values. Columns not named are continuous.
     batch_size : int, default=64
     max_epochs : int, default={max_epochs}
     lr : float, default={lr}

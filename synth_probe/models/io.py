@@ -24,7 +24,7 @@ Torch estimators plug in by implementing two methods::
         # param_names_, n_outputs_, and the JSON-able ``_torch_state()`` dict if the
         # estimator defines one) are already restored
 
-The class of a torch model must be one of :data:`synth_probe.models.MODELS`;
+The class of a torch model must be an estimator class of :mod:`synth_probe.models` (:func:`model_class`);
 nothing else is imported by name from a header. A weights file that is missing, truncated
 or holds anything but tensors and plain containers is a :class:`ModelFileError`.
 
