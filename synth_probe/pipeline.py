@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -336,7 +336,3 @@ def build_pipeline(
                           threads=threads, device=device, overrides=overrides)
     return Pipeline(([("features", step)] if step is not None else []) + [("estimator", est)])
 
-
-def with_hop(spec: FeatureSpec, hop: int) -> FeatureSpec:
-    """``spec`` with another log-mel hop."""
-    return replace(spec, hop=int(hop))
