@@ -258,7 +258,8 @@ def build_estimator(
     input_shape : (int, int) or None
         ``(bins, frames)`` of the spectrogram image (torch families).
     discrete : mapping or None
-        The targets' discrete layout (:func:`synth_probe.models.base.discrete_layout`).
+        The targets' discrete layout (:func:`synth_probe.models.base.discrete_layout`; ``{}``: all
+        continuous). Required with ``synth``.
     synth : str or None
         Synth name or plugin path, recorded with the model (never opened by it).
     seed : int or None
@@ -279,7 +280,7 @@ def build_estimator(
     """
     cls = family_class(name)
     names = set(cls().get_params(deep=False))
-    kw: dict[str, Any] = {"synth": synth, "discrete": dict(discrete) if discrete else None}
+    kw: dict[str, Any] = {"synth": synth, "discrete": None if discrete is None else dict(discrete)}
     if seed is not None:
         kw["random_state"] = int(seed)
     if jobs is not None:

@@ -60,7 +60,7 @@ def test_results_json_holds_every_model_and_parameter(study, dataset):
     mean = {r["parameter"]: r for r in data["models"]["mean"]["parameters"]}
     assert mean["cutoff"]["r2"] <= 0.0
     Y = dataset.params.reset_index(drop=True)
-    from synth_probe.commands.train import split_indices
+    from synth_probe.training import split_indices
 
     tr, te = split_indices(N, 0.25, 0)
     expect = float(np.mean(np.abs(Y.cutoff.iloc[te] - Y.cutoff.iloc[tr].mean())))

@@ -39,6 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from synth_probe.pipeline import build_pipeline
+from synth_probe.training import target_layout
+
 __all__ = ["main", "run_eval", "AMSYNTH_PATH", "CONDITIONS"]
 
 AMSYNTH_PATH = "/usr/lib/vst/amsynth_vst.so"
@@ -147,7 +150,6 @@ def run_eval(
     """Run the whole evaluation; returns the summary that ``matching.json`` holds."""
     import pandas as pd
 
-    from synth_probe.commands.train import build_pipeline
     from synth_probe.dataset import generate, load_dataset
     from synth_probe.matching import prepare_audio
     from synth_probe.models.io import save_model
@@ -177,7 +179,7 @@ def run_eval(
     columns = [c for c in Y.columns if Y[c].nunique() > 1]
     pipe = build_pipeline(model, features=features, synth=plugin, sample_rate=sample_rate,
                           note_length=note_length, n_samples=audio.shape[1], seed=seed, jobs=jobs,
-                          overrides=model_params)
+                          overrides=model_params, discrete=target_layout(columns, synth=synth))
     pipe.fit(audio, Y[columns].reset_index(drop=True))
     model_dir = work / f"model-{model}-{features}-{n_train}"
     save_model(pipe, model_dir, metadata={"data": str(data_dir), "render": settings.to_dict(), "model": model,

@@ -567,7 +567,13 @@ class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """Validate ``X`` and ``Y``, learn the target layout; return ``(X, Yc, Yd)``."""
         if Y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        targets = ParamTargets(discrete=getattr(self, "discrete", None))  # the layout is data: no synth opened
+        synth, discrete = getattr(self, "synth", None), getattr(self, "discrete", None)
+        if synth is not None and discrete is None:
+            raise ParameterValueError(
+                f"{type(self).__name__}(synth={synth!r}) needs the targets' layout as data: pass "
+                "discrete=discrete_layout(specs, columns) (synth_probe.models.discrete_layout; an empty dict when "
+                "every target is continuous); synth only names the synth the model is for")
+        targets = ParamTargets(discrete=discrete)  # the layout is data: no synth is opened
         y_in = Y
         X, y_arr = validate_data(self, X, Y, multi_output=True, y_numeric=True, dtype=self._X_dtype)
         targets.fit(y_in if isinstance(y_in, (pd.DataFrame, pd.Series)) else y_arr)
