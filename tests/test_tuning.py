@@ -333,3 +333,36 @@ def test_study_on_other_descriptors_is_refused(tiny, tmp_path, monkeypatch):
     # and the cached handcrafted features are kept per version
     ctx.features.get("hand")
     assert (ctx.features.dir / f"hand-v{v + 1}-n{ctx.features.n}.npy").is_file()
+
+
+def test_cnn_gets_the_same_input_in_tune_train_and_predictability(tiny, tmp_path):
+    # one builder: the CNN's untuned default in a study, `train cnn` and the predictability suite read the
+    # same log-mel image (same transformer parameters, same input shape)
+    from synth_probe.dataset import load_dataset
+    from synth_probe.pipeline import build_pipeline
+    from synth_probe.predictability import _feature_steps
+    from synth_probe.synths.registry import get_synth
+    from synth_probe.tuning.space import Fixed, default_trial_params, trial_spec
+
+    cfg = TuneConfig(synth="noisemaker", param="cutoff", data=str(tiny), studies_root=str(tmp_path),
+                     families=["cnn"])
+    ctx = TuneContext(cfg, get_synth("noisemaker"))
+    family, params, fs = trial_spec(Fixed(default_trial_params("cnn")), ["cnn"], cfg.max_epochs, cfg.max_rounds)
+    tune_step = ctx.features.pipeline_steps(fs)[0][1]
+    tune_est = ctx.estimator(family, params, fs)
+
+    st = load_dataset(tiny).settings
+    suite_step = _feature_steps(st.sample_rate, st.note_length, jobs=2)["logmel"]
+    train = build_pipeline("cnn", sample_rate=st.sample_rate, note_length=st.note_length, n_samples=st.n_samples)
+
+    def config(step) -> dict:  # n_jobs is how many processes compute the features, not what they compute
+        return {k: v for k, v in step.get_params().items() if k != "n_jobs"}
+
+    assert config(tune_step) == config(suite_step) == config(train.steps[0][1])
+    assert tune_step.hop_length == 512 and tune_step.n_mels == 64 and tune_step.time_pool is None
+    shape = (suite_step.n_bins(), suite_step.n_frames(st.n_samples))
+    assert tune_est.input_shape == shape == train.steps[-1][1].input_shape
+    # and the features the study fits on are what that step makes of the audio
+    X = ctx.features.matrix(fs)
+    np.testing.assert_allclose(X[:3], suite_step.fit(ctx.ds.audio[0:2]).transform(ctx.ds.audio[0:3]), rtol=1e-5,
+                               atol=1e-4)
