@@ -66,6 +66,8 @@ __all__ = [
     "ensure_dataset",
     "skill",
     "run_predictability",
+    "suite_feature_steps",
+    "compute_features",
     "figure_checks",
     "distinct_shares",
     "ensemble",
@@ -247,7 +249,7 @@ def skill(row: Mapping[str, Any]) -> float:
 
 
 # ----------------------------------------------------------------------------- features
-def _feature_steps(sample_rate: int, note_length: float | None, jobs: int) -> dict[str, Any]:
+def suite_feature_steps(sample_rate: int, note_length: float | None, jobs: int) -> dict[str, Any]:
     """The suite's two feature steps: the tabular families' default features and the torch families'."""
     kw = dict(sample_rate=sample_rate, note_length=note_length)
     return {"tabular": feature_step(FAMILIES["gbm"].features, jobs=jobs, **kw),
@@ -709,7 +711,7 @@ def run_predictability(
     log(f"predictability: {synth}, {n} rows ({len(train_idx)} train, {len(test_idx)} test), "
         f"{len(columns)} parameters, models {','.join(config.models)}; load average {load:.1f}")
 
-    steps = _feature_steps(sr, settings.note_length, int(config.jobs))
+    steps = suite_feature_steps(sr, settings.note_length, int(config.jobs))
     need = {("logmel" if m in TORCH_MODELS else "tabular") for m in config.models
             if not (m in old and old[m].get("fingerprint") == _model_fingerprint(config, m))}
     feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -340,7 +340,7 @@ def test_cnn_gets_the_same_input_in_tune_train_and_predictability(tiny, tmp_path
     # same log-mel image (same transformer parameters, same input shape)
     from synth_probe.dataset import load_dataset
     from synth_probe.pipeline import build_pipeline
-    from synth_probe.predictability import _feature_steps
+    from synth_probe.predictability import suite_feature_steps
     from synth_probe.synths.registry import get_synth
     from synth_probe.tuning.space import Fixed, default_trial_params, trial_spec
 
@@ -352,7 +352,7 @@ def test_cnn_gets_the_same_input_in_tune_train_and_predictability(tiny, tmp_path
     tune_est = ctx.estimator(family, params, fs)
 
     st = load_dataset(tiny).settings
-    suite_step = _feature_steps(st.sample_rate, st.note_length, jobs=2)["logmel"]
+    suite_step = suite_feature_steps(st.sample_rate, st.note_length, jobs=2)["logmel"]
     train = build_pipeline("cnn", sample_rate=st.sample_rate, note_length=st.note_length, n_samples=st.n_samples)
 
     def config(step) -> dict:  # n_jobs is how many processes compute the features, not what they compute
