@@ -7,13 +7,14 @@ predictability``) runs:
    is ``data/<synth>-<sampler>-<n>``, built or completed on demand; generation
    is resumable).
 2. **One split.** A seeded test split (``test_fraction`` of the rows,
-   :func:`synth_probe.commands.train.split_indices`) is held out of every
+   :func:`synth_probe.training.split_indices`) is held out of every
    model; each model holds out its own seeded early-stopping validation
    fraction of the training rows.
 3. **Features once.** The tabular features (handcrafted + 8-segment log-mel
-   statistics, :func:`synth_probe.commands.train.build_features` ``"combined"``)
+   statistics, :func:`synth_probe.pipeline.feature_step` ``"combined"``)
    feed ``mean``, ``knn`` and ``gbm``; a 64-band log-mel spectrogram (hop 512:
-   64 x 65 for 1.5 s at 22.05 kHz) feeds the torch models. Features are
+   64 x 65 for 1.5 s at 22.05 kHz) feeds the torch models: each family's default
+   features in :data:`synth_probe.pipeline.FAMILIES`, which ``train`` and ``tune`` read too. Features are
    computed in chunks (memory holds one chunk of audio) and cached on disk.
 4. **Train and score.** Each model is fit on the training rows and scored per
    parameter on the test rows (:func:`synth_probe.metrics.parameter_report`).
