@@ -27,10 +27,10 @@ from sklearn.metrics import r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from synth_probe.errors import DatasetError
 from synth_probe.features import LogMelSpectrogram
 from synth_probe.pipeline import build_estimator
-from synth_probe.predictability import compute_features, load_run_dataset, load_saved_run, suite_feature_steps
+from synth_probe.predictability import compute_features, suite_feature_steps
+from synth_probe.research._run import open_saved_run
 from synth_probe.training import dataset_context, split_indices, target_layout
 
 TARGETS = "cutoff,ampattack,osc1waveform,osc2waveform,lfo1destination,lfo1waveform,lfo2destination,filtertype"
@@ -55,12 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=".cache/features", help="the predictability study's feature cache")
     args = ap.parse_args(argv)
 
-    try:
-        results, saved, members = load_saved_run(args.reports)
-        ds = load_run_dataset(results)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
+    run = open_saved_run(args.reports)
+    if run is None:
         return 2
+    results, saved, members, ds = run
     inputs = [x.strip() for x in args.inputs.split(",") if x.strip()]
     unknown = [x for x in inputs if x not in INPUTS]
     if unknown:

@@ -33,10 +33,11 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.metrics import r2_score
 
-from synth_probe.errors import DatasetError, UnknownParameterError
+from synth_probe.errors import UnknownParameterError
 from synth_probe.matching import MatchObjective, hill_climb
 from synth_probe.metrics import _patch_matrix
-from synth_probe.predictability import load_run_dataset, load_saved_run, saved_ensemble
+from synth_probe.predictability import saved_ensemble
+from synth_probe.research._run import open_saved_run
 from synth_probe.synths.registry import get_synth
 from synth_probe.training import dataset_context, split_indices
 
@@ -100,12 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
 
-    try:
-        results, saved, _ = load_saved_run(args.reports)
-        ds = load_run_dataset(results)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
+    run = open_saved_run(args.reports)
+    if run is None:
         return 2
+    results, saved, _, ds = run
     if results.get("synth") != "noisemaker":
         print(f"error: the study searches the built-in noisemaker; this run is of {results.get('synth')}",
               file=sys.stderr)

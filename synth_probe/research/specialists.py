@@ -19,15 +19,9 @@ import time
 import numpy as np
 from sklearn.metrics import r2_score
 
-from synth_probe.errors import DatasetError
 from synth_probe.pipeline import build_estimator, input_shape
-from synth_probe.predictability import (
-    PredictabilityConfig,
-    compute_features,
-    load_run_dataset,
-    load_saved_run,
-    suite_feature_steps,
-)
+from synth_probe.predictability import PredictabilityConfig, compute_features, suite_feature_steps
+from synth_probe.research._run import open_saved_run
 from synth_probe.training import dataset_context, split_indices, target_layout
 
 
@@ -39,12 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=".cache/features", help="feature cache (the predictability study's)")
     args = ap.parse_args(argv)
 
-    try:
-        results, saved, members = load_saved_run(args.reports)
-        ds = load_run_dataset(results)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
+    run = open_saved_run(args.reports)
+    if run is None:
         return 2
+    results, saved, members, ds = run
     cfg = results["config"]
     config = PredictabilityConfig(models=tuple(args.models.split(",")), seed=cfg["seed"],
                                   test_fraction=cfg["test_fraction"], epochs=cfg["epochs"], patience=cfg["patience"],
