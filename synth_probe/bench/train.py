@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from synth_probe.pipeline import FAMILIES, build_estimator
 
@@ -103,8 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
 
-    import torch
-
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in names if m not in BENCH_MODELS]
     if unknown:
@@ -120,8 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(names: list[str], args: argparse.Namespace) -> None:
-    import torch
-
     rng = np.random.default_rng(0)
     shape = (args.n_mels, args.n_frames)
     X = rng.normal(size=(args.n, shape[0] * shape[1])).astype(np.float32)

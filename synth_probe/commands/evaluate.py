@@ -8,10 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from synth_probe.commands._args import int_arg, jobs_arg
 from synth_probe.errors import ParameterValueError
 from synth_probe.fileio import check_output_file
+from synth_probe.metrics import audio_report, grid_levels, parameter_report, summarize_audio
+from synth_probe.models import load_model
+from synth_probe.models.io import choose_synth
 from synth_probe.training import (
     dataset_context,
     discrete_proba,
@@ -24,10 +28,6 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.metrics import audio_report, grid_levels, parameter_report, summarize_audio
-    from synth_probe.models import load_model
-    from synth_probe.models.io import choose_synth
-
     if args.json:
         check_output_file(args.json, "--json file")  # refused before the model is loaded
     model = load_model(args.model_path)
@@ -67,8 +67,6 @@ def run(args: argparse.Namespace) -> int:
     Y = ds.params[columns].iloc[idx].reset_index(drop=True)
     pred = model.predict(X)
     if not hasattr(pred, "columns"):
-        import pandas as pd
-
         pred = pd.DataFrame(np.asarray(pred).reshape(len(X), -1), columns=columns)
     report = parameter_report(Y, pred, synth, proba=discrete_proba(model, X) if hasattr(model, "steps") else None,
                               levels=grid_levels(ds.params[columns]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from synth_probe.errors import UnknownModelError
 from synth_probe.models.base import FitProgress, ParamTargets, SynthEstimator, discrete_layout
 from synth_probe.models.baseline import MeanBaseline
 
@@ -50,8 +51,6 @@ def model_class(name: str) -> type:
     UnknownModelError
         Not an estimator class of this package, or its module cannot be imported here.
     """
-    from synth_probe.errors import UnknownModelError
-
     if name == "MeanBaseline":
         return MeanBaseline
     target = _LAZY.get(name)

@@ -41,6 +41,7 @@ import contextlib
 import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -493,8 +494,6 @@ class TorchEstimator(SynthEstimator):
         Only tensors (from the CPU) and plain containers are written, so
         :meth:`_load_torch` reads them with ``torch.load(..., weights_only=True)``.
         """
-        from pathlib import Path
-
         state = {
             "module": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
             "x_mean": torch.from_numpy(np.asarray(self.x_mean_)),
@@ -510,8 +509,6 @@ class TorchEstimator(SynthEstimator):
 
         Expects ``targets_`` and :meth:`_set_torch_state`'s attributes to be restored first.
         """
-        from pathlib import Path
-
         state = torch.load(Path(directory) / self._WEIGHTS_FILE, map_location="cpu", weights_only=True)
         self.x_mean_ = state["x_mean"].numpy()
         self.x_std_ = state["x_std"].numpy()

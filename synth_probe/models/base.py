@@ -39,6 +39,7 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from synth_probe.errors import ParameterValueError, UnknownParameterError
+from synth_probe.synths.registry import get_synth
 
 __all__ = ["ParamTargets", "SynthEstimator", "discrete_columns_of", "discrete_layout", "FitProgress"]
 
@@ -147,8 +148,6 @@ def discrete_columns_of(synth: str | None, columns: Sequence[Any]) -> dict[Any, 
     """
     if synth is None:
         return {}
-    from synth_probe.synths.registry import get_synth
-
     s = get_synth(synth)
     out = {}
     for col in columns:
@@ -223,8 +222,6 @@ class ParamTargets:
             if self.named:
                 specs = discrete_columns_of(self.synth, columns)
             else:
-                from synth_probe.synths.registry import get_synth
-
                 s = get_synth(self.synth)
                 if Yarr.shape[1] != len(s.specs):
                     raise ParameterValueError(
@@ -356,8 +353,6 @@ class ParamTargets:
     def _spec(self, k: int) -> Any:
         cache = self.__dict__.setdefault("_spec_cache", {})
         if k not in cache:
-            from synth_probe.synths.registry import get_synth
-
             s = get_synth(self.synth)
             col = self.discrete_columns[k]
             cache[k] = s.spec(str(col)) if self.named else s.specs[int(col)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 
 from synth_probe.errors import ParameterValueError
@@ -114,8 +115,6 @@ class GBMEstimator(SynthEstimator):
         )
 
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
-        import lightgbm as lgb
-
         if not (0.0 <= float(self.validation_fraction) < 1.0):
             raise ParameterValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         rng = self._check_random_state()
