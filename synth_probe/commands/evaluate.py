@@ -13,21 +13,25 @@ import pandas as pd
 from synth_probe.commands._args import int_arg, jobs_arg
 from synth_probe.errors import ParameterValueError
 from synth_probe.fileio import check_output_file
-from synth_probe.metrics import audio_report, grid_levels, parameter_report, summarize_audio
-from synth_probe.models import load_model
-from synth_probe.models.io import choose_synth
-from synth_probe.training import (
-    dataset_context,
-    discrete_proba,
-    format_report,
-    load_training_dataset,
-    split_indices,
-)
 
 __all__ = ["register", "run"]
 
+# The CLI imports every command module to build its parser, so the library (scikit-learn, torch, Optuna)
+# is imported inside run(), when the command runs, not here.
+
 
 def run(args: argparse.Namespace) -> int:
+    from synth_probe.metrics import audio_report, grid_levels, parameter_report, summarize_audio
+    from synth_probe.models import load_model
+    from synth_probe.models.io import choose_synth
+    from synth_probe.training import (
+        dataset_context,
+        discrete_proba,
+        format_report,
+        load_training_dataset,
+        split_indices,
+    )
+
     if args.json:
         check_output_file(args.json, "--json file")  # refused before the model is loaded
     model = load_model(args.model_path)

@@ -8,7 +8,6 @@ from typing import Any
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, key_value, seed_arg
 from synth_probe.fileio import check_output_dir
-from synth_probe.training import load_training_dataset
 
 __all__ = ["register", "run", "DEFAULT_N"]
 
@@ -34,6 +33,7 @@ def _parse_sets(items: list[str] | None) -> dict[str, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     from synth_probe.errors import ParameterValueError
     from synth_probe.predictability import PredictabilityConfig, default_dataset_path, ensure_dataset, run_predictability
+    from synth_probe.training import load_training_dataset
 
     def log(s: str) -> None:
         print(s, file=sys.stderr, flush=True)

@@ -11,24 +11,30 @@ import numpy as np
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, key_value, sample_rate_arg, seed_arg
 from synth_probe.errors import DatasetError
+from synth_probe.families import FAMILIES, FEATURE_SETS
 from synth_probe.fileio import check_output_dir
-from synth_probe.metrics import grid_levels, parameter_report
-from synth_probe.models import save_model
-from synth_probe.pipeline import FAMILIES, FEATURE_SETS, build_pipeline
-from synth_probe.training import (
-    dataset_context,
-    discrete_proba,
-    format_report,
-    load_training_dataset,
-    select_params,
-    split_indices,
-    target_layout,
-)
 
 __all__ = ["register", "run"]
 
 
+# The CLI imports every command module to build its parser, so the library (scikit-learn, torch, Optuna)
+# is imported inside run(), when the command runs, not here.
+
+
 def run(args: argparse.Namespace) -> int:
+    from synth_probe.metrics import grid_levels, parameter_report
+    from synth_probe.models import save_model
+    from synth_probe.pipeline import build_pipeline
+    from synth_probe.training import (
+        dataset_context,
+        discrete_proba,
+        format_report,
+        load_training_dataset,
+        select_params,
+        split_indices,
+        target_layout,
+    )
+
     check_output_dir(args.out, "model folder")  # refused before the dataset is read or anything is fitted
     ds = load_training_dataset(args.data)
     ctx = dataset_context(ds)

@@ -7,28 +7,26 @@ from pathlib import Path
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.families import TUNED
 from synth_probe.report.tuning_section import write_tune_report
 from synth_probe.synths.registry import get_synth
-from synth_probe.tuning import (
-    DEFAULT_N,
-    TuneConfig,
-    check_audible,
-    default_dataset,
-    open_storage,
-    parse_families,
-    run_tuning,
-    study_dir,
-    synth_label,
-)
 
-__all__ = ["register", "run"]
+# The CLI imports every command module to build its parser, so the library (scikit-learn, torch, Optuna)
+# is imported inside run(), when the command runs, not here.
+
+__all__ = ["register", "run", "DEFAULT_N"]
+
+#: renders of the default dataset (5,000: a 1,000-row validation split, so that hundreds of trials do not
+#: simply find the split's noise)
+DEFAULT_N = 5000
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "tune",
         help="search model family, hyperparameters and features for one parameter (Optuna, resumable)",
         description=(
-            "Tune an estimator of one parameter of SYNTH: model family (gbm, knn, cnn, autoencoder, transformer) "
+            f"Tune an estimator of one parameter of SYNTH: model family ({', '.join(TUNED)}) "
             "x hyperparameters x feature settings, scored on a fixed validation split (R² or balanced accuracy), "
             "with pruning. The study lives in studies/<synth>/<param>/ (journal file, or --storage URL); "
             "rerunning resumes it and several processes may work on it at once. At the end the best configuration "
@@ -53,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "postgresql://user:pass@host/db (default: studies/<synth>/<param>/study.journal)")
     p.add_argument("--study", default=None, help="study name (default <synth>-<param>)")
     p.add_argument("--exclude", default=None, metavar="FAMILY,...",
-                   help="model families not to search (gbm, knn, cnn, autoencoder, transformer)")
+                   help=f"model families not to search ({', '.join(TUNED)})")
     p.add_argument("--families", default=None, metavar="FAMILY,...", help="search only these families")
     p.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
                    help="median: per-family median of finished trials at the same budget; hyperband: Optuna's")
@@ -73,6 +71,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from synth_probe.tuning import (
+        TuneConfig,
+        check_audible,
+        default_dataset,
+        open_storage,
+        parse_families,
+        run_tuning,
+        study_dir,
+        synth_label,
+    )
+
     check_output_dir(args.out, "reports folder")  # refused before any synth, storage or dataset is opened
     check_output_dir(args.studies, "studies folder")
     families = parse_families(args.exclude, args.families)
@@ -86,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     # a storage that cannot be reached fails now, before any dataset is rendered
     folder = study_dir(args.studies, label, spec.name)
     open_storage(args.storage, folder / "study.journal", heartbeat_interval=args.heartbeat, grace_period=args.grace)
-    data = args.data or str(default_dataset(args.synth, label, spec.name, args.jobs))
+    data = args.data or str(default_dataset(args.synth, label, spec.name, args.jobs, DEFAULT_N))
     timeout = args.timeout if args.timeout is not None else (1800.0 if args.trials is None else None)
     cfg = TuneConfig(
         synth=args.synth, param=spec.name, data=data, trials=args.trials, timeout=timeout, jobs=args.jobs,

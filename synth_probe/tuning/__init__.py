@@ -51,7 +51,7 @@ from synth_probe.tuning.context import (
     study_dir,
     synth_label,
 )
-from synth_probe.tuning.dataset import DEFAULT_N, default_dataset, default_plan
+from synth_probe.tuning.dataset import default_dataset, default_plan
 from synth_probe.tuning.run import (
     Objective,
     load_study,
@@ -82,7 +82,6 @@ from synth_probe.tuning.storage import (
 )
 
 __all__ = [
-    "DEFAULT_N",
     "FAMILIES",
     "TORCH_FAMILIES",
     "FamilyMedianPruner",

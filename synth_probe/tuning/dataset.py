@@ -12,12 +12,7 @@ from synth_probe.sampling import make_plan
 from synth_probe.synths.base import RenderSettings
 from synth_probe.synths.registry import get_synth
 
-__all__ = ["DEFAULT_N", "default_plan", "default_dataset"]
-
-#: renders of a default dataset (5,000: a 1,000-row validation split, so that hundreds of trials do not
-#: simply find the split's noise)
-DEFAULT_N = 5000
-
+__all__ = ["default_plan", "default_dataset"]
 
 def default_plan(synth: Any, param: str) -> tuple[str, str, dict[str, Any]]:
     """How ``tune`` samples its default dataset for ``param``: ``(sampler, name, generate keywords)``.
@@ -41,8 +36,8 @@ def default_plan(synth: Any, param: str) -> tuple[str, str, dict[str, Any]]:
     return "timbral", f"timbral+{param}", {"vary": list(varied) + [param], "fix": gate or None}
 
 
-def default_dataset(synth_name: str, label: str, param: str, jobs: int) -> Path:
-    """``data/<synth>-<plan>-default`` (rendered if missing): the dataset ``tune`` uses without --data.
+def default_dataset(synth_name: str, label: str, param: str, jobs: int, n: int) -> Path:
+    """``data/<synth>-<plan>-default``: the dataset ``tune`` uses without --data (``n`` renders, made if missing).
 
     See :func:`default_plan` for which patches it holds.
     """
@@ -58,10 +53,10 @@ def default_dataset(synth_name: str, label: str, param: str, jobs: int) -> Path:
             pass
         settings = RenderSettings(note=60, velocity=100, note_length=1.0, render_length=1.5, sample_rate=22050)
         what = f"sampler {sampler}" + (f" + {param}, gate {kw['fix']}" if "vary" in kw else "")
-        print(f"no --data: rendering the default dataset {out} ({DEFAULT_N} patches, {what}, "
+        print(f"no --data: rendering the default dataset {out} ({n} patches, {what}, "
               f"22.05 kHz, 1.5 s) with {jobs} job(s)...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        result = generate(synth, out, DEFAULT_N, sampler=sampler, seed=0, settings=settings, jobs=max(1, jobs),
+        result = generate(synth, out, int(n), sampler=sampler, seed=0, settings=settings, jobs=max(1, jobs),
                           progress=sys.stderr.isatty(), wait=True,  # tune processes started together share it
                           on_wait=lambda msg: print(msg, file=sys.stderr, flush=True), **kw)
         print(f"{result.summary()} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
