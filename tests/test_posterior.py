@@ -198,3 +198,15 @@ def test_best_of_k_refuses_bad_input(lfo):
         best_of_k(est, synth, SETTINGS, audio[:1, :100], k=2)
     with pytest.raises(ParameterValueError, match="sample"):
         best_of_k(NearestNeighbours().fit(X[:20], Y[:20]), synth, SETTINGS, audio[:1], k=2, X=X[:1])
+
+
+def test_spectrogram_encoder_shapes_and_layout_errors():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 8 * 6)).astype(np.float32)
+    Y = pd.DataFrame({"a": rng.uniform(size=40), "w": rng.integers(0, 3, size=40) / 2.0})
+    est = FlowMatchingPosterior(input_shape=(8, 6), channels=(4, 8), max_epochs=2, discrete={"w": 3}, **SMALL)
+    S = est.fit(X, Y).sample(X[:3], 5, random_state=0)
+    assert S.shape == (3, 5, 2) and set(np.unique(S[:, :, 1])) <= {0.0, 0.5, 1.0}
+    assert est.dim_ == 1 + 3
+    with pytest.raises(ValueError, match="input_shape"):
+        FlowMatchingPosterior(input_shape=(7, 6), max_epochs=1).fit(X, Y)
