@@ -29,14 +29,16 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+
+from synth_probe.models.posterior import FlowMatchingPosterior
+from synth_probe.synths.registry import get_synth
 
 __all__ = ["main", "measure"]
 
 
 def _layout(synth: str) -> tuple[list[str], dict[str, int]]:
     """Parameter names of ``synth`` and the number of choices of each discrete one."""
-    from synth_probe.synths.registry import get_synth
-
     s = get_synth(synth)
     return list(s.param_names), {sp.name: int(sp.n_choices) for sp in s.specs if sp.is_discrete}
 
@@ -88,8 +90,6 @@ def measure(
         ``sample_ms`` (one sound, ``n_draws`` draws), ``predict_ms`` (one sound),
         ``dim`` (length of the flow's vector), ``n_parameters``.
     """
-    from synth_probe.models.posterior import FlowMatchingPosterior
-
     est = FlowMatchingPosterior(
         input_shape=input_shape,
         discrete=discrete,
@@ -133,9 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
-
-    import torch
-
     old_threads = torch.get_num_threads()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -147,8 +144,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    import torch
-
     names, choices = _layout(args.synth)
     rng = np.random.default_rng(0)
     Y = rng.uniform(size=(args.n, len(names)))
@@ -173,7 +168,8 @@ def _run(args: argparse.Namespace) -> None:
                 device=args.device, n_draws=args.draws)
     print(f"flow vector {r['dim']:.0f} values, {r['n_parameters']:.0f} weights, fit {r['fit_seconds']:.1f} s")
     print(f"training samples/s: {r['samples_per_s']:.0f} (first epoch {r['first_epoch']:.0f}, steady {r['steady']:.0f})")
-    print(f"{args.draws} draws for one sound: {r['sample_ms']:.1f} ms; predict one sound: {r['predict_ms']:.1f} ms")
+    print(f"{args.draws} draws for one sound: {r['sample_ms']:.1f} ms; "
+          f"predict one sound: {r['predict_ms']:.1f} ms")
 
 
 if __name__ == "__main__":

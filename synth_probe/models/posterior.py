@@ -53,6 +53,7 @@ from torch import nn
 from synth_probe.models._torch import (
     LOOP_PARAMS_DOC,
     GenDropout,
+    TorchEstimator,
     _torch_threads,
     build_module,
     fit_loop,
@@ -60,6 +61,7 @@ from synth_probe.models._torch import (
     split_indices,
 )
 from synth_probe.models.base import SynthEstimator
+from synth_probe.models.cnn import _CNN
 
 __all__ = ["FlowMatchingPosterior"]
 
@@ -237,28 +239,18 @@ class FlowMatchingPosterior(SynthEstimator):
 
     # ------------------------------------------------------------------ checks and layout
     def _check_params(self) -> None:
-        for name in ("hidden", "n_layers", "context_dim", "ode_steps", "n_predict_samples", "batch_size",
-                     "max_epochs"):
+        TorchEstimator._check_params(self)  # the loop's parameters, validated as for every torch estimator
+        for name in ("hidden", "n_layers", "context_dim", "ode_steps", "n_predict_samples"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        for name in ("n_time_freqs",):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-        if self.patience is not None and (not isinstance(self.patience, (int, np.integer)) or self.patience < 1):
-            raise ValueError(f"patience must be None or an int >= 1, got {self.patience!r}")
+        if not isinstance(self.n_time_freqs, (int, np.integer)) or isinstance(self.n_time_freqs, bool) \
+                or self.n_time_freqs < 0:
+            raise ValueError(f"n_time_freqs must be an int >= 0, got {self.n_time_freqs!r}")
         if not (isinstance(self.dropout, (float, int)) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.ode_method not in ("midpoint", "euler"):
             raise ValueError(f"ode_method must be 'midpoint' or 'euler', got {self.ode_method!r}")
-        if not (isinstance(self.lr, (float, int)) and self.lr > 0):
-            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
-        if not (isinstance(self.weight_decay, (float, int)) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
-        if not (isinstance(self.validation_fraction, (float, int)) and 0 <= self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
-        resolve_device(self.device)
 
     def _shape(self, n_features: int) -> tuple[int, int] | None:
         if self.input_shape is None:
@@ -302,8 +294,6 @@ class FlowMatchingPosterior(SynthEstimator):
     def _build(self, n_features: int) -> nn.Module:
         trunk, width = None, 0
         if self.input_shape_ is not None:
-            from synth_probe.models.cnn import _CNN
-
             channels = tuple(int(c) for c in self.channels)
             if not channels or min(channels) < 1:
                 raise ValueError(f"channels must be a non-empty tuple of positive ints, got {self.channels!r}")
@@ -371,17 +361,11 @@ class FlowMatchingPosterior(SynthEstimator):
                 lambda m, b: self._loss(m, b, generator),
                 train,
                 valid,
-                optimizer=self.optimizer,
-                lr=float(self.lr),
-                weight_decay=float(self.weight_decay),
-                batch_size=int(self.batch_size),
                 max_epochs=int(self.max_epochs),
-                patience=None if self.patience is None else int(self.patience),
-                generator=generator,
-                device=device,
-                verbose=int(self.verbose),
                 desc=type(self).__name__,
+                # set only for the length of one fit, by synth_probe.tuning (reports epochs to Optuna)
                 on_epoch=self.__dict__.get("_on_epoch"),
+                **TorchEstimator._loop_settings(self, generator, device),
             )
         self.module_ = module.to("cpu").eval()
         self.history_ = result.history
@@ -441,6 +425,8 @@ class FlowMatchingPosterior(SynthEstimator):
             Draws per row.
         random_state : int, numpy Generator or None, default=None
             Seeds the draws (the same seed gives the same draws); None draws fresh noise.
+            Every row starts from the same ``n_samples`` noise vectors, so a row's
+            draws do not depend on the other rows passed with it.
 
         Returns
         -------
@@ -495,9 +481,7 @@ class FlowMatchingPosterior(SynthEstimator):
     _JSON_STATE = ("input_shape_", "dim_", "predict_seed_", "history_", "best_epoch_", "n_epochs_",
                    "train_samples_per_s_", "device_")
 
-    def _torch_state(self) -> dict[str, Any]:
-        """JSON-able fitted facts (shapes, seed, learning curve, speed) for the model header."""
-        return {k: getattr(self, k) for k in self._JSON_STATE if hasattr(self, k)}
+    _torch_state = TorchEstimator._torch_state  # the JSON-able fitted facts named in _JSON_STATE
 
     def _set_torch_state(self, state: dict[str, Any]) -> None:
         for k in self._JSON_STATE:
