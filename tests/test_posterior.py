@@ -135,15 +135,22 @@ def lfo():
     p = rng.uniform(0.0, 1.0, N_PAIRS + N_TEST)
     amount = np.concatenate([a[:N_PAIRS], 1.0 - a[:N_PAIRS], a[N_PAIRS:]])
     phase = np.concatenate([p[:N_PAIRS], (p[:N_PAIRS] + 0.5) % 1.0, p[N_PAIRS:]])
-    base["lfo1phase"] = 0.25  # the patch best-of-k fills in: the model predicts only the amount
     vectors = np.stack([synth.patch_vector({**base, "lfo1amount": x, "lfo1phase": y}) for x, y in zip(amount, phase)])
     audio = render_many(synth, vectors, SETTINGS)
     X = _features(audio)
-    Y = pd.DataFrame({"lfo1amount": amount})
+    Y = pd.DataFrame({"lfo1amount": amount, "lfo1phase": phase})
     n = 2 * N_PAIRS
     est = FlowMatchingPosterior(max_epochs=150, validation_fraction=0.0, lr=2e-3, batch_size=64, **SMALL)
-    est.fit(X[:n], Y[:n])
+    est.fit(X[:n], Y[["lfo1amount"]][:n])
     return synth, audio, X, Y, est, n, base
+
+
+@pytest.fixture(scope="module")
+def lfo_joint(lfo):
+    """The posterior of (amount, phase): its draws can be rendered as the whole LFO setting."""
+    synth, audio, X, Y, _, n, base = lfo
+    est = FlowMatchingPosterior(max_epochs=150, validation_fraction=0.0, lr=2e-3, batch_size=64, **SMALL)
+    return est.fit(X[:n], Y[:n])
 
 
 def test_emulation_lfo_amount_posterior_puts_mass_on_both_signs(lfo):
@@ -159,13 +166,15 @@ def test_emulation_lfo_amount_posterior_puts_mass_on_both_signs(lfo):
     dev = np.median(np.abs(S[far] - 0.5))
     true_dev = np.median(np.abs(truth[far] - 0.5))
     assert dev > 0.6 * true_dev, (dev, true_dev)  # draws sit out on the modes
-    knn = NearestNeighbours(n_neighbors=10).fit(X[:n], Y[:n]).predict(X[n:])["lfo1amount"].to_numpy()
+    knn = NearestNeighbours(n_neighbors=10).fit(X[:n], Y[["lfo1amount"]][:n]).predict(X[n:])["lfo1amount"].to_numpy()
     assert np.median(np.abs(knn[far] - 0.5)) < 0.1  # the regressor predicts the middle
 
 
-def test_best_of_k_keeps_the_closest_draw(lfo):
-    synth, audio, X, Y, est, n, base = lfo
-    rows = np.arange(n, n + 4)
+def test_best_of_k_keeps_the_closest_draw(lfo, lfo_joint):
+    synth, audio, X, Y, _, n, base = lfo
+    est = lfo_joint
+    truth = Y["lfo1amount"].to_numpy()[n:]
+    rows = n + np.flatnonzero(np.abs(truth - 0.5) > 0.2)[:4]  # sounds with a deep pitch modulation
     one = best_of_k(est, synth, SETTINGS, audio[rows], k=1, X=X[rows], base=base, random_state=3)
     six = best_of_k(est, synth, SETTINGS, audio[rows], k=6, X=X[rows], base=base, random_state=3)
     assert six.all_distances.shape == (4, 6) and six.audio.shape == (4, SETTINGS.n_samples)
@@ -175,11 +184,11 @@ def test_best_of_k_keeps_the_closest_draw(lfo):
     np.testing.assert_allclose(six.all_distances[:, 0], one.distances)
     assert np.all(six.distances <= one.distances)
     drawn = sample_patches(est, synth, audio[rows], 6, X=X[rows], base=base, random_state=3)
-    j = synth.param_names.index("lfo1amount")
+    cols = [synth.param_names.index(c) for c in ("lfo1amount", "lfo1phase")]
     for i, patch in enumerate(six.patches):
         assert set(patch) == set(synth.param_names)
-        assert patch["lfo1destination"] == 1.0 and patch["lfo1phase"] == pytest.approx(0.25)
-        assert patch["lfo1amount"] == pytest.approx(drawn[i, six.chosen[i], j])
+        assert patch["lfo1destination"] == 1.0 and patch["lfo1rate"] == pytest.approx(0.5)
+        np.testing.assert_allclose([patch["lfo1amount"], patch["lfo1phase"]], drawn[i, six.chosen[i], cols])
         rerender = synth.render_vector(synth.patch_vector(patch), SETTINGS)
         d = multi_resolution_log_mel_distance(audio[rows[i]], rerender, SETTINGS.sample_rate)
         assert d == pytest.approx(six.distances[i], abs=1e-6)
@@ -187,7 +196,7 @@ def test_best_of_k_keeps_the_closest_draw(lfo):
     mid = synth.patch_vector({**base, "lfo1amount": 0.5})
     d_mid = [multi_resolution_log_mel_distance(audio[r], synth.render_vector(mid, SETTINGS), SETTINGS.sample_rate)
              for r in rows]
-    assert np.median(six.distances) < np.median(d_mid)
+    assert np.median(six.distances) < np.median(d_mid), (six.distances, d_mid)
 
 
 def test_best_of_k_refuses_bad_input(lfo):
@@ -198,6 +207,9 @@ def test_best_of_k_refuses_bad_input(lfo):
         best_of_k(est, synth, SETTINGS, audio[:1, :100], k=2)
     with pytest.raises(ParameterValueError, match="sample"):
         best_of_k(NearestNeighbours().fit(X[:20], Y[:20]), synth, SETTINGS, audio[:1], k=2, X=X[:1])
+    with pytest.raises(ParameterValueError, match="unnamed"):
+        unnamed = FlowMatchingPosterior(max_epochs=1, **SMALL).fit(X[:20], Y.to_numpy()[:20])
+        best_of_k(unnamed, synth, SETTINGS, audio[:1], k=2, X=X[:1])
 
 
 def test_spectrogram_encoder_shapes_and_layout_errors():
