@@ -72,9 +72,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            aliases=("autoencoder_mlp", "ae"), bench={"autoencoder": {}}),
     Family("transformer", "synth_probe.models.ast:SpectrogramTransformer", "logmel", torch=True,
            aliases=("ast",), bench={"transformer": {}}),
+    Family("posterior", "synth_probe.models.posterior:FlowMatchingPosterior", "combined", aliases=("flow",)),
 )}
-#: the predictability suite
-SUITE: tuple[str, ...] = tuple(FAMILIES)
+#: the predictability suite (the posterior is trained on demand: ``--models ...,posterior``)
+SUITE: tuple[str, ...] = ("mean", "knn", "gbm", "cnn", "autoencoder", "transformer")
 #: the families ``tune`` searches, in the order of its family choice (the first is the untuned default)
 TUNED: tuple[str, ...] = ("gbm", "knn", "cnn", "autoencoder", "transformer")
 TORCH_FAMILIES: frozenset[str] = frozenset(n for n, f in FAMILIES.items() if f.torch)

@@ -23,6 +23,7 @@ __all__ = [
     "SpectrogramCNN",
     "AutoencoderMLP",
     "SpectrogramTransformer",
+    "FlowMatchingPosterior",
     "discrete_layout",
     "FitProgress",
     "model_class",
@@ -37,6 +38,7 @@ _LAZY = {
     "SpectrogramCNN": "synth_probe.models.cnn:SpectrogramCNN",
     "AutoencoderMLP": "synth_probe.models.autoencoder:AutoencoderMLP",
     "SpectrogramTransformer": "synth_probe.models.ast:SpectrogramTransformer",
+    "FlowMatchingPosterior": "synth_probe.models.posterior:FlowMatchingPosterior",
     "save_model": "synth_probe.models.io:save_model",
     "load_model": "synth_probe.models.io:load_model",
 }

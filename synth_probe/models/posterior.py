@@ -54,6 +54,7 @@ from synth_probe.models._torch import (
     LOOP_PARAMS_DOC,
     GenDropout,
     TorchEstimator,
+    _epoch_hook,
     _torch_threads,
     build_module,
     fit_loop,
@@ -329,7 +330,7 @@ class FlowMatchingPosterior(SynthEstimator):
         v = module.velocity(xt, t, module.context(x))
         return ((v - (x1 - x0)) ** 2).mean()
 
-    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray) -> None:
+    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         self._check_params()
         if len(X) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got n_samples={len(X)}")
@@ -364,7 +365,7 @@ class FlowMatchingPosterior(SynthEstimator):
                 max_epochs=int(self.max_epochs),
                 desc=type(self).__name__,
                 # set only for the length of one fit, by synth_probe.tuning (reports epochs to Optuna)
-                on_epoch=self.__dict__.get("_on_epoch"),
+                on_epoch=_epoch_hook(callbacks, int(self.max_epochs)),
                 **TorchEstimator._loop_settings(self, generator, device),
             )
         self.module_ = module.to("cpu").eval()
