@@ -7,11 +7,11 @@ predictability``) runs:
    is ``data/<synth>-<sampler>-<n>``, built or completed on demand; generation
    is resumable).
 2. **One split.** A seeded test split (``test_fraction`` of the rows,
-   :func:`synth_probe.commands.train.split_indices`) is held out of every
+   :func:`synth_probe.training.split_indices`) is held out of every
    model; each model holds out its own seeded early-stopping validation
    fraction of the training rows.
 3. **Features once.** The tabular features (handcrafted + 8-segment log-mel
-   statistics, :func:`synth_probe.commands.train.build_features` ``"combined"``)
+   statistics, :func:`synth_probe.pipeline.feature_step` ``"combined"``)
    feed ``mean``, ``knn`` and ``gbm``; a 64-band log-mel spectrogram (hop 512:
    64 x 65 for 1.5 s at 22.05 kHz) feeds the torch models. Features are
    computed in chunks (memory holds one chunk of audio) and cached on disk.
@@ -58,7 +58,9 @@ from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
 from synth_probe.dataset import generate, load_dataset
 from synth_probe.metrics import _patch_matrix, audio_report, grid_levels, parameter_report, summarize_audio
-from synth_probe.models import MODELS
+from synth_probe.pipeline import FAMILIES, SUITE as PIPELINE_SUITE, TORCH_FAMILIES, build_estimator, feature_step
+from synth_probe.pipeline import input_shape as step_input_shape
+from synth_probe.training import dataset_context, select_params, split_indices, target_layout
 from synth_probe.render import render_many
 from synth_probe.sampling import sampler_render_defaults
 from synth_probe.saved_run import (
@@ -84,6 +86,8 @@ __all__ = [
     "ensure_dataset",
     "skill",
     "run_predictability",
+    "suite_feature_steps",
+    "compute_features",
     "ensemble",
     "ENSEMBLE_MEMBERS",
     "PREDICTIONS_NAME",
@@ -94,9 +98,9 @@ __all__ = [
     "MEDIA_NAME",
 ]
 
-#: the estimator suite, in training order (keys of :data:`synth_probe.models.MODELS`)
-SUITE: tuple[str, ...] = ("mean", "knn", "gbm", "cnn", "autoencoder", "transformer")
-TORCH_MODELS: frozenset[str] = frozenset({"cnn", "autoencoder", "transformer"})
+#: the estimator suite, in training order, and its spectrogram models (the family table of synth_probe.pipeline)
+SUITE: tuple[str, ...] = PIPELINE_SUITE
+TORCH_MODELS: frozenset[str] = TORCH_FAMILIES
 MEDIA_NAME = "predictability_media.npz"
 #: bumped when a metric changes meaning, so that a rerun refits instead of keeping old scores
 #: (2: MPR of gridded parameters ranks the grid's own levels)
@@ -110,7 +114,7 @@ class PredictabilityConfig:
     Parameters
     ----------
     models : tuple of str
-        Model names from :data:`SUITE` (any key of :data:`synth_probe.models.MODELS`).
+        Model names from :data:`SUITE` (families of :data:`synth_probe.pipeline.FAMILIES`).
     params : str
         ``"all"`` (every parameter that varies in the dataset) or ``"A,B,..."``.
     test_fraction : float
@@ -149,10 +153,10 @@ class PredictabilityConfig:
     def __post_init__(self) -> None:
         self.models = tuple(self.models)
         if not self.models:
-            raise ParameterValueError(f"no models given; choose from {', '.join(MODELS)}")
+            raise ParameterValueError(f"no models given; choose from {', '.join(FAMILIES)}")
         for m in self.models:
-            if m not in MODELS:
-                raise UnknownModelError(m, list(MODELS))
+            if m not in FAMILIES:
+                raise UnknownModelError(m, list(FAMILIES))
         if len(set(self.models)) != len(self.models):
             raise ParameterValueError(f"a model is listed twice: {','.join(self.models)}")
         if not 0.0 < float(self.test_fraction) < 1.0:
@@ -165,8 +169,8 @@ class PredictabilityConfig:
             if int(getattr(self, name)) < 0:
                 raise ParameterValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for m in self.overrides:
-            if m not in MODELS:
-                raise UnknownModelError(m, list(MODELS))
+            if m not in FAMILIES:
+                raise UnknownModelError(m, list(FAMILIES))
 
     def suite_overrides(self, model: str) -> dict[str, Any]:
         """Hyperparameters this run gives ``model``: the suite's sizing, then :attr:`overrides`."""
@@ -247,14 +251,11 @@ def skill(row: Mapping[str, Any]) -> float:
 
 
 # ----------------------------------------------------------------------------- features
-def _feature_steps(sample_rate: int, note_length: float | None, jobs: int) -> dict[str, Any]:
-    from synth_probe.commands.train import build_features
-    from synth_probe.features import LogMelSpectrogram
-
-    return {
-        "tabular": build_features("combined", sample_rate, note_length, jobs),
-        "logmel": LogMelSpectrogram(sample_rate=sample_rate, n_mels=64, hop_length=512, n_jobs=1),
-    }
+def suite_feature_steps(sample_rate: int, note_length: float | None, jobs: int) -> dict[str, Any]:
+    """The suite's two feature steps: the tabular families' default features and the torch families'."""
+    kw = dict(sample_rate=sample_rate, note_length=note_length)
+    return {"tabular": feature_step(FAMILIES["gbm"].features, jobs=jobs, **kw),
+            "logmel": feature_step(FAMILIES["cnn"].features, jobs=1, **kw)}
 
 
 def _feature_key(ds: Any, name: str, step: Any, rows: np.ndarray) -> str:
@@ -354,15 +355,11 @@ def _fit_one(
     Y_test: pd.DataFrame,
     log: Callable[[str], None],
     levels: Mapping[str, Sequence[float]] | None = None,
+    discrete: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, np.ndarray] | None]:
-    from synth_probe.commands.train import build_pipeline
-
-    pipe = build_pipeline(model, features="none", synth=synth, sample_rate=sample_rate, note_length=note_length,
-                          n_samples=n_samples, overrides=config.suite_overrides(model), seed=config.seed,
-                          jobs=config.jobs)
-    est = pipe.steps[-1][1]
-    if model in TORCH_MODELS and input_shape is not None and "input_shape" in est.get_params(deep=False):
-        est.set_params(input_shape=tuple(input_shape))
+    est = build_estimator(model, input_shape=input_shape if model in TORCH_MODELS else None,
+                          discrete=discrete, synth=synth, overrides=config.suite_overrides(model),
+                          seed=config.seed, jobs=config.jobs)
     log(f"{model}: fitting {type(est).__name__} on {len(F_train)} rows x {F_train.shape[1]} features, "
         f"{Y_train.shape[1]} parameters")
     t0 = time.perf_counter()
@@ -482,8 +479,6 @@ def _earlier_models(jpath: Path, fingerprint: str, resume: bool) -> dict[str, An
 def _start(ds: Any, config: PredictabilityConfig, out: Path, synth: str | None, resume: bool,
            log: Callable[[str], None]) -> _Run:
     """Check the dataset, split it, read an earlier run and write the results' header fields."""
-    from synth_probe.commands.train import dataset_context, select_params, split_indices
-
     t_start = time.perf_counter()
     ctx = dataset_context(ds)
     synth = synth or ctx["synth"]
@@ -544,7 +539,7 @@ def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
     """
     config, results = run.config, run.results
     sr, settings = int(run.settings.sample_rate), run.settings
-    steps = _feature_steps(sr, settings.note_length, int(config.jobs))
+    steps = suite_feature_steps(sr, settings.note_length, int(config.jobs))
     need = {("logmel" if m in TORCH_MODELS else "tabular") for m in config.models if not run.kept(m)}
     feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t_feat = time.perf_counter()
@@ -553,9 +548,11 @@ def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
             _features(run, steps, name, feats, cache_dir)
     results["feature_seconds"] = time.perf_counter() - t_feat
     lm = steps["logmel"]
-    input_shape = (lm.n_bins(), lm.n_frames(settings.n_samples))
+    input_shape = step_input_shape(lm, settings.n_samples)
+    layout = target_layout(run.columns, synth=run.synth) if run.synth else target_layout(run.columns, specs=run.ds.specs)
     results["features"] = {"tabular": "handcrafted + log-mel (64 bands) in 8 time segments",
-                           "logmel": f"log-mel {input_shape[0]} bands x {input_shape[1]} frames (n_fft 1024, hop 512)"}
+                           "logmel": f"log-mel {input_shape[0]} bands x {input_shape[1]} frames "
+                                     f"(n_fft {lm.n_fft}, hop {lm.hop_length})"}
     preds: dict[str, pd.DataFrame] = {}
     probas: dict[str, dict[str, np.ndarray] | None] = {}
     saved = load_predictions(run.out / PREDICTIONS_NAME, results["fingerprint"],
@@ -576,7 +573,7 @@ def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
             entry, pred, proba = _fit_one(
                 model, config, synth=run.synth, sample_rate=sr, note_length=settings.note_length,
                 n_samples=settings.n_samples, input_shape=input_shape, F_train=F_tr, Y_train=run.Y_train,
-                F_test=F_te, Y_test=run.Y_test, log=run.log, levels=run.levels,
+                F_test=F_te, Y_test=run.Y_test, log=run.log, levels=run.levels, discrete=layout,
             )
             entry["test_predictions_head"] = pred.iloc[:run.head_rows()].to_numpy().tolist()
             entry["features"] = fname

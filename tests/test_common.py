@@ -7,6 +7,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram
 from synth_probe.models import GBMEstimator, MeanBaseline, NearestNeighbours
+from synth_probe.models.posterior import FlowMatchingPosterior
 
 
 def _torch_estimators() -> list:
@@ -35,6 +36,8 @@ ESTIMATORS = [
     LogMelSpectrogram(n_fft=64, hop_length=16, n_mels=8),
     HandcraftedFeatures(n_fft=64, hop_length=16, n_mfcc=4),
     *_torch_estimators(),
+    FlowMatchingPosterior(hidden=16, context_dim=8, ode_steps=4, n_predict_samples=8, max_epochs=2, num_threads=1,
+                          random_state=0),
 ]
 
 #: check name -> reason, per estimator class; each expected failure listed once. Every estimator and

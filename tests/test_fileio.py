@@ -126,7 +126,7 @@ def test_damaged_plugin_description_cache_is_read_again(tmp_path, monkeypatch):
 
 
 def test_set_value_nested_deep_is_refused():
-    from synth_probe.commands.train import _kv
+    from synth_probe.commands._args import key_value as _kv
 
     with pytest.raises(ParameterValueError, match="too deeply"):
         _kv("hidden=" + "[" * 5000)

@@ -170,7 +170,8 @@ def test_refine_is_never_worse_than_its_start(amsynth):
 # ------------------------------------------------------------------------------ the CLI
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, amsynth):
-    from synth_probe.commands.train import build_pipeline
+    from synth_probe.pipeline import build_pipeline
+    from synth_probe.training import target_layout
     from synth_probe.models.io import save_model
     from synth_probe.render import render_many
     from synth_probe.sampling import sample_patches
@@ -179,7 +180,8 @@ def tiny_model(tmp_path_factory, amsynth):
     patches = sample_patches(amsynth, 24, sampler="all", seed=0)
     audio = render_many(amsynth, patches.to_numpy(), settings)
     pipe = build_pipeline("knn", features="logmel-stats", synth=AMSYNTH, sample_rate=SR, note_length=0.35,
-                          n_samples=audio.shape[1], overrides={"n_neighbors": 3})
+                          n_samples=audio.shape[1], overrides={"n_neighbors": 3},
+                          discrete=target_layout(list(patches.columns), synth=amsynth))
     pipe.fit(audio, patches.reset_index(drop=True))
     d = tmp_path_factory.mktemp("model")
     save_model(pipe, d, metadata={"render": settings.to_dict()})

@@ -18,14 +18,22 @@ from synth_probe.models import (
     MeanBaseline,
     NearestNeighbours,
     ParamTargets,
+    discrete_layout,
     load_model,
     model_class,
     save_model,
 )
+from synth_probe.pipeline import family_class, feature_step
 from synth_probe.synths.base import RenderSettings
+from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
 
 SETTINGS = RenderSettings(note_length=0.3, render_length=0.5, sample_rate=16000)
 VARY = ["cutoff", "resonance", "amprelease", "osc1waveform"]
+
+
+def layout(columns: list[str]) -> dict:
+    """The discrete layout of NoiseMaker parameters ``columns``, as the estimators take it."""
+    return discrete_layout(NOISEMAKER_SPECS, columns)
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +87,33 @@ def test_param_targets_discrete_mapping_and_errors():
         ParamTargets(discrete={0: 1}).fit(arr)
 
 
+def test_discrete_layout_is_data_that_chooses_as_the_synth_does():
+    # the layout replaces the synth's choosers (functions) by their steps: the same choice for every value
+    rng = np.random.default_rng(0)
+    lay = discrete_layout(NOISEMAKER_SPECS)
+    assert {k for k, v in lay.items() if v["rule"] == "bounds"} >= {"osc1tune", "lfo1waveform", "transpose"}
+    json.dumps(lay)  # plain data
+    for sp in (s for s in NOISEMAKER_SPECS if s.is_discrete):
+        values = np.concatenate([rng.random(3000), np.linspace(0, 1, 961), np.asarray(sp.choice_values)])
+        t = ParamTargets(discrete={sp.name: lay[sp.name]}).fit(pd.DataFrame({sp.name: [0.0, 1.0]}))
+        assert t.to_class(0, values).tolist() == [sp.choice_index(float(v)) for v in values], sp.name
+
+
+def test_estimators_never_open_the_synth(features):
+    # synth= only names the synth: a plugin path that does not exist is never opened by fit
+    F, Y = features
+    est = MeanBaseline(synth="/nonexistent/plugin.so", discrete=layout(VARY)).fit(F, Y)
+    assert est.targets_.discrete_columns == ["osc1waveform"] and est.targets_.n_classes == [3]
+
+
 # -------------------------------------------------------------- estimators
 def test_models_beat_the_mean_on_real_renders(features):
     F, Y = features
     tr, te = slice(0, 45), slice(45, 60)
     reports = {}
-    for est in (MeanBaseline(synth="noisemaker"), NearestNeighbours(n_neighbors=3, synth="noisemaker"),
-                GBMEstimator(n_estimators=200, min_child_samples=3, random_state=0, n_jobs=1, synth="noisemaker")):
+    nm = dict(synth="noisemaker", discrete=layout(VARY))
+    for est in (MeanBaseline(**nm), NearestNeighbours(n_neighbors=3, **nm),
+                GBMEstimator(n_estimators=200, min_child_samples=3, random_state=0, n_jobs=1, **nm)):
         pred = est.fit(F[tr], Y[tr]).predict(F[te])
         assert isinstance(pred, pd.DataFrame) and list(pred.columns) == VARY
         assert ((pred >= 0) & (pred <= 1)).all().all()
@@ -100,7 +128,7 @@ def test_models_beat_the_mean_on_real_renders(features):
 
 def test_single_parameter_and_array_targets(features):
     F, Y = features
-    est = GBMEstimator(n_estimators=30, random_state=0, n_jobs=1, synth="noisemaker")
+    est = GBMEstimator(n_estimators=30, random_state=0, n_jobs=1, discrete=layout(["osc1waveform"]))
     s = est.fit(F, Y["osc1waveform"]).predict(F[:5])
     assert isinstance(s, pd.Series) and s.name == "osc1waveform"
     proba = est.predict_discrete_proba(F[:5])
@@ -133,7 +161,7 @@ def test_pipeline_and_cross_validation(dataset_dir):
 def test_mean_baseline_collapse():
     X = np.zeros((6, 2))
     Y = pd.DataFrame({"cutoff": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "filtertype": [0, 0, 0, 1, 1, 0.5]})
-    pred = MeanBaseline(synth="noisemaker").fit(X, Y).predict(np.ones((2, 2)))
+    pred = MeanBaseline(discrete=layout(["filtertype"])).fit(X, Y).predict(np.ones((2, 2)))
     np.testing.assert_allclose(pred["cutoff"], [0.35, 0.35])
     assert pred["filtertype"].tolist() == [0.0, 0.0]  # the most frequent class
 
@@ -145,14 +173,19 @@ def test_bad_hyperparameters():
     with pytest.raises(ParameterValueError, match="validation_fraction"):
         GBMEstimator(validation_fraction=1.5).fit(X, y)
     with pytest.raises(UnknownModelError, match="Did you mean 'gbm'"):
-        model_class("gmb")
+        family_class("gmb")
+    with pytest.raises(UnknownModelError, match="Did you mean 'GBMEstimator'"):
+        model_class("GBMEstimatr")
+    with pytest.raises(ParameterValueError, match="needs the targets' layout as data"):
+        MeanBaseline(synth="noisemaker").fit(X, y)
 
 
 # ----------------------------------------------------------------- save/load
 def test_save_load_round_trip(features, tmp_path):
     F, Y = features
-    for est in (GBMEstimator(n_estimators=20, random_state=0, n_jobs=1, synth="noisemaker"),
-                NearestNeighbours(synth="noisemaker"), MeanBaseline(synth="noisemaker")):
+    nm = dict(synth="noisemaker", discrete=layout(VARY))
+    for est in (GBMEstimator(n_estimators=20, random_state=0, n_jobs=1, **nm),
+                NearestNeighbours(**nm), MeanBaseline(**nm)):
         est.fit(F, Y)
         path = save_model(est, tmp_path / type(est).__name__, metadata={"note": "test"})
         header = json.loads((path / "model.json").read_text())
@@ -199,14 +232,13 @@ def test_models_on_other_descriptors_are_refused(dataset_dir, tmp_path, monkeypa
     # a model fitted on one version of the handcrafted descriptors must not meet another's columns
     import synth_probe.features as features_module
     from synth_probe import load_dataset
-    from synth_probe.commands.train import build_features
     from synth_probe.features import DESCRIPTORS_VERSION
     from synth_probe.predictability import _feature_key
 
     ds = load_dataset(dataset_dir)
     X = np.asarray(ds.audio[:12], dtype=np.float32)
-    hand = build_features("combined", 16000, 0.3, 1)
-    model = make_pipeline(hand, MeanBaseline(synth="noisemaker")).fit(X, ds.params[VARY].iloc[:12])
+    hand = feature_step("combined", sample_rate=16000, note_length=0.3, jobs=1)
+    model = make_pipeline(hand, MeanBaseline(discrete=layout(VARY))).fit(X, ds.params[VARY].iloc[:12])
     path = save_model(model, tmp_path / "m")
     header = json.loads((path / "model.json").read_text())
     assert header["descriptors_version"] == DESCRIPTORS_VERSION
@@ -217,7 +249,7 @@ def test_models_on_other_descriptors_are_refused(dataset_dir, tmp_path, monkeypa
         load_model(path)
     # feature caches: a new descriptor version gets a new key; a log-mel step keeps its key
     rows = np.arange(12)
-    logmel = build_features("logmel", 16000, 0.3, 1)
+    logmel = feature_step("logmel", sample_rate=16000, note_length=0.3, jobs=1)
     keys = (_feature_key(ds, "tabular", hand, rows), _feature_key(ds, "logmel", logmel, rows))
     monkeypatch.setattr(features_module, "DESCRIPTORS_VERSION", DESCRIPTORS_VERSION + 1)
     assert _feature_key(ds, "tabular", hand, rows) != keys[0]

@@ -20,7 +20,9 @@ from synth_probe.models._torch import (
 from synth_probe.models.ast import SpectrogramTransformer
 from synth_probe.models.autoencoder import AutoencoderMLP
 from synth_probe.models.baseline import MeanBaseline
+from synth_probe.models.base import FitProgress, discrete_layout
 from synth_probe.models.cnn import SpectrogramCNN
+from synth_probe.synths.noisemaker.specs import NOISEMAKER_SPECS
 
 # tiny architectures; one thread (faster than two on a shared, busy 2-core machine)
 _TINY = {
@@ -135,6 +137,7 @@ def test_cnn_learns_cutoff_from_real_noisemaker_renders(noisemaker):
                     input_shape=(mel.n_bins(), mel.n_frames(audio.shape[1])),
                     channels=(8, 16, 32),
                     hidden=32,
+                    discrete={},
                     synth="noisemaker",
                     max_epochs=40,
                     patience=None,
@@ -287,11 +290,26 @@ def test_single_target_array_and_synth_discrete_columns(data):
     X, Y, Xt, _ = data
     est = tiny("cnn", input_shape=(H, W), max_epochs=1, random_state=0).fit(X, Y["cut"].to_numpy())
     assert est.predict(Xt).shape == (len(Xt),)
-    # with synth=, discrete columns come from the synth's specs (osc1waveform has 3 choices)
+    # with the synth's layout, discrete columns are classes (osc1waveform has 3 choices)
     Ys = pd.DataFrame({"cutoff": Y["cut"], "osc1waveform": Y["wave"]})
-    est = tiny("cnn", input_shape=(H, W), synth="noisemaker", max_epochs=1, random_state=0).fit(X, Ys)
+    lay = discrete_layout(NOISEMAKER_SPECS, list(Ys.columns))
+    est = tiny("cnn", input_shape=(H, W), synth="noisemaker", discrete=lay, max_epochs=1, random_state=0).fit(X, Ys)
     assert est.targets_.n_classes == [3]
     assert list(est.module_.heads.discrete[0].weight.shape) == [3, 32]
+
+
+def test_fit_callbacks_see_every_epoch_and_are_not_kept(data):
+    # the progress hook is a fit argument (as LightGBM's and skorch's callbacks): clone and pickle never see it
+    X, Y, _, _ = data
+    seen: list[FitProgress] = []
+    est = tiny("cnn", input_shape=(H, W), max_epochs=3, patience=None, random_state=0)
+    est.fit(X, Y, callbacks=[seen.append])
+    assert [p.step for p in seen] == [1, 2, 3] and {p.budget for p in seen} == {3}
+    assert all(p.unit == "epoch" and np.isfinite(p.loss) for p in seen)
+    assert [h["valid_loss"] if h.get("valid_loss") is not None else h["train_loss"] for h in est.history_] == [
+        p.loss for p in seen]
+    assert clone(est).get_params() == est.get_params()
+    pickle.dumps(est)
 
 
 def test_bad_input_shape_and_params_are_named(data):

@@ -58,7 +58,7 @@ def test_results_json_holds_every_model_and_parameter(study, dataset):
     mean = {r["parameter"]: r for r in data["models"]["mean"]["parameters"]}
     assert mean["cutoff"]["r2"] <= 0.0
     Y = dataset.params.reset_index(drop=True)
-    from synth_probe.commands.train import split_indices
+    from synth_probe.training import split_indices
 
     tr, te = split_indices(N, 0.25, 0)
     expect = float(np.mean(np.abs(Y.cutoff.iloc[te] - Y.cutoff.iloc[tr].mean())))
@@ -241,14 +241,9 @@ def test_ensemble_averages_values_and_probabilities():
 
 
 def test_refine_discrete_study_never_moves_away_from_the_target(study, capsys):
-    """studies/refine_discrete.py on the tiny run: each stage of its searches keeps or lowers the distance."""
-    import importlib.util
-    from pathlib import Path
+    """synth_probe.research.refine_discrete on the tiny run: each stage of its searches keeps or lowers the distance."""
+    from synth_probe.research import refine_discrete as mod
 
-    path = Path(__file__).resolve().parents[1] / "studies" / "refine_discrete.py"
-    spec = importlib.util.spec_from_file_location("refine_discrete", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     out, _, _ = study
     args = ["--reports", str(out), "--rows", "3", "--params", "osc1waveform", "--continuous", "cutoff",
             "--climb", "4", "--passes", "1", "--jobs", "1"]

@@ -237,12 +237,12 @@ def _trusted_pipeline_with_cache(dataset_dir, model: Path, cache: Path):
 
     from synth_probe import load_dataset
     from synth_probe.features import LogMelSpectrogram
-    from synth_probe.models import MeanBaseline, save_model
+    from synth_probe.models import MeanBaseline, discrete_layout, save_model
 
     ds = load_dataset(dataset_dir)
     X = np.asarray(ds.audio[np.arange(len(ds.params))])
     pipe = Pipeline([("features", LogMelSpectrogram(sample_rate=SR, n_mels=16, time_pool=4)),
-                     ("estimator", MeanBaseline(synth="noisemaker"))]).fit(X, ds.params[VARY])
+                     ("estimator", MeanBaseline(synth="noisemaker", discrete=discrete_layout(ds.specs, VARY)))]).fit(X, ds.params[VARY])
     save_model(pipe, model, metadata={"data": str(dataset_dir), "render": SETTINGS.to_dict()})
     pipe.steps[0][1].cache_dir = str(cache)
     sio.dump(pipe, model / "model.skops")  # what a hostile folder holds: save_model never writes one

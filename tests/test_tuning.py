@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -162,14 +163,14 @@ def test_intermediate_values_from_torch_epochs_and_boosting_rounds(tiny, tmp_pat
     est, metrics, _ = ctx.fit_eval("cnn", params, fs, tr, va, lambda s, v: seen.append((s, v)))
     assert [s for s, _ in seen] == [50, 100]                      # one report per epoch, in % of the budget
     assert all(np.isfinite(v) for _, v in seen)
-    assert "_on_epoch" not in est.__dict__                        # the hook does not outlive the fit
+    pickle.dumps(est)                         # the hook is a fit argument: the fitted model holds no closure
     assert np.isfinite(metrics["score"]) and "mae" in metrics
     seen.clear()
     fs = {"kind": "logmel_stats", "n_mels": 32, "hop": 512, "pool": 4}
     est, metrics, _ = ctx.fit_eval("gbm", dict(n_estimators=40, min_child_samples=3), fs, tr, va,
                                    lambda s, v: seen.append((s, v)))
     assert len(seen) >= 2 and [s for s, _ in seen] == sorted(s for s, _ in seen)
-    assert "_round_callbacks" not in est.__dict__
+    pickle.dumps(est)
     # features were cached on disk per setting, not per trial
     cached = sorted(p.name for p in (tmp_path / "noisemaker" / "_features").rglob("*.npy"))
     assert cached == [f"mel-32-512-n{ctx.n}.npy"]
@@ -295,9 +296,9 @@ class _quiet:
 
 
 def test_default_dataset_plan_opens_the_gate_of_a_parameter_timbral_holds():
-    from synth_probe.commands.tune import default_plan
     from synth_probe.sampling import make_plan
     from synth_probe.synths.noisemaker.samplers import TIMBRAL_VARIED
+    from synth_probe.tuning import default_plan
     from synth_probe.synths.noisemaker import NoiseMaker
 
     nm = NoiseMaker()
@@ -319,17 +320,50 @@ def test_study_on_other_descriptors_is_refused(tiny, tmp_path, monkeypatch):
     import synth_probe.features as features_module
     from synth_probe.errors import ParameterValueError
     from synth_probe.synths.registry import get_synth
-    from synth_probe.tuning import _load_study
+    from synth_probe.tuning import load_study
 
     cfg = TuneConfig(synth="noisemaker", param="cutoff", data=str(tiny), studies_root=str(tmp_path))
     ctx = TuneContext(cfg, get_synth("noisemaker"))
     storage = open_storage(None, tmp_path / "study.journal")
-    _load_study(cfg, ctx, storage)
-    _load_study(cfg, ctx, storage)  # the same settings: the study goes on
+    load_study(cfg, ctx, storage)
+    load_study(cfg, ctx, storage)  # the same settings: the study goes on
     v = features_module.DESCRIPTORS_VERSION
     monkeypatch.setattr(features_module, "DESCRIPTORS_VERSION", v + 1)
     with pytest.raises(ParameterValueError, match=f"descriptors: study {v}, now {v + 1}"):
-        _load_study(cfg, ctx, storage)
+        load_study(cfg, ctx, storage)
     # and the cached handcrafted features are kept per version
     ctx.features.get("hand")
     assert (ctx.features.dir / f"hand-v{v + 1}-n{ctx.features.n}.npy").is_file()
+
+
+def test_cnn_gets_the_same_input_in_tune_train_and_predictability(tiny, tmp_path):
+    # one builder: the CNN's untuned default in a study, `train cnn` and the predictability suite read the
+    # same log-mel image (same transformer parameters, same input shape)
+    from synth_probe.dataset import load_dataset
+    from synth_probe.pipeline import build_pipeline
+    from synth_probe.predictability import suite_feature_steps
+    from synth_probe.synths.registry import get_synth
+    from synth_probe.tuning.space import Fixed, default_trial_params, trial_spec
+
+    cfg = TuneConfig(synth="noisemaker", param="cutoff", data=str(tiny), studies_root=str(tmp_path),
+                     families=["cnn"])
+    ctx = TuneContext(cfg, get_synth("noisemaker"))
+    family, params, fs = trial_spec(Fixed(default_trial_params("cnn")), ["cnn"], cfg.max_epochs, cfg.max_rounds)
+    tune_step = ctx.features.pipeline_steps(fs)[0][1]
+    tune_est = ctx.estimator(family, params, fs)
+
+    st = load_dataset(tiny).settings
+    suite_step = suite_feature_steps(st.sample_rate, st.note_length, jobs=2)["logmel"]
+    train = build_pipeline("cnn", sample_rate=st.sample_rate, note_length=st.note_length, n_samples=st.n_samples)
+
+    def config(step) -> dict:  # n_jobs is how many processes compute the features, not what they compute
+        return {k: v for k, v in step.get_params().items() if k != "n_jobs"}
+
+    assert config(tune_step) == config(suite_step) == config(train.steps[0][1])
+    assert tune_step.hop_length == 512 and tune_step.n_mels == 64 and tune_step.time_pool is None
+    shape = (suite_step.n_bins(), suite_step.n_frames(st.n_samples))
+    assert tune_est.input_shape == shape == train.steps[-1][1].input_shape
+    # and the features the study fits on are what that step makes of the audio
+    X = ctx.features.matrix(fs)
+    np.testing.assert_allclose(X[:3], suite_step.fit(ctx.ds.audio[0:2]).transform(ctx.ds.audio[0:3]), rtol=1e-5,
+                               atol=1e-4)

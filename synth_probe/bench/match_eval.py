@@ -51,6 +51,8 @@ from synth_probe.report import write_index
 from synth_probe.report.matching_section import write_matching_report
 from synth_probe.synths.base import RenderSettings
 from synth_probe.synths.plugin import PluginSynth
+from synth_probe.pipeline import build_pipeline
+from synth_probe.training import target_layout
 
 __all__ = ["main", "run_eval", "AMSYNTH_PATH", "CONDITIONS"]
 
@@ -282,7 +284,6 @@ def run_eval(
     log=print,
 ) -> dict[str, Any]:
     """Run the whole evaluation; returns the summary that ``matching.json`` holds."""
-    from synth_probe.commands.train import build_pipeline
 
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
@@ -305,7 +306,7 @@ def run_eval(
     columns = [c for c in Y.columns if Y[c].nunique() > 1]
     pipe = build_pipeline(model, features=features, synth=plugin, sample_rate=sample_rate,
                           note_length=note_length, n_samples=audio.shape[1], seed=seed, jobs=jobs,
-                          overrides=model_params)
+                          overrides=model_params, discrete=target_layout(columns, synth=synth))
     pipe.fit(audio, Y[columns].reset_index(drop=True))
     model_dir = work / f"model-{model}-{features}-{n_train}"
     save_model(pipe, model_dir, metadata={"data": str(data_dir), "render": settings.to_dict(), "model": model,

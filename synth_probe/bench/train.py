@@ -26,15 +26,15 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+
+from synth_probe.pipeline import FAMILIES, build_estimator
 
 __all__ = ["BENCH_MODELS", "main", "measure"]
 
-#: name -> (module:Class, extra constructor arguments)
+#: benchmark name -> (family, extra constructor arguments): the families' ``bench`` variants
 BENCH_MODELS: dict[str, tuple[str, dict]] = {
-    "cnn": ("synth_probe.models.cnn:SpectrogramCNN", {}),
-    "cnn-residual": ("synth_probe.models.cnn:SpectrogramCNN", {"residual": True, "depth": 2}),
-    "autoencoder": ("synth_probe.models.autoencoder:AutoencoderMLP", {}),
-    "transformer": ("synth_probe.models.ast:SpectrogramTransformer", {}),
+    name: (f.name, dict(extra)) for f in FAMILIES.values() for name, extra in f.bench.items()
 }
 
 
@@ -68,21 +68,10 @@ def measure(
         after the first; nan with one epoch), ``pretrain`` (autoencoder only),
         ``fit_seconds`` (wall time of ``fit``), ``n_parameters``.
     """
-    import importlib
-
-    target, extra = BENCH_MODELS[name]
-    module, _, cls = target.partition(":")
-    est = getattr(importlib.import_module(module), cls)(
-        input_shape=input_shape,
-        max_epochs=epochs,
-        batch_size=batch_size,
-        validation_fraction=0.0,
-        patience=None,
-        random_state=0,
-        device=device,
-        **({"pretrain_epochs": epochs} if "autoencoder" in target else {}),
-        **extra,
-    )
+    family, extra = BENCH_MODELS[name]
+    est = build_estimator(family, input_shape=input_shape, seed=0, device=device, overrides=dict(
+        max_epochs=epochs, batch_size=batch_size, validation_fraction=0.0, patience=None,
+        **({"pretrain_epochs": epochs} if family == "autoencoder" else {}), **extra))
     t0 = time.perf_counter()
     est.fit(X, y)
     wall = time.perf_counter() - t0
@@ -115,8 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
 
-    import torch
-
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in names if m not in BENCH_MODELS]
     if unknown:
@@ -132,8 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(names: list[str], args: argparse.Namespace) -> None:
-    import torch
-
     rng = np.random.default_rng(0)
     shape = (args.n_mels, args.n_frames)
     X = rng.normal(size=(args.n, shape[0] * shape[1])).astype(np.float32)

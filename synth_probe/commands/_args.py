@@ -7,12 +7,16 @@ argparse before any file is read or any synth is built, on one line:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Callable
+from typing import Any
 
+from synth_probe.errors import ParameterValueError
+from synth_probe.fileio import loads_json
 from synth_probe.synths.base import MAX_RENDER_SECONDS
 
-__all__ = ["int_arg", "float_arg", "jobs_arg", "seed_arg", "seconds_arg", "sample_rate_arg", "MAX_JOBS", "MAX_SEED"]
+__all__ = ["int_arg", "float_arg", "jobs_arg", "seed_arg", "seconds_arg", "sample_rate_arg", "key_value", "MAX_JOBS", "MAX_SEED"]
 
 #: the most worker processes a command starts (each holds a synth and its audio; more is a typo)
 MAX_JOBS = 256
@@ -82,3 +86,27 @@ def seconds_arg(*, zero: bool = False) -> Callable[[str], float]:
 def sample_rate_arg() -> Callable[[str], int]:
     """A render sample rate, 8000..192000 Hz (what :class:`~synth_probe.synths.base.RenderSettings` allows)."""
     return int_arg(8000, 192000)
+
+
+def _parse_value(raw: str) -> Any:
+    """A ``--set`` value: JSON where it parses (numbers, lists, true/null), else the text itself."""
+    if raw.startswith(("[", "{")):  # meant as JSON: a fault in it is an error, not a string
+        return loads_json(raw, error=ParameterValueError, what=f"--set value {raw[:40]!r}")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def key_value(item: str) -> tuple[str, Any]:
+    """A ``--set KEY=VALUE`` item as ``(key, value)``, the value read as JSON where it parses.
+
+    Raises
+    ------
+    ParameterValueError
+        No ``=``, or a value meant as JSON (``[``/``{``) that does not parse.
+    """
+    if "=" not in item:
+        raise ParameterValueError(f"--set expects KEY=VALUE, got {item!r}")
+    k, _, v = item.partition("=")
+    return k.strip(), _parse_value(v.strip())

@@ -8,19 +8,29 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from synth_probe.commands._args import int_arg, jobs_arg
-from synth_probe.commands.train import _proba, dataset_context, format_report, load, split_indices
 from synth_probe.errors import ParameterValueError
 from synth_probe.fileio import check_output_file
 
 __all__ = ["register", "run"]
+
+# The CLI imports every command module to build its parser, so the library (scikit-learn, torch, Optuna)
+# is imported inside run(), when the command runs, not here.
 
 
 def run(args: argparse.Namespace) -> int:
     from synth_probe.metrics import audio_report, grid_levels, parameter_report, summarize_audio
     from synth_probe.models import load_model
     from synth_probe.models.io import choose_synth
+    from synth_probe.training import (
+        dataset_context,
+        discrete_proba,
+        format_report,
+        load_training_dataset,
+        split_indices,
+    )
 
     if args.json:
         check_output_file(args.json, "--json file")  # refused before the model is loaded
@@ -28,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     est = model.steps[-1][1] if hasattr(model, "steps") else model
     header = est.model_header_
     meta = header.get("metadata") or {}
-    ds = load(args.data)
+    ds = load_training_dataset(args.data)
     columns = list(header.get("columns") or [])
     missing = [c for c in columns if c not in ds.params.columns]
     if missing:
@@ -61,10 +71,8 @@ def run(args: argparse.Namespace) -> int:
     Y = ds.params[columns].iloc[idx].reset_index(drop=True)
     pred = model.predict(X)
     if not hasattr(pred, "columns"):
-        import pandas as pd
-
         pred = pd.DataFrame(np.asarray(pred).reshape(len(X), -1), columns=columns)
-    report = parameter_report(Y, pred, synth, proba=_proba(model, X) if hasattr(model, "steps") else None,
+    report = parameter_report(Y, pred, synth, proba=discrete_proba(model, X) if hasattr(model, "steps") else None,
                               levels=grid_levels(ds.params[columns]))
     print(format_report(report))
     result: dict[str, Any] = {

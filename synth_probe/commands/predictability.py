@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from synth_probe.commands._args import float_arg, int_arg, jobs_arg, seed_arg
+from synth_probe.commands._args import float_arg, int_arg, jobs_arg, key_value, seed_arg
 from synth_probe.fileio import check_output_dir
 from synth_probe.report.pages import write_predictability_report
 
@@ -18,12 +18,11 @@ DEFAULT_N = 20000
 
 
 def _parse_sets(items: list[str] | None) -> dict[str, dict[str, Any]]:
-    from synth_probe.commands.train import _kv
     from synth_probe.errors import ParameterValueError
 
     out: dict[str, dict[str, Any]] = {}
     for item in items or []:
-        key, value = _kv(item)
+        key, value = key_value(item)
         model, dot, name = key.partition(".")
         if not dot or not name:
             raise ParameterValueError(f"--set expects MODEL.KEY=VALUE (e.g. cnn.max_epochs=20), got {item!r}")
@@ -32,9 +31,9 @@ def _parse_sets(items: list[str] | None) -> dict[str, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.commands.train import load
     from synth_probe.errors import ParameterValueError
     from synth_probe.predictability import PredictabilityConfig, default_dataset_path, ensure_dataset, run_predictability
+    from synth_probe.training import load_training_dataset
 
     def log(s: str) -> None:
         print(s, file=sys.stderr, flush=True)
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     n = args.n if args.n is not None else DEFAULT_N
     data = Path(args.data) if args.data else default_dataset_path(args.synth, args.sampler, n)
     if args.data and (data / "manifest.json").exists() and args.n is None:
-        ds = load(str(data))  # a dataset given by --data is used as it is
+        ds = load_training_dataset(str(data))  # a dataset given by --data is used as it is
     else:
         log(f"dataset {data}: {n} renders of the {args.sampler} sampler (rendered where missing)")
         ds = ensure_dataset(args.synth, data, n, sampler=args.sampler, seed=args.data_seed, jobs=args.jobs,

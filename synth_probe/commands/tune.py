@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.families import TUNED
+from synth_probe.report.tuning_section import write_tune_report
+from synth_probe.synths.registry import get_synth
 
-__all__ = ["register", "run", "default_dataset"]
+# The CLI imports every command module to build its parser, so the library (scikit-learn, torch, Optuna)
+# is imported inside run(), when the command runs, not here.
 
-#: renders of a default dataset (5,000: a 1,000-row validation split, so that hundreds of trials do not
+__all__ = ["register", "run", "DEFAULT_N"]
+
+#: renders of the default dataset (5,000: a 1,000-row validation split, so that hundreds of trials do not
 #: simply find the split's noise)
 DEFAULT_N = 5000
 
@@ -22,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tune",
         help="search model family, hyperparameters and features for one parameter (Optuna, resumable)",
         description=(
-            "Tune an estimator of one parameter of SYNTH: model family (gbm, knn, cnn, autoencoder, transformer) "
+            f"Tune an estimator of one parameter of SYNTH: model family ({', '.join(TUNED)}) "
             "x hyperparameters x feature settings, scored on a fixed validation split (R² or balanced accuracy), "
             "with pruning. The study lives in studies/<synth>/<param>/ (journal file, or --storage URL); "
             "rerunning resumes it and several processes may work on it at once. At the end the best configuration "
@@ -46,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "postgresql://user:pass@host/db (default: studies/<synth>/<param>/study.journal)")
     p.add_argument("--study", default=None, help="study name (default <synth>-<param>)")
     p.add_argument("--exclude", default=None, metavar="FAMILY,...",
-                   help="model families not to search (gbm, knn, cnn, autoencoder, transformer)")
+                   help=f"model families not to search ({', '.join(TUNED)})")
     p.add_argument("--families", default=None, metavar="FAMILY,...", help="search only these families")
     p.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
                    help="median: per-family median of finished trials at the same budget; hyperband: Optuna's")
@@ -65,72 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def default_plan(synth: Any, param: str) -> tuple[str, str, dict[str, Any]]:
-    """How ``tune`` samples its default dataset for ``param``: ``(sampler, name, generate keywords)``.
-
-    * a parameter the ``timbral`` sampler varies: that sampler (``timbral``);
-    * another TAL-NoiseMaker parameter (an effect, velocity, the bitcrusher...):
-      the timbral sampler plus this parameter, with its gate held open (e.g.
-      delay wet 0.5 for delay feedback; ``timbral+<param>``), so the study asks
-      what a listener would: in a timbral patch with the effect on, what is
-      the setting? (On the all-parameter sampler most such parameters sit
-      behind dozens of other random effects and no model gets above chance);
-    * a synth without TAL-NoiseMaker's names: every parameter random (``all``).
-    """
-    from synth_probe.errors import SamplerError
-    from synth_probe.sampling import make_plan
-
-    try:
-        varied = make_plan(synth, "timbral").varied
-    except (SamplerError, TypeError, ValueError):
-        return "all", "all", {}
-    if param in varied:
-        return "timbral", "timbral", {}
-    gate = {k: v for k, v in dict(synth.spec(param).gate or {}).items() if k not in varied and k != param}
-    return "timbral", f"timbral+{param}", {"vary": list(varied) + [param], "fix": gate or None}
-
-
-def default_dataset(synth_name: str, label: str, param: str, jobs: int) -> Path:
-    """``data/<synth>-<plan>-default`` (rendered if missing): the dataset ``tune`` uses without --data.
-
-    See :func:`default_plan` for which patches it holds.
-    """
-    from synth_probe.dataset import generate, load_dataset
-    from synth_probe.errors import DatasetError
-    from synth_probe.synths.base import RenderSettings
-    from synth_probe.synths.registry import get_synth
-
-    synth = get_synth(synth_name)
-    try:
-        sampler, name, kw = default_plan(synth, param)
-        out = Path("data") / f"{label}-{name}-default"
-        try:
-            ds = load_dataset(out)  # a corrupted shard falls through to generate, which re-renders it
-            if param in ds.params.columns and ds.params[param].nunique() > 1:
-                return out
-        except DatasetError:
-            pass
-        settings = RenderSettings(note=60, velocity=100, note_length=1.0, render_length=1.5, sample_rate=22050)
-        what = f"sampler {sampler}" + (f" + {param}, gate {kw['fix']}" if "vary" in kw else "")
-        print(f"no --data: rendering the default dataset {out} ({DEFAULT_N} patches, {what}, "
-              f"22.05 kHz, 1.5 s) with {jobs} job(s)...", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        result = generate(synth, out, DEFAULT_N, sampler=sampler, seed=0, settings=settings, jobs=max(1, jobs),
-                          progress=sys.stderr.isatty(), wait=True,  # tune processes started together share it
-                          on_wait=lambda msg: print(msg, file=sys.stderr, flush=True), **kw)
-        print(f"{result.summary()} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
-        if not result.ok:
-            raise DatasetError(f"the default dataset {out} could not be rendered: {result.summary()}")
-        return out
-    finally:
-        synth.close()
-
-
 def run(args: argparse.Namespace) -> int:
-    from synth_probe.synths.registry import get_synth
     from synth_probe.tuning import (
         TuneConfig,
         check_audible,
+        default_dataset,
         open_storage,
         parse_families,
         run_tuning,
@@ -151,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     # a storage that cannot be reached fails now, before any dataset is rendered
     folder = study_dir(args.studies, label, spec.name)
     open_storage(args.storage, folder / "study.journal", heartbeat_interval=args.heartbeat, grace_period=args.grace)
-    data = args.data or str(default_dataset(args.synth, label, spec.name, args.jobs))
+    data = args.data or str(default_dataset(args.synth, label, spec.name, args.jobs, DEFAULT_N))
     timeout = args.timeout if args.timeout is not None else (1800.0 if args.trials is None else None)
     cfg = TuneConfig(
         synth=args.synth, param=spec.name, data=data, trials=args.trials, timeout=timeout, jobs=args.jobs,
@@ -162,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     )
     t0 = time.perf_counter()
     s = run_tuning(cfg, audibility)
+    if "report_data" in s:
+        s["report"] = str(write_tune_report(s.pop("report_data"), cfg.out))
     if args.no_report:
         print(f"{s['study']}: {s['n_trials']} trials in the study ({time.perf_counter() - t0:.0f} s); "
               "no refit or report (--no-report)")

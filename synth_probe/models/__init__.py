@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from synth_probe.models.base import ParamTargets, SynthEstimator
+from synth_probe.errors import UnknownModelError
+from synth_probe.models.base import FitProgress, ParamTargets, SynthEstimator, discrete_layout
 from synth_probe.models.baseline import MeanBaseline
 
 __all__ = [
@@ -22,38 +23,46 @@ __all__ = [
     "SpectrogramCNN",
     "AutoencoderMLP",
     "SpectrogramTransformer",
-    "MODELS",
+    "FlowMatchingPosterior",
+    "discrete_layout",
+    "FitProgress",
     "model_class",
     "save_model",
     "load_model",
 ]
 
-# public name -> "module:Class"; the CLI's MODEL argument takes the keys
-MODELS: dict[str, str] = {
-    "mean": "synth_probe.models.baseline:MeanBaseline",
-    "knn": "synth_probe.models.knn:NearestNeighbours",
-    "gbm": "synth_probe.models.gbm:GBMEstimator",
-    "cnn": "synth_probe.models.cnn:SpectrogramCNN",
-    "autoencoder": "synth_probe.models.autoencoder:AutoencoderMLP",
-    "transformer": "synth_probe.models.ast:SpectrogramTransformer",
+# class name -> "module:Class": what this package holds (the model families are in synth_probe.pipeline)
+_LAZY = {
+    "NearestNeighbours": "synth_probe.models.knn:NearestNeighbours",
+    "GBMEstimator": "synth_probe.models.gbm:GBMEstimator",
+    "SpectrogramCNN": "synth_probe.models.cnn:SpectrogramCNN",
+    "AutoencoderMLP": "synth_probe.models.autoencoder:AutoencoderMLP",
+    "SpectrogramTransformer": "synth_probe.models.ast:SpectrogramTransformer",
+    "FlowMatchingPosterior": "synth_probe.models.posterior:FlowMatchingPosterior",
+    "save_model": "synth_probe.models.io:save_model",
+    "load_model": "synth_probe.models.io:load_model",
 }
-
-_LAZY = {target.rsplit(":", 1)[1]: target for target in MODELS.values()}
-_LAZY.update({"save_model": "synth_probe.models.io:save_model", "load_model": "synth_probe.models.io:load_model"})
+_CLASSES = ("MeanBaseline", *(k for k in _LAZY if k[0].isupper()))
 
 
 def model_class(name: str) -> type:
-    """The estimator class for a CLI model name (``"gbm"``) or a class name (``"GBMEstimator"``)."""
-    from synth_probe.errors import UnknownModelError
+    """The estimator class of a class name (``"GBMEstimator"``), as a saved model's header records it.
 
-    target = MODELS.get(name) or _LAZY.get(name)
-    if target is None or name in ("save_model", "load_model"):
-        raise UnknownModelError(name, list(MODELS))
+    Raises
+    ------
+    UnknownModelError
+        Not an estimator class of this package, or its module cannot be imported here.
+    """
+    if name == "MeanBaseline":
+        return MeanBaseline
+    target = _LAZY.get(name)
+    if target is None or name not in _CLASSES:
+        raise UnknownModelError(name, list(_CLASSES))
     module, _, cls = target.partition(":")
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as e:
-        raise UnknownModelError(name, list(MODELS), reason=f"it cannot be imported: {e}") from None
+        raise UnknownModelError(name, list(_CLASSES), reason=f"it cannot be imported: {e}") from None
 
 
 def __getattr__(name: str) -> Any:

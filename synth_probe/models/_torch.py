@@ -40,9 +40,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,7 +49,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth_probe.models.base import SynthEstimator
+from synth_probe.models._loop import GenDropout, TrainResult, fit_loop, split_indices
+from synth_probe.models.base import FitProgress, SynthEstimator
 
 __all__ = [
     "GenDropout",
@@ -168,256 +168,6 @@ def build_module(factory: Callable[[], nn.Module], generator: torch.Generator) -
     return module
 
 
-class GenDropout(nn.Module):
-    """Dropout whose masks come from a :class:`torch.Generator` set by the training loop.
-
-    ``nn.Dropout`` draws from the global RNG, which would make two fits with the
-    same ``random_state`` differ; :func:`fit_loop` points ``generator`` at the
-    fit's own generator.
-
-    Parameters
-    ----------
-    p : float
-        Probability of zeroing an element, in [0, 1).
-    """
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = float(p)
-        self.generator: torch.Generator | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p <= 0.0:
-            return x
-        # uniform draws compared with p: ~40% faster on CPUs than bernoulli_ with a generator
-        keep = torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) >= self.p
-        return x * keep / (1.0 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-# --------------------------------------------------------------------------- the loop
-@dataclass
-class TrainResult:
-    """What :func:`fit_loop` measured.
-
-    Attributes
-    ----------
-    history : list of dict
-        One entry per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (None
-        without a validation split), ``seconds``, ``samples_per_s``.
-    best_epoch : int
-        1-based epoch whose weights were kept.
-    stopped_early : bool
-    samples_per_s : float
-        Training rows per second of optimizer steps, over all epochs.
-    """
-
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int = 0
-    stopped_early: bool = False
-    samples_per_s: float = float("nan")
-
-
-def split_indices(
-    n: int, validation_fraction: float, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Shuffle ``range(n)`` with ``generator`` and hold out ``validation_fraction`` of it.
-
-    No split (``None``) when the fraction is 0 or when it would leave fewer than
-    2 rows on either side.
-
-    Returns
-    -------
-    train_idx : torch.Tensor [shape=(n_train,), dtype=int64]
-    valid_idx : torch.Tensor [shape=(n_valid,)] or None
-    """
-    n_valid = int(round(n * validation_fraction))
-    if validation_fraction <= 0.0 or n_valid < 2 or n - n_valid < 2:
-        return torch.arange(n), None
-    perm = torch.randperm(n, generator=generator)
-    return perm[n_valid:].sort().values, perm[:n_valid].sort().values
-
-
-def _batches(n: int, batch_size: int, perm: torch.Tensor) -> list[torch.Tensor]:
-    """Split a permutation into batches; a last batch of one row joins the one before.
-
-    (Batch norm cannot normalize a batch of one row.)
-    """
-    out = list(torch.split(perm, batch_size))
-    if len(out) > 1 and len(out[-1]) == 1:
-        out[-2] = torch.cat([out[-2], out.pop()])
-    return out
-
-
-def fit_loop(
-    module: nn.Module,
-    loss_fn: Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor],
-    train: Sequence[torch.Tensor],
-    valid: Sequence[torch.Tensor] | None,
-    *,
-    optimizer: str,
-    lr: float,
-    weight_decay: float,
-    batch_size: int,
-    max_epochs: int,
-    patience: int | None,
-    generator: torch.Generator,
-    device: torch.device,
-    verbose: int = 0,
-    desc: str = "train",
-    parameters: Sequence[nn.Parameter] | None = None,
-    on_epoch: Callable[[dict[str, Any]], None] | None = None,
-) -> TrainResult:
-    """Train ``module`` with mini-batches, early stopping and best-weight restore.
-
-    Parameters
-    ----------
-    module : nn.Module
-        Already on ``device``.
-    loss_fn : callable
-        ``loss_fn(module, batch) -> scalar tensor``, the mean loss over the
-        batch; ``batch`` holds one slice of each tensor of ``train``.
-    train, valid : sequence of torch.Tensor
-        Tensors with the same first dimension (rows), on ``device``. ``valid``
-        may be None: then the training loss is monitored.
-    optimizer : {"adamw", "adam"}
-    lr, weight_decay : float
-    batch_size, max_epochs : int
-    patience : int or None
-        Epochs without improvement of the monitored loss before stopping;
-        None trains all ``max_epochs`` (the best epoch is still restored).
-    generator : torch.Generator
-        CPU generator for batch order and dropout masks.
-    device : torch.device
-    verbose : int, default=0
-        > 0 shows a tqdm bar over epochs with the losses.
-    desc : str
-        Label of the progress bar.
-    parameters : sequence of nn.Parameter, optional
-        What the optimizer updates (default: all parameters that require grad).
-    on_epoch : callable, optional
-        Called after each epoch with that epoch's history entry (``epoch``,
-        ``train_loss``, ``valid_loss``...); an exception it raises (e.g.
-        ``optuna.TrialPruned``) stops training and propagates.
-
-    Returns
-    -------
-    TrainResult
-
-    Raises
-    ------
-    FloatingPointError
-        When the training loss becomes NaN or infinite (lower ``lr``).
-    """
-    from tqdm.auto import tqdm
-
-    params = [p for p in (module.parameters() if parameters is None else parameters) if p.requires_grad]
-    if optimizer == "adamw":
-        opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    elif optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    else:
-        raise ValueError(f"optimizer must be 'adamw' or 'adam', got {optimizer!r}")
-
-    # dropout masks: drawn on the training device from a generator seeded from ours
-    if device.type == "cpu":
-        drop_gen = generator
-    else:
-        drop_gen = torch.Generator(device=device)
-        drop_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-    for m in module.modules():
-        if isinstance(m, GenDropout):
-            m.generator = drop_gen
-
-    n = int(train[0].shape[0])
-    result = TrainResult()
-    best = math.inf
-    best_state = None
-    bad_epochs = 0
-    seen = 0
-    train_seconds = 0.0
-    bar = tqdm(total=max_epochs, desc=desc, unit="epoch", disable=verbose <= 0, leave=False)
-    for epoch in range(1, max_epochs + 1):
-        module.train()
-        perm = torch.randperm(n, generator=generator).to(device)
-        t0 = time.perf_counter()
-        total, count = 0.0, 0
-        for idx in _batches(n, batch_size, perm):
-            batch = [t[idx] for t in train]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(module, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{desc}: the training loss became {loss.item()} in epoch {epoch}; lower lr (now {lr})"
-                )
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - t0
-        train_seconds += seconds
-        seen += count
-        train_loss = total / max(count, 1)
-        valid_loss = evaluate_loss(module, loss_fn, valid, batch_size) if valid is not None else None
-        monitored = valid_loss if valid_loss is not None else train_loss
-        result.history.append(
-            {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "valid_loss": valid_loss,
-                "seconds": seconds,
-                "samples_per_s": count / seconds if seconds > 0 else float("nan"),
-            }
-        )
-        bar.set_postfix(
-            train=f"{train_loss:.4f}", valid="-" if valid_loss is None else f"{valid_loss:.4f}", refresh=False
-        )
-        bar.update(1)
-        if on_epoch is not None:
-            on_epoch(dict(result.history[-1]))
-        if monitored < best:
-            best = monitored
-            result.best_epoch = epoch
-            best_state = copy.deepcopy(module.state_dict())
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-            if patience is not None and bad_epochs >= patience:
-                result.stopped_early = True
-                break
-    bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
-    for m in module.modules():
-        if isinstance(m, GenDropout):
-            m.generator = None  # generators do not pickle
-    result.samples_per_s = seen / train_seconds if train_seconds > 0 else float("nan")
-    return result
-
-
-@torch.no_grad()
-def evaluate_loss(
-    module: nn.Module,
-    loss_fn: Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor],
-    data: Sequence[torch.Tensor],
-    batch_size: int,
-) -> float:
-    """Row-weighted mean of ``loss_fn`` over ``data`` in eval mode."""
-    module.eval()
-    n = int(data[0].shape[0])
-    total = 0.0
-    for start in range(0, n, batch_size):
-        batch = [t[start : start + batch_size] for t in data]
-        total += float(loss_fn(module, batch)) * len(batch[0])
-    return total / max(n, 1)
-
-
-# --------------------------------------------------------------------------- heads
 class ParamHeads(nn.Module):
     """Output layer: linear values for continuous targets, logits per discrete target.
 
@@ -443,6 +193,22 @@ class ParamHeads(nn.Module):
 
 
 # --------------------------------------------------------------------------- estimator base
+def _epoch_hook(callbacks: Sequence[Callable[[FitProgress], None]], budget: int
+                ) -> Callable[[dict[str, Any]], None] | None:
+    """A :func:`fit_loop` ``on_epoch`` that passes each epoch's monitored loss to ``callbacks``, or None."""
+    if not callbacks:
+        return None
+
+    def on_epoch(rec: dict[str, Any]) -> None:
+        loss = rec.get("valid_loss")
+        loss = rec["train_loss"] if loss is None else loss
+        progress = FitProgress(step=int(rec["epoch"]), budget=budget, loss=float(loss), unit="epoch")
+        for cb in callbacks:
+            cb(progress)
+
+    return on_epoch
+
+
 class TorchEstimator(SynthEstimator):
     """Base of the torch estimators: input shaping, target coding, device, the loop.
 
@@ -566,7 +332,7 @@ class TorchEstimator(SynthEstimator):
         return total / max(n_targets, 1)
 
     # -- SynthEstimator hooks
-    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray) -> None:
+    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         self._check_params()
         if len(X) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got n_samples={len(X)}")
@@ -611,8 +377,7 @@ class TorchEstimator(SynthEstimator):
                 max_epochs=int(self.max_epochs),
                 desc=type(self).__name__,
                 parameters=self._trainable_parameters(module),
-                # set only for the length of one fit, by synth_probe.tuning (reports epochs to Optuna)
-                on_epoch=self.__dict__.get("_on_epoch"),
+                on_epoch=_epoch_hook(callbacks, int(self.max_epochs)),
                 **self._loop_settings(generator, device),
             )
         self.module_ = module.to("cpu").eval()
@@ -729,8 +494,6 @@ class TorchEstimator(SynthEstimator):
         Only tensors (from the CPU) and plain containers are written, so
         :meth:`_load_torch` reads them with ``torch.load(..., weights_only=True)``.
         """
-        from pathlib import Path
-
         state = {
             "module": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
             "x_mean": torch.from_numpy(np.asarray(self.x_mean_)),
@@ -746,8 +509,6 @@ class TorchEstimator(SynthEstimator):
 
         Expects ``targets_`` and :meth:`_set_torch_state`'s attributes to be restored first.
         """
-        from pathlib import Path
-
         state = torch.load(Path(directory) / self._WEIGHTS_FILE, map_location="cpu", weights_only=True)
         self.x_mean_ = state["x_mean"].numpy()
         self.x_std_ = state["x_std"].numpy()
@@ -796,10 +557,10 @@ class TorchEstimator(SynthEstimator):
 #: numpydoc text of the constructor parameters every torch estimator shares
 LOOP_PARAMS_DOC = """\
     synth : str or None, default=None
-        Synth whose specs say which target columns are discrete (columns named
-        by its parameters).
-    discrete : dict or None, default=None
-        Column -> number of choices (or the choices' unit values); overrides ``synth``.
+        The synth the model is for (name or plugin path), recorded with the model; never opened.
+    discrete : mapping or None, default=None
+        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
+        number of choices, or the choices' unit values. Columns not named are continuous.
     batch_size : int, default=64
     max_epochs : int, default={max_epochs}
     lr : float, default={lr}

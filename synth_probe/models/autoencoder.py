@@ -2,7 +2,7 @@
 
 The research log's second plan: "train a convolutional autoencoder, throw out
 the decoder, and train a simple MLP". ``fit`` does exactly that, in two stages
-of the one training loop (:func:`synth_probe.models._torch.fit_loop`):
+of the one training loop (:func:`synth_probe.models._loop.fit_loop`):
 
 1. **Pretraining** — encoder and decoder learn to reconstruct the standardized
    spectrogram (MSE), with early stopping on the same seeded validation rows

@@ -20,7 +20,7 @@ how a prediction is shaped like the ``Y`` that was fit.
 
 :class:`SynthEstimator` is the base class. A subclass implements two hooks::
 
-    def _fit_encoded(self, X, Yc, Yd): ...        # returns nothing
+    def _fit_encoded(self, X, Yc, Yd, callbacks): ...  # returns nothing
     def _predict_encoded(self, X): ...            # returns (Yc_hat, Yd_hat)
 
 and optionally ``_predict_discrete_proba(X)`` (returns a list of
@@ -29,7 +29,8 @@ and optionally ``_predict_discrete_proba(X)`` (returns a list of
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,14 +39,17 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from synth_probe.errors import ParameterValueError, UnknownParameterError
+from synth_probe.synths.registry import get_synth
 
-__all__ = ["ParamTargets", "SynthEstimator", "discrete_columns_of"]
+__all__ = ["ParamTargets", "SynthEstimator", "discrete_columns_of", "discrete_layout", "FitProgress"]
 
 
 def _n_choices_and_values(spec_like: Any) -> tuple[int, tuple[float, ...]]:
-    """(n_choices, choice unit values) from an int, a sequence of unit values, or a ParamSpec."""
+    """(n_choices, choice unit values) from an int, a sequence of unit values, a layout entry or a ParamSpec."""
     if hasattr(spec_like, "choice_values"):
         return int(spec_like.n_choices), tuple(float(v) for v in spec_like.choice_values)
+    if isinstance(spec_like, Mapping) and "values" in spec_like:
+        return _n_choices_and_values(list(spec_like["values"]))
     if isinstance(spec_like, (int, np.integer)) and not isinstance(spec_like, bool):
         n = int(spec_like)
         if n < 2:
@@ -59,9 +63,67 @@ def _n_choices_and_values(spec_like: Any) -> tuple[int, tuple[float, ...]]:
             )
         return len(vals), vals
     raise ParameterValueError(
-        f"a discrete entry must be a number of choices (int >= 2) or a sequence of unit choice values, "
-        f"got {spec_like!r}"
+        f"a discrete entry must be a number of choices (int >= 2), a sequence of unit choice values or a "
+        f"layout entry {{'values', 'rule', 'bounds'}}, got {spec_like!r}"
     )
+
+
+def _choice_bounds(spec: Any) -> list[float]:
+    """Where a discrete spec's chooser steps up: ``bounds[k]`` is the least unit value that selects choice k+1.
+
+    The chooser of a spec is monotone (a value selects the same or a later choice than any smaller value),
+    so ``bisect_right(bounds, v)`` is the choice of ``v``; each bound is found by bisection to the float.
+    """
+    out = []
+    for k in range(1, int(spec.n_choices)):
+        lo, hi = 0.0, 1.0
+        if spec.choice_index(lo) >= k:
+            out.append(0.0)
+            continue
+        if spec.choice_index(hi) < k:
+            out.append(float(np.nextafter(1.0, 2.0)))  # never selected by a unit value
+            continue
+        while np.nextafter(lo, hi) < hi:
+            mid = 0.5 * (lo + hi)
+            if mid in (lo, hi):
+                break
+            if spec.choice_index(mid) >= k:
+                hi = mid
+            else:
+                lo = mid
+        out.append(hi)
+    return out
+
+
+def discrete_layout(specs: Sequence[Any], columns: Sequence[Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The discrete target layout of parameter specs, as plain data an estimator takes (``discrete=``).
+
+    Parameters
+    ----------
+    specs : sequence of ParamSpec
+        A synth's or a dataset's parameter specs.
+    columns : sequence of str, optional
+        Only these parameters (default: all).
+
+    Returns
+    -------
+    dict
+        Parameter name -> ``{"values": [unit value of each choice], "rule": "round" | "gt0" | "bounds",
+        "bounds": [least unit value of choice 1, 2, ...]}`` (bounds only for the ``"bounds"`` rule), for
+        each discrete parameter. Lists and floats only: it pickles, serializes and survives ``clone``.
+    """
+    keep = None if columns is None else {str(c) for c in columns}
+    out: dict[str, dict[str, Any]] = {}
+    for sp in specs:
+        if not sp.is_discrete or (keep is not None and sp.name not in keep):
+            continue
+        entry: dict[str, Any] = {"values": [float(v) for v in sp.choice_values]}
+        if getattr(sp, "chooser", None) is not None:
+            entry.update(rule="bounds", bounds=_choice_bounds(sp))
+        else:
+            entry["rule"] = "gt0" if sp.rounding == "gt0" else "round"
+        out[sp.name] = entry
+    return out
 
 
 def discrete_columns_of(synth: str | None, columns: Sequence[Any]) -> dict[Any, Any]:
@@ -86,8 +148,6 @@ def discrete_columns_of(synth: str | None, columns: Sequence[Any]) -> dict[Any, 
     """
     if synth is None:
         return {}
-    from synth_probe.synths.registry import get_synth
-
     s = get_synth(synth)
     out = {}
     for col in columns:
@@ -162,8 +222,6 @@ class ParamTargets:
             if self.named:
                 specs = discrete_columns_of(self.synth, columns)
             else:
-                from synth_probe.synths.registry import get_synth
-
                 s = get_synth(self.synth)
                 if Yarr.shape[1] != len(s.specs):
                     raise ParameterValueError(
@@ -183,7 +241,8 @@ class ParamTargets:
         self.discrete_mask = [c in specs for c in columns]
         self.n_classes = []
         self.choice_values = []
-        self.rules = []  # per discrete column: "round", "gt0", "nearest" or "spec" (the spec's own chooser)
+        self.rules = []  # per discrete column: "round", "gt0", "nearest" or "bounds" (a chooser's steps)
+        self.bounds: list[list[float]] = []  # per discrete column: the "bounds" rule's steps, else []
         for c in columns:
             if c in specs:
                 n, vals = _n_choices_and_values(specs[c])
@@ -191,11 +250,18 @@ class ParamTargets:
                 self.choice_values.append(vals)
                 sp = specs[c]
                 if hasattr(sp, "choice_index"):
-                    rule = "spec" if sp.chooser is not None else ("gt0" if sp.rounding == "gt0" else "round")
+                    sp = discrete_layout([sp])[sp.name]
+                if isinstance(sp, Mapping):
+                    rule = str(sp.get("rule", "nearest"))
+                    if rule not in ("round", "gt0", "bounds", "nearest"):
+                        raise ParameterValueError(f"unknown choice rule {rule!r} of target {c!r}")
+                    self.bounds.append([float(b) for b in sp.get("bounds", ())] if rule == "bounds" else [])
                 elif isinstance(sp, (int, np.integer)):
                     rule = "round"
                 else:
                     rule = "nearest"
+                if not isinstance(sp, Mapping):
+                    self.bounds.append([])
                 self.rules.append(rule)
         if self.synth is not None or self.discrete is not None:
             self._check_unit(Yarr)
@@ -270,10 +336,12 @@ class ParamTargets:
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         n = self.n_classes[k]
         rule = self.rules[k]
-        if rule == "spec":
+        if rule == "spec":  # models saved before the layout was data: the synth's own chooser
             spec = self._spec(k)
             return np.array([spec.choice_index(float(v)) for v in values], dtype=np.int64)
-        if rule == "gt0" and n == 2:
+        if rule == "bounds":
+            out = np.searchsorted(np.asarray(self.bounds[k], dtype=np.float64), values, side="right")
+        elif rule == "gt0" and n == 2:
             out = (values > 0.0).astype(np.float64)
         elif rule in ("round", "gt0"):
             out = np.floor(values * (n - 1) + 0.5)
@@ -285,8 +353,6 @@ class ParamTargets:
     def _spec(self, k: int) -> Any:
         cache = self.__dict__.setdefault("_spec_cache", {})
         if k not in cache:
-            from synth_probe.synths.registry import get_synth
-
             s = get_synth(self.synth)
             col = self.discrete_columns[k]
             cache[k] = s.spec(str(col)) if self.named else s.specs[int(col)]
@@ -359,12 +425,50 @@ class ParamTargets:
         return Y
 
 
+@dataclass(frozen=True)
+class FitProgress:
+    """One progress report of a fit, passed to each of ``fit``'s ``callbacks``.
+
+    Attributes
+    ----------
+    step : int
+        Epochs (torch models) or boosting rounds (LightGBM) done, from 1.
+    budget : int
+        The most steps this fit may take (``max_epochs``, ``n_estimators``).
+    loss : float
+        The monitored loss after ``step``: the early-stopping split's if there is one, else the training loss.
+        Torch models: z-scored MSE of the continuous targets plus the discrete targets' cross-entropy;
+        LightGBM: L2 (continuous) or multi-class log-loss (discrete) of one target.
+    unit : {"epoch", "round"}
+    """
+
+    step: int
+    budget: int
+    loss: float
+    unit: str
+
+
+#: a fit callback: called with a FitProgress after each step; raising an exception ends the fit with it
+FitCallback = Callable[[FitProgress], None]
+
+
 class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Base class of every synth_probe estimator.
 
     Subclasses declare their own keyword-only ``__init__`` (which must include
     ``synth=None`` and ``discrete=None`` and store every argument unchanged) and
     implement :meth:`_fit_encoded` and :meth:`_predict_encoded`.
+
+    ``discrete`` is the targets' layout as data (:func:`discrete_layout` of the synth's
+    specs, or a number of choices / the choice values per column); ``synth`` only
+    records which synth the model is for (``match`` and ``evaluate`` read it): an
+    estimator never opens a synth.
+
+    Progress hooks are explicit: ``fit(X, Y, callbacks=[...])`` calls each callback
+    with a :class:`FitProgress` after every epoch (torch models) or boosting round
+    (LightGBM), as LightGBM's and skorch's ``callbacks`` do; in a Pipeline pass
+    ``estimator__callbacks=``. Callbacks are fit arguments, not state: ``clone`` and
+    saved models never hold them.
 
     Attributes set by :meth:`fit`
     -----------------------------
@@ -382,7 +486,7 @@ class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
     _X_dtype: Any = (np.float64, np.float32)
 
     # ----------------------------------------------------------- public API
-    def fit(self, X: Any, Y: Any) -> SynthEstimator:
+    def fit(self, X: Any, Y: Any, callbacks: Sequence[FitCallback] | None = None) -> SynthEstimator:
         """Fit on features ``X`` and unit-value targets ``Y``.
 
         Parameters
@@ -390,13 +494,16 @@ class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
         X : array-like [shape=(n_samples, n_features)]
         Y : DataFrame, Series or array-like [shape=(n_samples,) or (n_samples, n_params)]
             Unit values; columns named by parameter for a DataFrame.
+        callbacks : sequence of callable, optional
+            Each is called with a :class:`FitProgress` after every epoch or boosting round
+            (estimators without steps never call them).
 
         Returns
         -------
         self
         """
         X, Yc, Yd = self._prepare_fit(X, Y)
-        self._fit_encoded(X, Yc, Yd)
+        self._fit_encoded(X, Yc, Yd, tuple(callbacks or ()))
         return self
 
     def predict(self, X: Any) -> Any:
@@ -438,7 +545,8 @@ class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return dict(zip(names, probas))
 
     # -------------------------------------------------------- subclass hooks
-    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray) -> None:
+    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray,
+                     callbacks: Sequence[FitCallback] = ()) -> None:
         """Fit on ``X`` (n, f), continuous targets ``Yc`` (n, n_cont) and classes ``Yd`` (n, n_disc)."""
         raise NotImplementedError
 
@@ -454,7 +562,13 @@ class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """Validate ``X`` and ``Y``, learn the target layout; return ``(X, Yc, Yd)``."""
         if Y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        targets = ParamTargets(synth=getattr(self, "synth", None), discrete=getattr(self, "discrete", None))
+        synth, discrete = getattr(self, "synth", None), getattr(self, "discrete", None)
+        if synth is not None and discrete is None:
+            raise ParameterValueError(
+                f"{type(self).__name__}(synth={synth!r}) needs the targets' layout as data: pass "
+                "discrete=discrete_layout(specs, columns) (synth_probe.models.discrete_layout; an empty dict when "
+                "every target is continuous); synth only names the synth the model is for")
+        targets = ParamTargets(discrete=discrete)  # the layout is data: no synth is opened
         y_in = Y
         X, y_arr = validate_data(self, X, Y, multi_output=True, y_numeric=True, dtype=self._X_dtype)
         targets.fit(y_in if isinstance(y_in, (pd.DataFrame, pd.Series)) else y_arr)

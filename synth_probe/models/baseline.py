@@ -1,7 +1,7 @@
 """``MeanBaseline``: the reference line every model must beat."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,9 +20,10 @@ class MeanBaseline(SynthEstimator):
     Parameters
     ----------
     synth : str or None, default=None
-        Synth name whose specs mark the discrete targets.
+        The synth the model is for (name or plugin path), recorded with the model; never opened.
     discrete : mapping or None, default=None
-        Column -> number of choices (or the choices' unit values); overrides ``synth``.
+        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
+        number of choices, or the choices' unit values. Columns not named are continuous.
 
     Attributes
     ----------
@@ -46,7 +47,7 @@ class MeanBaseline(SynthEstimator):
         self.synth = synth
         self.discrete = discrete
 
-    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray) -> None:
+    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         self.means_ = Yc.mean(axis=0) if Yc.shape[1] else np.zeros(0)
         self.class_priors_ = [
             np.bincount(Yd[:, k], minlength=n) / len(Yd) for k, n in enumerate(self.targets_.n_classes)

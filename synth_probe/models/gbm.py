@@ -1,15 +1,27 @@
 """``GBMEstimator``: one LightGBM model per parameter."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 
 from synth_probe.errors import ParameterValueError
-from synth_probe.models.base import SynthEstimator
+from synth_probe.models.base import FitProgress, SynthEstimator
 
 __all__ = ["GBMEstimator"]
+
+
+def _round_hook(callback: Any, budget: int) -> Any:
+    """A LightGBM callback that passes each round's first validation score to ``callback`` as a FitProgress."""
+
+    def hook(env: Any) -> None:
+        if env.evaluation_result_list:
+            value = float(env.evaluation_result_list[0][2])
+            callback(FitProgress(step=env.iteration + 1, budget=budget, loss=value, unit="round"))
+
+    return hook
 
 
 class GBMEstimator(SynthEstimator):
@@ -41,9 +53,10 @@ class GBMEstimator(SynthEstimator):
     verbose : int, default=-1
         LightGBM's verbosity.
     synth : str or None, default=None
-        Synth name whose specs mark the discrete targets.
+        The synth the model is for (name or plugin path), recorded with the model; never opened.
     discrete : mapping or None, default=None
-        Column -> number of choices (or their unit values); overrides ``synth``.
+        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
+        number of choices, or the choices' unit values. Columns not named are continuous.
 
     Attributes
     ----------
@@ -101,9 +114,7 @@ class GBMEstimator(SynthEstimator):
             force_row_wise=True,
         )
 
-    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray) -> None:
-        import lightgbm as lgb
-
+    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         if not (0.0 <= float(self.validation_fraction) < 1.0):
             raise ParameterValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         rng = self._check_random_state()
@@ -117,6 +128,7 @@ class GBMEstimator(SynthEstimator):
         else:
             tr, val = np.arange(n), np.arange(0)
         params = self._lgbm_params(seed)
+        hooks = [_round_hook(cb, int(self.n_estimators)) for cb in callbacks]
         models: dict[int, Any] = {}
         best: dict[int, int] = {}
 
@@ -126,8 +138,7 @@ class GBMEstimator(SynthEstimator):
                     X[tr], y[tr], eval_X=(X[val],), eval_y=(y[val],),
                     callbacks=[
                         lgb.early_stopping(int(self.early_stopping_rounds), verbose=False),
-                        # set only for the length of one fit, by synth_probe.tuning (reports rounds to Optuna)
-                        *self.__dict__.get("_round_callbacks", ()),
+                        *hooks,
                     ],
                 )
                 return model, int(model.best_iteration_ or model.n_estimators)

@@ -24,7 +24,7 @@ Torch estimators plug in by implementing two methods::
         # param_names_, n_outputs_, and the JSON-able ``_torch_state()`` dict if the
         # estimator defines one) are already restored
 
-The class of a torch model must be one of :data:`synth_probe.models.MODELS`;
+The class of a torch model must be an estimator class of :mod:`synth_probe.models` (:func:`model_class`);
 nothing else is imported by name from a header. A weights file that is missing, truncated
 or holds anything but tensors and plain containers is a :class:`ModelFileError`.
 
@@ -47,9 +47,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
-from synth_probe.errors import ModelFileError, PluginError
+import synth_probe.features as features_module
+from synth_probe.errors import ModelFileError, PluginError, UnknownModelError
 from synth_probe.fileio import read_json
+from synth_probe.models import model_class
+from synth_probe.models.base import ParamTargets
+from synth_probe.synths.plugin import check_plugin_file, sha256_file
 from synth_probe.synths.registry import BUILTIN_SYNTHS, is_plugin_path
 from synth_probe.util import library_versions
 
@@ -102,8 +109,6 @@ def _jsonable(value: Any) -> Any:
 
 
 def _split(model: Any) -> tuple[Any, list[tuple[str, Any]]]:
-    from sklearn.pipeline import Pipeline
-
     if isinstance(model, Pipeline):
         return model.steps[-1][1], list(model.steps[:-1])
     return model, []
@@ -124,8 +129,6 @@ def _plugin_sha256(synth: Any) -> str | None:
     """sha256 of a plugin's binary when ``synth`` is a plugin path (None for built-in synths and names)."""
     if not isinstance(synth, str) or synth in BUILTIN_SYNTHS or not is_plugin_path(synth):
         return None
-    from synth_probe.synths.plugin import check_plugin_file, sha256_file
-
     try:
         return sha256_file(check_plugin_file(synth).binary)
     except (PluginError, OSError):
@@ -163,8 +166,6 @@ def save_model(model: Any, path: str | Path, *, metadata: dict[str, Any] | None 
 
 
 def _save(model: Any, path: Path, metadata: dict[str, Any] | None) -> Path:
-    from sklearn.utils.validation import check_is_fitted
-
     est, pre = _split(model)
     check_is_fitted(est)
     path.mkdir(parents=True, exist_ok=True)
@@ -185,18 +186,12 @@ def _save(model: Any, path: Path, metadata: dict[str, Any] | None) -> Path:
         "versions": library_versions(),
         "metadata": _jsonable(metadata or {}),
     }
-    from synth_probe.features import DESCRIPTORS_VERSION, uses_handcrafted
-
-    if any(uses_handcrafted(step) for _, step in pre):
-        header["descriptors_version"] = DESCRIPTORS_VERSION
+    if any(features_module.uses_handcrafted(step) for _, step in pre):
+        header["descriptors_version"] = features_module.DESCRIPTORS_VERSION
     if hasattr(est, "_save_torch"):
-        import skops.io as sio
-
         header["backend"] = "torch"
         header["estimator_step"] = None
         if pre:
-            from sklearn.pipeline import Pipeline
-
             header["estimator_step"] = model.steps[-1][0]
             sio.dump(Pipeline(pre), path / FEATURES_FILE)
         state = {k: _jsonable(getattr(est, k)) for k in _BASE_STATE if hasattr(est, k)}
@@ -207,8 +202,6 @@ def _save(model: Any, path: Path, metadata: dict[str, Any] | None) -> Path:
         header["fitted"] = state
         est._save_torch(path)
     else:
-        import skops.io as sio
-
         header["backend"] = "skops"
         sio.dump(model, path / SKOPS_FILE)
     (path / HEADER).write_text(json.dumps(header, indent=2, sort_keys=False), encoding="utf-8")
@@ -233,8 +226,6 @@ def read_header(path: str | Path) -> dict[str, Any]:
 
 
 def _load_skops(file: Path) -> Any:
-    import skops.io as sio
-
     if not file.exists():
         raise ModelFileError(f"{str(file)!r} is missing")
     try:
@@ -359,8 +350,6 @@ def choose_synth(
         )
     if given in BUILTIN_SYNTHS or recorded_sha256 is None or not is_plugin_path(given):
         return given, []
-    from synth_probe.synths.plugin import check_plugin_file, sha256_file
-
     sha = sha256_file(check_plugin_file(given).binary)  # hashed, not loaded
     if sha == recorded_sha256:
         return given, []
@@ -373,24 +362,18 @@ def choose_synth(
 
 def _check_descriptors(path: Path, header: dict[str, Any], pre: list[tuple[str, Any]]) -> None:
     """Refuse a model whose handcrafted descriptors are not the ones this synth_probe computes."""
-    from synth_probe.features import DESCRIPTORS_VERSION, uses_handcrafted
-
-    if not any(uses_handcrafted(step) for _, step in pre):
+    if not any(features_module.uses_handcrafted(step) for _, step in pre):
         return
     saved = header.get("descriptors_version", 1)  # headers before the version was written: 1
-    if saved != DESCRIPTORS_VERSION:
+    if saved != features_module.DESCRIPTORS_VERSION:
         raise ModelFileError(
             f"{str(path)!r} was trained on handcrafted descriptors version {saved}; this synth_probe computes "
-            f"version {DESCRIPTORS_VERSION}, whose columns its estimator does not know. Train it again "
+            f"version {features_module.DESCRIPTORS_VERSION}, whose columns its estimator does not know. Train it again "
             f"with `synth-probe train` (the dataset is all it needs)"
         )
 
 
 def _load_torch_model(path: Path, header: dict[str, Any]) -> Any:
-    from synth_probe.errors import UnknownModelError
-    from synth_probe.models import model_class
-    from synth_probe.models.base import ParamTargets
-
     try:
         cls = model_class(header.get("class_name", ""))
     except UnknownModelError as e:
@@ -418,8 +401,6 @@ def _load_torch_model(path: Path, header: dict[str, Any]) -> Any:
         est._set_torch_state(fitted["torch_state"])
     _load_weights(path, est)
     if header.get("pipeline"):
-        from sklearn.pipeline import Pipeline
-
         pre = _load_skops(path / FEATURES_FILE)
         return Pipeline(list(pre.steps) + [(header.get("estimator_step") or "estimator", est)])
     return est

@@ -1,7 +1,7 @@
 """``NearestNeighbours``: the closest training sounds vote on the parameters."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,9 +31,10 @@ class NearestNeighbours(SynthEstimator):
         Any metric of :class:`sklearn.neighbors.NearestNeighbors`.
     n_jobs : int or None, default=None
     synth : str or None, default=None
-        Synth name whose specs mark the discrete targets.
+        The synth the model is for (name or plugin path), recorded with the model; never opened.
     discrete : mapping or None, default=None
-        Column -> number of choices (or their unit values); overrides ``synth``.
+        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
+        number of choices, or the choices' unit values. Columns not named are continuous.
 
     Attributes
     ----------
@@ -63,7 +64,7 @@ class NearestNeighbours(SynthEstimator):
         self.synth = synth
         self.discrete = discrete
 
-    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray) -> None:
+    def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         if self.weights not in ("uniform", "distance"):
             raise ParameterValueError(f"weights must be 'uniform' or 'distance', got {self.weights!r}")
         if not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 1:

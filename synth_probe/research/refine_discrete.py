@@ -21,7 +21,7 @@ sources do not match the target sample for sample. It prints, after each stage, 
 mean distance, the accuracy of each discrete parameter and the R² of a few
 continuous ones.
 
-    .venv/bin/python studies/refine_discrete.py --rows 300
+    .venv/bin/python -m synth_probe.research.refine_discrete --rows 300
 """
 from __future__ import annotations
 
@@ -30,6 +30,16 @@ import sys
 import time
 
 import numpy as np
+from joblib import Parallel, delayed
+from sklearn.metrics import r2_score
+
+from synth_probe.errors import UnknownParameterError
+from synth_probe.matching import MatchObjective, hill_climb
+from synth_probe.metrics import _patch_matrix
+from synth_probe.predictability import saved_ensemble
+from synth_probe.research._run import open_saved_run
+from synth_probe.synths.registry import get_synth
+from synth_probe.training import dataset_context, split_indices
 
 STRONG_DISCRETE = ("osc1waveform", "osc2waveform", "filtertype", "lfo1destination", "lfo2destination",
                    "lfo1waveform", "lfo2waveform")
@@ -43,9 +53,6 @@ def _refine_rows(starts: np.ndarray, targets: np.ndarray, settings, params: list
     Returns the vectors and the distances after each stage: shapes (rows, stages, n_params) and
     (rows, stages), the stages being the start, the climb (when there is one) and each pass.
     """
-    from synth_probe.matching import MatchObjective, hill_climb
-    from synth_probe.synths.registry import get_synth
-
     synth = get_synth("noisemaker")
     try:
         names, specs = synth.param_names, list(synth.specs)
@@ -80,15 +87,6 @@ def _refine_rows(starts: np.ndarray, targets: np.ndarray, settings, params: list
 
 
 def main(argv: list[str] | None = None) -> int:
-    from joblib import Parallel, delayed
-    from sklearn.metrics import r2_score
-
-    from synth_probe.commands.train import dataset_context, split_indices
-    from synth_probe.errors import DatasetError, UnknownParameterError
-    from synth_probe.metrics import _patch_matrix
-    from synth_probe.predictability import load_run_dataset, load_saved_run, saved_ensemble
-    from synth_probe.synths.registry import get_synth
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", default="reports", help="folder of the predictability run to start from")
     ap.add_argument("--rows", type=int, default=300, help="first test rows to refine")
@@ -103,12 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
 
-    try:
-        results, saved, _ = load_saved_run(args.reports)
-        ds = load_run_dataset(results)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
+    run = open_saved_run(args.reports)
+    if run is None:
         return 2
+    results, saved, _, ds = run
     if results.get("synth") != "noisemaker":
         print(f"error: the study searches the built-in noisemaker; this run is of {results.get('synth')}",
               file=sys.stderr)

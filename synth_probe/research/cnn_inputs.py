@@ -14,7 +14,7 @@ It prints R² (continuous) or accuracy (discrete) per target and input, and for 
 continuous targets the R² of each input's predictions averaged with the suite's saved
 ensemble (``reports/predictability_predictions.npz``; run ``make predictability`` first).
 
-    .venv/bin/python studies/cnn_inputs.py
+    .venv/bin/python -m synth_probe.research.cnn_inputs
 """
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ import numpy as np
 from sklearn.metrics import r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+
+from synth_probe.features import LogMelSpectrogram
+from synth_probe.pipeline import build_estimator
+from synth_probe.predictability import compute_features, suite_feature_steps
+from synth_probe.research._run import open_saved_run
+from synth_probe.training import dataset_context, split_indices, target_layout
 
 TARGETS = "cutoff,ampattack,osc1waveform,osc2waveform,lfo1destination,lfo1waveform,lfo2destination,filtertype"
 #: name -> (LogMelSpectrogram arguments, seconds of audio from the start or None for all); None: the suite's
@@ -42,12 +48,6 @@ def _head(X: np.ndarray, n: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from synth_probe.commands.train import dataset_context, split_indices
-    from synth_probe.errors import DatasetError
-    from synth_probe.features import LogMelSpectrogram
-    from synth_probe.models import SpectrogramCNN
-    from synth_probe.predictability import _feature_steps, compute_features, load_run_dataset, load_saved_run
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", default="reports", help="folder of the predictability run to compare with")
     ap.add_argument("--targets", default=TARGETS, help="parameters, comma-separated")
@@ -55,12 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=".cache/features", help="the predictability study's feature cache")
     args = ap.parse_args(argv)
 
-    try:
-        results, saved, members = load_saved_run(args.reports)
-        ds = load_run_dataset(results)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
+    run = open_saved_run(args.reports)
+    if run is None:
         return 2
+    results, saved, members, ds = run
     inputs = [x.strip() for x in args.inputs.split(",") if x.strip()]
     unknown = [x for x in inputs if x not in INPUTS]
     if unknown:
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     with_ensemble: dict[str, dict[str, float]] = {}
     for name in inputs:
         if INPUTS[name] is None:  # the suite's own step and cache
-            logmel = step = _feature_steps(sr, settings.note_length, 2)["logmel"]
+            logmel = step = suite_feature_steps(sr, settings.note_length, 2)["logmel"]
             F = compute_features(ds, "logmel", step, rows, cache_dir=args.cache, log=log)
         else:
             kwargs, seconds = INPUTS[name]
@@ -97,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                 step = make_pipeline(FunctionTransformer(_head, kw_args={"n": int(seconds * sr)}), logmel)
             F = compute_features(ds, name, step, rows, log=log)  # not cached: the study's own inputs
         n_mels = int(logmel.n_mels)
-        est = SpectrogramCNN(input_shape=(n_mels, F.shape[1] // n_mels), max_epochs=int(cfg["epochs"]),
-                             patience=int(cfg["patience"]), random_state=int(cfg["seed"]), synth=results["synth"])
+        est = build_estimator("cnn", input_shape=(n_mels, F.shape[1] // n_mels), synth=results["synth"],
+                              discrete=target_layout(targets, specs=ds.specs), seed=int(cfg["seed"]),
+                              overrides=dict(max_epochs=int(cfg["epochs"]), patience=int(cfg["patience"])))
         t0 = time.perf_counter()
         est.fit(F[:len(train_idx)], Y.iloc[train_idx].reset_index(drop=True))
         pred = est.predict(F[len(train_idx):])

@@ -13,7 +13,7 @@ better than the knob, the envelope would be what hides the knob. It then
 breaks the knob's error down by filter family (a twelfth of the patches have
 the filter off) and, for the low-pass types, by range of the knob.
 
-    .venv/bin/python studies/cutoff_identifiability.py --data data/noisemaker-timbral-10k
+    .venv/bin/python -m synth_probe.research.cutoff_identifiability --data data/noisemaker-timbral-10k
 """
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import r2_score
 
+from synth_probe.pipeline import build_estimator, input_shape
+from synth_probe.predictability import PredictabilityConfig, compute_features, ensure_dataset, suite_feature_steps
+from synth_probe.synths.registry import get_synth
+from synth_probe.training import dataset_context, split_indices
+
 
 def main(argv: list[str] | None = None) -> int:
-    from synth_probe.commands.train import dataset_context, split_indices
-    from synth_probe.models.cnn import SpectrogramCNN
-    from synth_probe.predictability import PredictabilityConfig, _feature_steps, compute_features, ensure_dataset
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="data/noisemaker-timbral-10k",
                     help="a timbral dataset (rendered or completed first: --n renders, as `predictability` does)")
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     config = PredictabilityConfig(models=("cnn",), seed=args.seed)
     n = len(ds.params)
     train_idx, test_idx = split_indices(n, config.test_fraction, config.seed)
-    step = _feature_steps(int(settings.sample_rate), settings.note_length, config.jobs)["logmel"]
+    step = suite_feature_steps(int(settings.sample_rate), settings.note_length, config.jobs)["logmel"]
     F = compute_features(ds, "logmel", step, np.concatenate([train_idx, test_idx]), cache_dir=args.cache,
                          log=lambda s: print(s, file=sys.stderr, flush=True))
     F_tr, F_te = F[:len(train_idx)], F[len(train_idx):]
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     Y = pd.DataFrame({"cutoff": p["cutoff"], "cutoff_plus_envelope_at_sustain": (p["cutoff"] + offset + 1) / 3})
     print(f"{args.data}: {n} rows; variance of cutoff {p['cutoff'].var():.4f}, "
           f"of the envelope's sustain offset {offset.var():.4f}")
-    est = SpectrogramCNN(input_shape=(step.n_bins(), step.n_frames(settings.n_samples)), random_state=config.seed,
-                         max_epochs=config.epochs, patience=config.patience)
+    est = build_estimator("cnn", input_shape=input_shape(step, settings.n_samples), seed=config.seed,
+                          overrides=dict(max_epochs=config.epochs, patience=config.patience))
     t0 = time.perf_counter()
     est.fit(F_tr, Y.iloc[train_idx].reset_index(drop=True))
     pred = est.predict(F_te)
@@ -65,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     for c in Y.columns:
         print(f"  {c:32s} {r2_score(truth[c], pred[c]):.3f}")
     # where the knob is lost: per filter family, and per range of the knob
-    from synth_probe.synths.registry import get_synth
-
     spec = get_synth(str(ctx["synth"]) if ctx.get("synth") else "noisemaker").spec("filtertype")
     names = np.asarray(spec.choices)[np.rint(p["filtertype"].to_numpy()[test_idx] * (spec.n_choices - 1)).astype(int)]
     family = np.select([np.char.find(names.astype(str), "LP") >= 0, np.char.find(names.astype(str), "HP") >= 0,

@@ -8,7 +8,7 @@ them on the held-out rows with the suite's own models and ensemble, read from
 the same dataset). It prints the R² of each specialist, of their mean, and of their
 mean averaged with the suite's ensemble.
 
-    .venv/bin/python studies/specialists.py --params ampattack,cutoff
+    .venv/bin/python -m synth_probe.research.specialists --params ampattack,cutoff
 """
 from __future__ import annotations
 
@@ -19,18 +19,13 @@ import time
 import numpy as np
 from sklearn.metrics import r2_score
 
+from synth_probe.pipeline import build_estimator, input_shape
+from synth_probe.predictability import PredictabilityConfig, compute_features, suite_feature_steps
+from synth_probe.research._run import open_saved_run
+from synth_probe.training import dataset_context, split_indices, target_layout
+
 
 def main(argv: list[str] | None = None) -> int:
-    from synth_probe.commands.train import build_pipeline, dataset_context, split_indices
-    from synth_probe.errors import DatasetError
-    from synth_probe.predictability import (
-        PredictabilityConfig,
-        _feature_steps,
-        compute_features,
-        load_run_dataset,
-        load_saved_run,
-    )
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reports", default="reports", help="folder of the predictability run to compare with")
     ap.add_argument("--params", default="ampattack,cutoff", help="continuous parameters, comma-separated")
@@ -38,19 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=".cache/features", help="feature cache (the predictability study's)")
     args = ap.parse_args(argv)
 
-    try:
-        results, saved, members = load_saved_run(args.reports)
-        ds = load_run_dataset(results)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
+    run = open_saved_run(args.reports)
+    if run is None:
         return 2
+    results, saved, members, ds = run
     cfg = results["config"]
     config = PredictabilityConfig(models=tuple(args.models.split(",")), seed=cfg["seed"],
                                   test_fraction=cfg["test_fraction"], epochs=cfg["epochs"], patience=cfg["patience"],
                                   jobs=cfg["jobs"])
     settings = dataset_context(ds)["settings"]
     train_idx, test_idx = split_indices(len(ds.params), config.test_fraction, config.seed)
-    step = _feature_steps(int(settings.sample_rate), settings.note_length, config.jobs)["logmel"]
+    step = suite_feature_steps(int(settings.sample_rate), settings.note_length, config.jobs)["logmel"]
     F = compute_features(ds, "logmel", step, np.concatenate([train_idx, test_idx]), cache_dir=args.cache,
                          log=lambda s: print(s, file=sys.stderr, flush=True))
     F_tr, F_te = F[:len(train_idx)], F[len(train_idx):]
@@ -65,10 +58,9 @@ def main(argv: list[str] | None = None) -> int:
               + f"; suite ensemble {r2_score(y, ens):.3f}", flush=True)
         spec = []
         for m in config.models:
-            est = build_pipeline(m, features="none", synth="noisemaker", sample_rate=int(settings.sample_rate),
-                                 note_length=settings.note_length, n_samples=settings.n_samples,
-                                 overrides=config.suite_overrides(m), seed=config.seed, jobs=config.jobs).steps[-1][1]
-            est.set_params(input_shape=(step.n_bins(), step.n_frames(settings.n_samples)))
+            est = build_estimator(m, input_shape=input_shape(step, settings.n_samples), synth="noisemaker",
+                                  discrete=target_layout([p], specs=ds.specs), overrides=config.suite_overrides(m),
+                                  seed=config.seed, jobs=config.jobs)
             t0 = time.perf_counter()
             est.fit(F_tr, y_tr)
             pred = est.predict(F_te)[p].to_numpy()

@@ -1,0 +1,228 @@
+"""The one builder of the model families' pipelines (feature step + estimator).
+
+Every place that fits a model (``synth-probe train``, ``synth-probe tune``, the
+predictability suite, the matching benchmark, the research scripts) gets the
+family's feature step and estimator from here, with the same inputs: the
+family table :data:`FAMILIES` (:mod:`synth_probe.families`, re-exported here)
+says which features a family reads by default, :func:`feature_step` turns a :class:`FeatureSpec` into a transformer, and
+:func:`build_estimator` / :func:`build_pipeline` fill in the constructor
+arguments that depend on the data (input shape of a spectrogram model, the
+discrete/continuous layout of the targets, seed, threads).
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from synth_probe.errors import ParameterValueError, UnknownModelError, closest_names
+from synth_probe.families import (
+    FAMILIES,
+    FEATURE_SETS,
+    MEL_HOP,
+    N_FFT,
+    N_MELS,
+    STATS_HOP,
+    SUITE,
+    TIME_POOL,
+    TORCH_FAMILIES,
+    TUNED,
+    FeatureSpec,
+    Family,
+    default_features,
+    family,
+    resolve_family,
+)
+from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram
+
+__all__ = [
+    "Family",
+    "FAMILIES",
+    "SUITE",
+    "TUNED",
+    "TORCH_FAMILIES",
+    "FEATURE_SETS",
+    "FeatureSpec",
+    "N_FFT",
+    "MEL_HOP",
+    "STATS_HOP",
+    "N_MELS",
+    "TIME_POOL",
+    "family",
+    "family_class",
+    "resolve_family",
+    "default_features",
+    "feature_step",
+    "input_shape",
+    "build_estimator",
+    "build_pipeline",
+]
+
+
+def family_class(name: str) -> type:
+    """The estimator class of a family name or alias.
+
+    Raises
+    ------
+    UnknownModelError
+        An unknown name, or a family whose module cannot be imported here.
+    """
+    target = family(name).target
+    module, _, cls = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError as e:
+        raise UnknownModelError(name, list(FAMILIES), reason=f"it cannot be imported: {e}") from None
+
+
+def _as_spec(features: FeatureSpec | str | None, name: str) -> FeatureSpec:
+    if features is None:
+        return default_features(name)
+    if isinstance(features, FeatureSpec):
+        return features
+    return FeatureSpec(str(features))
+
+
+def feature_step(spec: FeatureSpec | str, *, sample_rate: int, note_length: float | None,
+                 jobs: int | None = None) -> Any:
+    """The (unfitted) transformer of a feature setting, or None for raw audio rows.
+
+    Parameters
+    ----------
+    spec : FeatureSpec or str
+        A setting, or a :data:`FEATURE_SETS` key with the default settings.
+    sample_rate : int
+    note_length : float or None
+        Seconds the note is held (the handcrafted release descriptors read it).
+    jobs : int or None
+        Worker processes of the transformer (does not change its output).
+    """
+    spec = spec if isinstance(spec, FeatureSpec) else FeatureSpec(spec)
+    if spec.kind == "none":
+        return None
+    if spec.kind == "logmel":
+        return LogMelSpectrogram(sample_rate=int(sample_rate), n_fft=N_FFT, hop_length=int(spec.hop),
+                                 n_mels=int(spec.n_mels), n_jobs=jobs)
+    hand = HandcraftedFeatures(sample_rate=int(sample_rate), note_length=note_length, n_fft=N_FFT,
+                               hop_length=STATS_HOP, n_jobs=jobs)
+    stats = LogMelSpectrogram(sample_rate=int(sample_rate), n_fft=N_FFT, hop_length=int(spec.hop),
+                              n_mels=int(spec.n_mels), time_pool=int(spec.pool), n_jobs=jobs)
+    if spec.kind == "handcrafted":
+        return hand
+    if spec.kind == "logmel-stats":
+        return stats
+    return FeatureUnion([("handcrafted", hand), ("logmel", stats)])
+
+
+def input_shape(step: Any, n_samples: int) -> tuple[int, int] | None:
+    """``(bins, frames)`` of the flattened spectrogram image ``step`` makes of ``n_samples``-sample clips.
+
+    None when ``step`` is not a full (unpooled) spectrogram.
+    """
+    if isinstance(step, LogMelSpectrogram) and step.flatten and step.time_pool is None:
+        return int(step.n_bins()), int(step.n_frames(int(n_samples)))
+    return None
+
+
+def build_estimator(
+    name: str,
+    *,
+    input_shape: tuple[int, int] | None = None,
+    discrete: Mapping[Any, Any] | None = None,
+    synth: str | None = None,
+    seed: int | None = 0,
+    jobs: int | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Any:
+    """The estimator of family ``name`` with the constructor arguments the data decides.
+
+    Parameters
+    ----------
+    name : str
+        Family name or alias.
+    input_shape : (int, int) or None
+        ``(bins, frames)`` of the spectrogram image (torch families).
+    discrete : mapping or None
+        The targets' discrete layout (:func:`synth_probe.models.base.discrete_layout`; ``{}``: all
+        continuous). Required with ``synth``.
+    synth : str or None
+        Synth name or plugin path, recorded with the model (never opened by it).
+    seed : int or None
+        ``random_state``.
+    jobs : int or None
+        ``n_jobs`` (LightGBM and kNN threads).
+    threads : int or None
+        ``n_jobs`` and ``num_threads`` (torch threads); overrides ``jobs``.
+    device : str or None
+        Torch device.
+    overrides : mapping
+        Hyperparameters set last.
+
+    Raises
+    ------
+    UnknownModelError, ParameterValueError
+        An unknown family, or an override the estimator does not have (with the closest name).
+    """
+    cls = family_class(name)
+    names = set(cls().get_params(deep=False))
+    kw: dict[str, Any] = {"synth": synth, "discrete": None if discrete is None else dict(discrete)}
+    if seed is not None:
+        kw["random_state"] = int(seed)
+    if jobs is not None:
+        kw["n_jobs"] = jobs
+    if threads is not None:
+        kw.update(n_jobs=int(threads), num_threads=int(threads))
+    if device is not None:
+        kw["device"] = device
+    if input_shape is not None:
+        kw["input_shape"] = tuple(int(v) for v in input_shape)
+    kw = {k: v for k, v in kw.items() if k in names}
+    for key, value in (overrides or {}).items():
+        if key not in names:
+            hint = closest_names(key, sorted(names))
+            raise ParameterValueError(
+                f"{cls.__name__} has no parameter {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f" Parameters: {', '.join(sorted(names))}")
+        kw[key] = value
+    return cls(**kw)
+
+
+def build_pipeline(
+    name: str,
+    *,
+    features: FeatureSpec | str | None = None,
+    sample_rate: int,
+    note_length: float | None,
+    n_samples: int,
+    discrete: Mapping[Any, Any] | None = None,
+    synth: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int | None = 0,
+    jobs: int | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+) -> Pipeline:
+    """A Pipeline of the feature step (``"features"``, left out for raw audio) and the estimator.
+
+    Parameters
+    ----------
+    name : str
+        Family name or alias.
+    features : FeatureSpec, str or None
+        None: the family's default (:func:`default_features`).
+    sample_rate, note_length, n_samples :
+        Of the audio rows the pipeline will read.
+    discrete, synth, overrides, seed, jobs, threads, device :
+        As :func:`build_estimator`.
+    """
+    spec = _as_spec(features, name)
+    step = feature_step(spec, sample_rate=sample_rate, note_length=note_length, jobs=jobs)
+    shape = input_shape(step, n_samples) if family(name).torch else None
+    est = build_estimator(name, input_shape=shape, discrete=discrete, synth=synth, seed=seed, jobs=jobs,
+                          threads=threads, device=device, overrides=overrides)
+    return Pipeline(([("features", step)] if step is not None else []) + [("estimator", est)])
+

@@ -1,0 +1,175 @@
+"""What every fit of a model on a dataset shares: its context, the targets, the split, the report text.
+
+``synth-probe train``/``evaluate``, the predictability suite, the matching benchmark
+and the research scripts read a dataset's synth and render settings, choose the
+target columns, split the rows and describe the discrete targets through these
+functions (models and features come from :mod:`synth_probe.pipeline`).
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_probe.dataset import load_dataset
+from synth_probe.errors import ParameterValueError, UnknownParameterError
+from synth_probe.models.base import discrete_layout
+from synth_probe.synths.base import RenderSettings
+from synth_probe.synths.registry import get_synth
+
+__all__ = [
+    "dataset_context",
+    "load_training_dataset",
+    "select_params",
+    "split_indices",
+    "target_layout",
+    "discrete_proba",
+    "format_report",
+]
+
+
+def load_training_dataset(path: str) -> Any:
+    """The dataset at ``path`` (every shard checked against its sha256).
+
+    Raises
+    ------
+    DatasetError
+        Missing or corrupted.
+    """
+    return load_dataset(path)
+
+
+def dataset_context(ds: Any) -> dict[str, Any]:
+    """Synth name and render settings of a loaded dataset, from ``ds.meta`` (or ``ds.settings``).
+
+    Returns
+    -------
+    dict with ``synth`` (str or None), ``synth_sha256`` (a plugin binary's, or None) and
+    ``settings`` (RenderSettings or None).
+    """
+    meta = dict(getattr(ds, "meta", None) or {})
+    synth = meta.get("synth")
+    sha = synth.get("sha256") if isinstance(synth, dict) else None
+    if isinstance(synth, dict):
+        synth = synth.get("name") or synth.get("synth") or synth.get("id")
+    settings = getattr(ds, "settings", None)
+    if settings is not None and not isinstance(settings, RenderSettings):
+        settings = RenderSettings(**dict(settings))
+    if settings is None:
+        raw = meta.get("settings") or meta.get("render") or meta.get("render_settings")
+        if isinstance(raw, dict):
+            keys = ("note", "velocity", "note_length", "render_length", "sample_rate")
+            settings = RenderSettings(**{k: raw[k] for k in keys if k in raw})
+    return {"synth": synth, "synth_sha256": sha if isinstance(sha, str) else None, "settings": settings}
+
+
+def select_params(params: pd.DataFrame, spec: str) -> list[str]:
+    """Target columns: ``all`` (every parameter that varies in the dataset) or a comma list.
+
+    Raises
+    ------
+    ParameterValueError, UnknownParameterError
+    """
+    if spec.strip() == "all":
+        varying = [c for c in params.columns if params[c].nunique() > 1]
+        if not varying:
+            raise ParameterValueError("no parameter varies in this dataset; nothing to learn")
+        return varying
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise ParameterValueError("--params needs 'all' or a comma-separated list of parameter names")
+    for n in names:
+        if n not in params.columns:
+            raise UnknownParameterError(n, list(params.columns), synth="this dataset")
+    constant = [n for n in names if params[n].nunique() <= 1]
+    if constant:
+        print(f"warning: {', '.join(constant)} do not vary in this dataset", file=sys.stderr)
+    return names
+
+
+def split_indices(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/test split of ``n`` rows.
+
+    Returns
+    -------
+    train, test : np.ndarray [shape=(n - n_test,), (n_test,), dtype=int64]
+        Sorted row positions.
+    """
+    if not (0.0 <= test_fraction < 1.0):
+        raise ParameterValueError(f"--test-fraction must be in [0, 1), got {test_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(test_fraction * n))
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def target_layout(columns: Sequence[str], *, synth: Any = None, specs: Sequence[Any] | None = None
+                  ) -> dict[str, dict[str, Any]]:
+    """The discrete layout of target ``columns`` (see :func:`synth_probe.models.base.discrete_layout`).
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Parameter names.
+    synth : str, Synth or None
+        Read the specs from this synth (a name or plugin path is opened once and closed); its own
+        choosers are exact where a dataset's recorded specs may lack them.
+    specs : sequence of ParamSpec, optional
+        Used when ``synth`` is None (e.g. a dataset's ``specs``); neither: every column is continuous.
+
+    Raises
+    ------
+    UnknownParameterError
+        A column the synth does not have.
+    """
+    if synth is not None:
+        if isinstance(synth, str):
+            s = get_synth(synth)
+            try:
+                found = [s.spec(str(c)) for c in columns]  # UnknownParameterError with the closest names
+            finally:
+                close = getattr(s, "close", None)
+                if close is not None:
+                    close()
+        else:
+            found = [synth.spec(str(c)) for c in columns]
+        return discrete_layout(found)
+    return discrete_layout(list(specs or ()), columns)
+
+
+def discrete_proba(pipe: Any, X: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Class probabilities of each discrete target from a fitted Pipeline (None when it gives none).
+
+    Returns
+    -------
+    dict of str -> np.ndarray [shape=(n_samples, n_choices)], or None
+    """
+    est = pipe.steps[-1][1]
+    if not hasattr(est, "predict_discrete_proba"):
+        return None
+    Z = pipe[:-1].transform(X) if len(pipe.steps) > 1 else X
+    try:
+        return est.predict_discrete_proba(Z)
+    except NotImplementedError:
+        return None
+
+
+def format_report(report: pd.DataFrame) -> str:
+    """The per-parameter table of :func:`synth_probe.metrics.parameter_report` as text, with its means."""
+    cols = ["kind", "n_choices", "mae", "r2", "accuracy", "balanced_accuracy", "chance_accuracy",
+            "majority_rate", "mpr"]
+    show = report[[c for c in cols if c in report.columns]].copy()
+    with pd.option_context("display.max_rows", None, "display.width", 160, "display.float_format", "{:.3f}".format):
+        text = show.to_string(na_rep="")
+    cont = report[report.kind == "continuous"]
+    disc = report[report.kind == "discrete"]
+    tail = [f"mean MPR {report.mpr.mean():.1f} (chance 50) over {len(report)} parameters"]
+    if len(cont):
+        tail.append(f"continuous: mean R² {cont.r2.mean():.3f}, mean MAE {cont.mae.mean():.3f}")
+    if len(disc):
+        tail.append(f"discrete: mean accuracy {disc.accuracy.mean():.3f} (chance {disc.chance_accuracy.mean():.3f})")
+    return text + "\n" + "\n".join(tail)
+
+
