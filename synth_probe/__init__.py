@@ -1,10 +1,10 @@
 """synth_probe: which synthesizer parameters can be recovered from audio, and how well."""
 from __future__ import annotations
 
+from synth_probe._version import __version__
 from synth_probe.errors import SynthProbeError
 from synth_probe.synths import ParamSpec, RenderSettings, Synth, get_synth
 
-__version__ = "0.1.0"
 
 __all__ = ["ParamSpec", "RenderSettings", "Synth", "SynthProbeError", "get_synth", "load_dataset", "__version__"]
 

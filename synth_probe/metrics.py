@@ -258,38 +258,42 @@ def parameter_report(
             mpr=mpr, mpr_chance=50.0,
         ))
     for k, j in enumerate(targets.discrete_index):
-        n_choices = targets.n_classes[k]
-        t, p = Td[:, k], Pd[:, k]
-        name = names[j]
-        if proba is not None and name in proba:
-            scores = np.asarray(proba[name], dtype=np.float64)
-            if scores.shape != (len(t), n_choices):
-                raise ParameterValueError(
-                    f"proba[{name!r}] has shape {scores.shape}, expected {(len(t), n_choices)}"
-                )
-        else:
-            cv = np.asarray(targets.choice_values[k])
-            scores = -np.abs(Pd_raw[:, k][:, None] - cv[None, :])
-        mpr_t, mpr_scores = t, scores
-        if name in levels:
-            # rank only the choices that were sampled (the grid's), as InverSynth ranks its own classes
-            cv = np.asarray(targets.choice_values[k], dtype=np.float64)
-            sampled = np.unique(np.argmin(np.abs(np.asarray(levels[name], dtype=np.float64)[:, None] - cv[None, :]),
-                                          axis=1))
-            if len(sampled) >= 2 and np.isin(t, sampled).all():
-                mpr_t = np.searchsorted(sampled, t)
-                mpr_scores = scores[:, sampled]
-        rows.append(dict(
-            parameter=name, kind="discrete", n_choices=float(n_choices), mae=np.nan, r2=np.nan,
-            accuracy=float(np.mean(t == p)),
-            balanced_accuracy=float(balanced_accuracy_score(t, p)) if len(t) else np.nan,
-            chance_accuracy=1.0 / n_choices,
-            majority_rate=float(np.bincount(t, minlength=n_choices).max() / len(t)) if len(t) else np.nan,
-            mpr=mpr_from_scores(mpr_t, mpr_scores), mpr_chance=50.0,
-        ))
+        rows.append(_discrete_row(targets, k, names[j], Td[:, k], Pd[:, k], Pd_raw[:, k], proba, levels))
     order = {n: i for i, n in enumerate(names)}
     rows.sort(key=lambda r: order[r["parameter"]])
     return pd.DataFrame(rows).set_index("parameter")
+
+
+def _discrete_row(targets: ParamTargets, k: int, name: str, t: np.ndarray, p: np.ndarray, p_raw: np.ndarray,
+                  proba: Mapping[str, np.ndarray] | None, levels: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics of discrete target ``k`` (true and predicted choice indices ``t``, ``p``) for parameter_report."""
+    n_choices = targets.n_classes[k]
+    if proba is not None and name in proba:
+        scores = np.asarray(proba[name], dtype=np.float64)
+        if scores.shape != (len(t), n_choices):
+            raise ParameterValueError(
+                f"proba[{name!r}] has shape {scores.shape}, expected {(len(t), n_choices)}"
+            )
+    else:
+        cv = np.asarray(targets.choice_values[k])
+        scores = -np.abs(p_raw[:, None] - cv[None, :])
+    mpr_t, mpr_scores = t, scores
+    if name in levels:
+        # rank only the choices that were sampled (the grid's), as InverSynth ranks its own classes
+        cv = np.asarray(targets.choice_values[k], dtype=np.float64)
+        sampled = np.unique(np.argmin(np.abs(np.asarray(levels[name], dtype=np.float64)[:, None] - cv[None, :]),
+                                      axis=1))
+        if len(sampled) >= 2 and np.isin(t, sampled).all():
+            mpr_t = np.searchsorted(sampled, t)
+            mpr_scores = scores[:, sampled]
+    return dict(
+        parameter=name, kind="discrete", n_choices=float(n_choices), mae=np.nan, r2=np.nan,
+        accuracy=float(np.mean(t == p)),
+        balanced_accuracy=float(balanced_accuracy_score(t, p)) if len(t) else np.nan,
+        chance_accuracy=1.0 / n_choices,
+        majority_rate=float(np.bincount(t, minlength=n_choices).max() / len(t)) if len(t) else np.nan,
+        mpr=mpr_from_scores(mpr_t, mpr_scores), mpr_chance=50.0,
+    )
 
 
 def _patch_matrix(synth: Any, base: pd.DataFrame, overrides: pd.DataFrame | None) -> np.ndarray:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from synth_probe._version import __version__
 from synth_probe.errors import SynthProbeError
 
 __all__ = [
@@ -168,9 +169,6 @@ def json_clean(obj: Any) -> Any:
 
 def library_versions() -> dict[str, str]:
     """The versions of Python, the platform, synth_probe and :data:`LIBRARIES` (``absent`` if not installed)."""
-    # the package's __init__ imports modules that import this one: read its version at call time
-    from synth_probe import __version__
-
     out = {"python": platform.python_version(), "platform": platform.platform(), "synth_probe": __version__}
     for lib in LIBRARIES:
         try:

@@ -246,28 +246,8 @@ def bar_chart(
         if axis_top:
             out.append(f'<text x="{label_width - 6}" y="{top - 8}" class="tick unit">{esc(unit)}</text>')
     for i in range(n):
-        y = top + i * row_height
-        cls = esc(classes[i]) if classes else ""
-        label = esc(labels[i])
-        tip = f"{labels[i]}: {fmt_num(values[i])}"
-        if np.isfinite(lo[i]) and np.isfinite(hi[i]):
-            tip += f" [{fmt_num(lo[i])}, {fmt_num(hi[i])}]"
-        tip += f" {unit}".rstrip()
-        text = f'<text x="{label_width - 6}" y="{y + row_height * 0.72:.1f}" class="label">{label}</text>'
-        if links:
-            text = f'<a href="{esc(links[i])}">{text}</a>'
-        out.append(text)
-        w = max(px(vals[i]) - label_width, 0.0)
-        out.append(
-            f'<rect x="{label_width}" y="{y + 2}" width="{w:.1f}" height="{row_height - 4}" class="bar {cls}">'
-            f"<title>{esc(tip)}</title></rect>"
-        )
-        if np.isfinite(lo[i]) and np.isfinite(hi[i]):
-            x1, x2 = px(lo[i]), px(hi[i])
-            ym = y + row_height / 2
-            out.append(f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{ym:.1f}" y2="{ym:.1f}" class="whisker"/>')
-            for xx in (x1, x2):
-                out.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{ym - 3:.1f}" y2="{ym + 3:.1f}" class="whisker"/>')
+        out.extend(_bar_row(i, top + i * row_height, labels, values, vals, lo, hi, px, classes=classes, links=links,
+                            unit=unit, label_width=label_width, row_height=row_height))
     if reference is not None and np.isfinite(reference) and reference <= vmax:
         x = px(reference)
         y0 = top - (20 if axis_top else 4)
@@ -277,6 +257,30 @@ def bar_chart(
             out.append(f'<text x="{x + 3:.1f}" y="{y_ref}" class="tick ref-label">{esc(reference_label)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _bar_row(i: int, y: float, labels: Sequence[str], values: Sequence[float], vals: np.ndarray, lo: np.ndarray,
+             hi: np.ndarray, px: Any, *, classes: Sequence[str] | None, links: Sequence[str] | None, unit: str,
+             label_width: int, row_height: int) -> list[str]:
+    """The SVG of bar ``i`` of :func:`bar_chart`: its label (linked), bar with tooltip and whisker."""
+    out = []
+    cls = esc(classes[i]) if classes else ""
+    tip = f"{labels[i]}: {fmt_num(values[i])}"
+    if np.isfinite(lo[i]) and np.isfinite(hi[i]):
+        tip += f" [{fmt_num(lo[i])}, {fmt_num(hi[i])}]"
+    tip += f" {unit}".rstrip()
+    text = f'<text x="{label_width - 6}" y="{y + row_height * 0.72:.1f}" class="label">{esc(labels[i])}</text>'
+    out.append(f'<a href="{esc(links[i])}">{text}</a>' if links else text)
+    w = max(px(vals[i]) - label_width, 0.0)
+    out.append(f'<rect x="{label_width}" y="{y + 2}" width="{w:.1f}" height="{row_height - 4}" class="bar {cls}">'
+               f"<title>{esc(tip)}</title></rect>")
+    if np.isfinite(lo[i]) and np.isfinite(hi[i]):
+        x1, x2 = px(lo[i]), px(hi[i])
+        ym = y + row_height / 2
+        out.append(f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{ym:.1f}" y2="{ym:.1f}" class="whisker"/>')
+        for xx in (x1, x2):
+            out.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{ym - 3:.1f}" y2="{ym + 3:.1f}" class="whisker"/>')
+    return out
 
 
 def nice_ceiling(v: float) -> float:
