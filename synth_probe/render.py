@@ -358,7 +358,9 @@ class WorkerPool:
         pending.reverse()
         busy = 0
         while pending or busy:
-            # hand out work
+            # hand out work (an idle worker that died meanwhile is replaced, never handed a task)
+            for w in [w for w in self._workers if w.task is None and w.proc.poll() is not None]:
+                self._kill(w)
             for w in self._workers:
                 if w.task is None and pending and busy < limit:
                     self._assign(w, pending.pop(), on_start)

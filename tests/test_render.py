@@ -100,10 +100,27 @@ def test_run_tasks_reruns_a_crashed_task(noisemaker, patches):
             busy = [w for w in pool._workers if w.task is not None]
             os.kill(busy[0].proc.pid, signal.SIGKILL)
 
-    tasks = [Task(0, render_chunk, (vec[:3], SETTINGS, seeds[:3], 0))]
+    # all 8 patches in one task: the kill after the first render lands long before the task's last one
+    tasks = [Task(0, render_chunk, (vec, SETTINGS, seeds, 0))]
     got = dict(run_tasks(noisemaker, tasks, jobs=1, retry_crashed=1, on_done=kill_once))
     assert seen.count(0) == 2 and not isinstance(got[0], TaskFailure)  # patch 0 rendered again by the rerun
-    np.testing.assert_allclose(got[0], render_many(noisemaker, vec[:3], SETTINGS, seeds[:3]), atol=1e-5)
+    np.testing.assert_allclose(got[0], render_many(noisemaker, vec, SETTINGS, seeds), atol=1e-5)
     seen.clear()
     got = dict(run_tasks(noisemaker, tasks, jobs=1, on_failure="collect", on_done=kill_once))
     assert isinstance(got[0], TaskFailure) and got[0].kind == "crash"
+
+
+def test_an_idle_worker_that_died_is_replaced_not_handed_a_task(noisemaker, patches):
+    """A pool worker killed while idle (between two runs) must not fail the next run's task."""
+    from synth_probe.render import get_pool
+
+    vec, seeds = patches
+    pool = get_pool(noisemaker, 1)
+    tasks = [Task(0, render_chunk, (vec[:2], SETTINGS, seeds[:2], 0))]
+    dict(run_tasks(noisemaker, tasks, jobs=1))  # leaves one idle worker in the shared pool
+    idle = [w for w in pool._workers if w.task is None]
+    assert idle
+    os.kill(idle[0].proc.pid, signal.SIGKILL)
+    idle[0].proc.wait(timeout=10)
+    got = dict(run_tasks(noisemaker, tasks, jobs=1, on_failure="collect"))
+    assert not isinstance(got[0], TaskFailure), got[0]
