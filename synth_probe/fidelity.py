@@ -623,6 +623,18 @@ def _finish(a: Synth, probes: ProbeTable, timing: Timing, an_a: Analysis, an_b: 
     return FidelityResult(summary, rows, probes, an_a, an_b, a)
 
 
+def _render_a(a: Synth, probes: ProbeTable, timing: Timing, *, seed: int, jobs: int, progress: bool, log: Log,
+              times: dict[str, float]) -> Any:
+    """Render and analyse synth A's side of a comparison; its time goes to ``times["render_a"]``."""
+    log(f"rendering {len(probes)} probes with {a.name} ({timing.sample_rate} Hz, note {timing.note_length:g} s, "
+        f"{timing.render_length:g} s)")
+    t = time.perf_counter()
+    an_a = render_analysis(a, probes.vectors, probes.notes, probes.velocities, timing, seed=seed, jobs=jobs,
+                           progress="A" if progress else None)
+    times["render_a"] = time.perf_counter() - t
+    return an_a
+
+
 def compare_folder(a: Synth, folder: ReferenceFolder, *, seed: int = 0, jobs: int = 1, progress: bool = False,
                    log: Log | None = None) -> FidelityResult:
     """Compare synth ``a`` with a reference folder's audio, probe by probe.
@@ -650,12 +662,7 @@ def compare_folder(a: Synth, folder: ReferenceFolder, *, seed: int = 0, jobs: in
     probes = folder.probes
     timing = Timing(folder.sample_rate, folder.note_length, folder.render_length)
     times: dict[str, float] = {}
-    log(f"rendering {len(probes)} probes with {a.name} ({timing.sample_rate} Hz, note {timing.note_length:g} s, "
-        f"{timing.render_length:g} s)")
-    t = time.perf_counter()
-    an_a = render_analysis(a, probes.vectors, probes.notes, probes.velocities, timing, seed=seed, jobs=jobs,
-                           progress="A" if progress else None)
-    times["render_a"] = time.perf_counter() - t
+    an_a = _render_a(a, probes, timing, seed=seed, jobs=jobs, progress=progress, log=log, times=times)
     log(f"reading {len(probes)} reference files from {folder.path}")
     t = time.perf_counter()
     an_b = file_analysis(a, folder.paths(), timing, jobs=jobs, progress="B" if progress else None)
@@ -691,12 +698,7 @@ def compare_synths(a: Synth, b: Synth, probes: ProbeTable, timing: Timing, *, se
     t0 = time.perf_counter()
     vectors_b = _vectors_for(b, probes)
     times: dict[str, float] = {}
-    log(f"rendering {len(probes)} probes with {a.name} ({timing.sample_rate} Hz, note {timing.note_length:g} s, "
-        f"{timing.render_length:g} s)")
-    t = time.perf_counter()
-    an_a = render_analysis(a, probes.vectors, probes.notes, probes.velocities, timing, seed=seed, jobs=jobs,
-                           progress="A" if progress else None)
-    times["render_a"] = time.perf_counter() - t
+    an_a = _render_a(a, probes, timing, seed=seed, jobs=jobs, progress=progress, log=log, times=times)
     log(f"rendering {len(probes)} probes with {b.name}")
     t = time.perf_counter()
     an_b = render_analysis(b, vectors_b, probes.notes, probes.velocities, timing, seed=seed, jobs=jobs,
