@@ -310,6 +310,7 @@ class WorkerPool:
         parent, child = socket.socketpair()
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env[_PARENT_ENV] = str(os.getpid())
         proc = subprocess.Popen(
             [sys.executable, "-m", "synth_probe.render", "--worker", str(child.fileno())],
             pass_fds=(child.fileno(),), env=env, start_new_session=False,
@@ -557,9 +558,32 @@ def _resolve(func: Callable[..., Any] | str) -> Callable[..., Any]:
     return getattr(importlib.import_module(mod), name)
 
 
+_PARENT_ENV = "SYNTH_PROBE_POOL_PARENT"
+
+
+def _exit_with_parent(interval: float = 0.2) -> None:
+    """End this worker at once when the process that started it is gone (even by ``kill -9``).
+
+    Without this an orphaned worker would finish its task (a whole shard) after the
+    run was killed, and write into a folder whose run lock is already released. Its
+    temporary files never count and are cleaned up by the next run.
+    """
+    parent = int(os.environ.get(_PARENT_ENV, "0") or 0)
+    if parent <= 0:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="synth-probe-parent-watch", daemon=True).start()
+
+
 def worker_main(fd: int) -> int:
     """Serve tasks over the socket ``fd`` until told to stop or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _exit_with_parent()
     conn = Connection(fd)
     ctx: WorkerContext | None = None
     while True:

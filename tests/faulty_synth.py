@@ -40,3 +40,14 @@ class FlakyNoiseMaker(NoiseMaker):
     def __setstate__(self, state):
         super().__setstate__(state)
         self.poisoned = False
+
+
+def sleeping_task(ctx, marker: str, seconds: float) -> int:
+    """A pool task that says it started (its pid into ``marker``) and then sleeps."""
+    import os
+    import time
+    from pathlib import Path
+
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return os.getpid()

@@ -153,6 +153,20 @@ def test_nonfinite_render_retried_then_recorded(tmp_path, monkeypatch):
     assert ds.meta["failed_patches"][0]["index"] == 3
 
 
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(x) for x in (task / "children").read_text().split()]
+    return kids
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
+
+
 def test_resume_after_kill_9_of_main(tmp_path, warm, ds_pair):
     out = tmp_path / "k"
     cmd = [sys.executable, "-m", "synth_probe", "generate", "noisemaker", "--n", "96", "--out", str(out),
@@ -163,8 +177,14 @@ def test_resume_after_kill_9_of_main(tmp_path, warm, ds_pair):
     while not (out / "shards" / "shard-00000.json").exists():
         assert proc.poll() is None and time.time() < deadline, "generate ended before the kill"
         time.sleep(0.005)
+    workers = _children(proc.pid)
+    assert workers, "the run renders on worker processes"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    gone_by = time.time() + 10  # the orphaned workers end by themselves, mid-shard, writing nothing more
+    while any(Path(f"/proc/{w}").exists() and _state(w) != "Z" for w in workers):
+        assert time.time() < gone_by, f"workers {workers} outlived the killed run"
+        time.sleep(0.05)
     records = list((out / "shards").glob("*.json"))
     assert 1 <= len(records) < 12, "the kill should land mid-way"
     part = load_dataset(out, allow_incomplete=True)  # whatever is there verifies

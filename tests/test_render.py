@@ -124,3 +124,36 @@ def test_an_idle_worker_that_died_is_replaced_not_handed_a_task(noisemaker, patc
     idle[0].proc.wait(timeout=10)
     got = dict(run_tasks(noisemaker, tasks, jobs=1, on_failure="collect"))
     assert not isinstance(got[0], TaskFailure), got[0]
+
+
+def test_a_worker_ends_when_its_parent_is_killed(tmp_path):
+    """kill -9 of the process that owns the pool: its busy worker ends too, instead of finishing its task."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    marker = tmp_path / "started"
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from synth_probe.render import Task, run_tasks\n"
+        "from synth_probe.synths.registry import get_synth\n"
+        "list(run_tasks(get_synth('noisemaker'), [Task(0, 'faulty_synth:sleeping_task', (%r, 60.0))], jobs=1))\n"
+    ) % (str(tests), str(marker))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=tests.parent)
+    deadline = time.time() + 120
+    while not marker.exists() or not marker.read_text():
+        assert proc.poll() is None and time.time() < deadline, "the task never started"
+        time.sleep(0.02)
+    worker = int(marker.read_text())
+    proc.kill()
+    proc.wait()
+    gone_by = time.time() + 5
+    while Path(f"/proc/{worker}").exists():
+        stat = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if stat == "Z":
+            break
+        assert time.time() < gone_by, "the orphaned worker went on with its task"
+        time.sleep(0.05)
