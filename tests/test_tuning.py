@@ -367,3 +367,35 @@ def test_cnn_gets_the_same_input_in_tune_train_and_predictability(tiny, tmp_path
     X = ctx.features.matrix(fs)
     np.testing.assert_allclose(X[:3], suite_step.fit(ctx.ds.audio[0:2]).transform(ctx.ds.audio[0:3]), rtol=1e-5,
                                atol=1e-4)
+
+
+# --------------------------------------------------------------------------- budget, verdict and the page
+@pytest.mark.needs("chromium")
+def test_tune_prints_its_budget_and_a_verdict_with_reasons(tiny, tmp_path, feature_cache, capsys):
+    from test_report_browser import assert_layout_holds
+
+    studies, reports = tmp_path / "studies", tmp_path / "reports"
+    _warm(studies, feature_cache)
+    reports.mkdir()
+    (reports / "identifiability.json").write_text("{not json")  # read defensively: as if not measured
+    rc = main(["tune", "noisemaker", "--param", "cutoff", "--data", str(tiny), "--studies", str(studies), "--out",
+               str(reports), "--families", "gbm,knn", "--max-rounds", "40", "--trials", "4", "--jobs", "1"])
+    assert rc == 0
+    out, err = capsys.readouterr()
+    assert "tune cutoff: budget 4 trial(s) on 1 worker(s)" in err
+    assert "[worker 0] trial 3" in err and "4/4 trials" in err
+    summary = json.loads((reports / "tune_cutoff.json").read_text())
+    v = summary["verdict"]
+    gain = summary["gain_test"]["over_default"]
+    assert v["headline"] in out and f"{gain:+.3f}" in v["headline"]
+    noise = summary["gain_noise"]
+    assert noise["n_rows"] == summary["fingerprint"]["n_test"] and noise["low"] <= noise["high"]
+    # the reasons come exactly when tuning did not beat the default beyond the test rows' noise
+    assert bool(v["reasons"]) == (not v["beats"] or noise["low"] <= 0.0 <= noise["high"])
+    if v["reasons"]:
+        assert "why: The gain's sampling noise on the" in out and "not measured" in out
+        assert "try: more data" in out
+    assert "test_pred" not in json.dumps(summary)
+    html = (reports / "tune_cutoff.html").read_text()
+    assert 'id="verdict"' in html and 'id="history-legend"' in html and 'href="index.html"' in html
+    assert_layout_holds(tmp_path, reports / "tune_cutoff.html")
