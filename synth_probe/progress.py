@@ -149,7 +149,7 @@ class Progress:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=self.total, desc=desc, unit=unit.rstrip("s") or unit, dynamic_ncols=True,
-                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {postfix}]",
+                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
                              postfix="starting")
         else:
             self._log(f"{desc}: {self.total} {unit} to do; starting")
