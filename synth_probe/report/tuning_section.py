@@ -61,6 +61,7 @@ def history_svg(trials: Sequence[Mapping[str, Any]], families: Sequence[str], re
     lo, hi = lo - pad, hi + pad
     xs = [p[0] for p in pts] + [p[0] for p in pruned]
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
+    x0, x1 = x0 - 0.02 * (x1 - x0), x1 + 0.02 * (x1 - x0)  # the outermost points stay clear of the labels
     L, R, T, B = 56, 110, 12, 38
     pw, ph = width - L - R, height - T - B
 
@@ -76,7 +77,7 @@ def history_svg(trials: Sequence[Mapping[str, Any]], families: Sequence[str], re
     for k in range(6):
         v = lo + (hi - lo) * k / 5
         out.append(f'<line x1="{L}" x2="{L + pw}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" class="grid"/>'
-                   f'<text x="{L - 4}" y="{Y(v) + 4:.1f}" class="tick" text-anchor="end">{v:.2f}</text>')
+                   f'<text x="{L - 4}" y="{Y(v) + 4:.1f}" class="tick" style="text-anchor:end">{v:.2f}</text>')
     out.append(f'<line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" stroke="#555"/>')
     for n in _int_ticks(x0, x1):
         out.append(f'<line x1="{X(n):.1f}" x2="{X(n):.1f}" y1="{T + ph}" y2="{T + ph + 4}" stroke="#555"/>'
@@ -90,7 +91,7 @@ def history_svg(trials: Sequence[Mapping[str, Any]], families: Sequence[str], re
                 ly += 12
             label_ys.append(ly)
             out.append(f'<line x1="{L}" x2="{L + pw}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" stroke="#555" '
-                       f'stroke-dasharray="{dash}"/><text x="{L + pw + 4}" y="{ly:.1f}" class="tick">'
+                       f'stroke-dasharray="{dash}"/><text x="{L + pw + 6}" y="{ly:.1f}" class="tick" style="text-anchor:start">'
                        f'{esc(label)}</text>')
     best, path = -math.inf, []
     for n, v, _ in sorted(pts):
