@@ -73,6 +73,7 @@ from synth_probe.errors import (
     RenderError,
 )
 from synth_probe.patch_table import meta_identity, read_patch_table, split_patch_records
+from synth_probe.progress import Progress
 from synth_probe.render import LocalContext, Task, TaskFailure, WorkerContext, run_tasks
 from synth_probe.sampling import SamplePlan, make_plan, render_seeds
 from synth_probe.synths.base import RenderSettings, Synth
@@ -586,10 +587,7 @@ def _render_missing(job: _Job, opts: GenerateOptions, n: int, t0: float, note: s
     renders = 0
     bar = None
     if opts.progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=sum(b - a for _, a, b in todo), desc=f"generate {out.name}", unit="render",
-                   smoothing=0.05, dynamic_ncols=True)
+        bar = Progress(sum(b - a for _, a, b in todo), f"generate {out.name}")
     by_key = {k: (a, b) for k, a, b in todo}
     specs = [job.spec(*t) for t in todo]
     try:

@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly
 from scipy.spatial.distance import cdist
-from tqdm.auto import tqdm
 
 from synth_probe.errors import ReferenceDataError, RenderError, closest_names
 from synth_probe.reference import ProbeTable, ReferenceFolder, load_mono
+from synth_probe.progress import Progress
 from synth_probe.render import Task, run_tasks
 from synth_probe.spectral import (
     DEFAULT_RESOLUTIONS,
@@ -224,7 +224,7 @@ def _gather(parts: dict[int, dict[str, Any]], n: int) -> Analysis:
 def _run(synth: Synth, func: Callable[..., dict[str, Any]], chunks: list[tuple], n: int, jobs: int,
          progress: str | None, error: type[Exception]) -> Analysis:
     """Run ``func`` over ``chunks`` (argument tuples ending in their offset), here or in worker processes."""
-    bar = tqdm(total=n, desc=progress, unit="probe", leave=False) if progress else None
+    bar = Progress(n, f"compare {progress}", unit="probes") if progress else None
     parts: dict[int, dict[str, Any]] = {}
     try:
         tasks = [Task(key=args[-1], func=func, args=args) for args in chunks]

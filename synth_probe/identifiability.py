@@ -72,6 +72,7 @@ import numpy as np
 
 from synth_probe.errors import ParameterValueError, RenderError, SamplerError
 from synth_probe.matching import SEARCH_METHODS, MatchObjective, refine
+from synth_probe.progress import Progress
 from synth_probe.render import Task, TaskFailure, run_tasks
 from synth_probe.sampling import SAMPLERS, make_plan
 from synth_probe.sensitivity import select_specs
@@ -417,19 +418,19 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
     log(f"identifiability: {len(params)} parameters x {config.bases} {sampler} bases, {config.search} twin searches "
         f"of {config.budget} renders, tolerance {config.tolerance_db} dB, {config.jobs} job(s)")
     complete = False
-    done = 0
+    bar = Progress(len(units), "identifiability", unit="probes", log=log)
     try:
         for res in _run(synth, groups, args, int(config.jobs)):
             for p, b, rec in res:
                 records[p][b] = rec
                 if "error" in rec:
-                    log(f"  {p} at base {b} failed ({rec['error']}); it is left out of the shares")
-            done += len(res)
-            if done % max(1, len(units) // 20) < len(res) or done == len(units):
-                log(f"  {done}/{len(units)} probes, {time.perf_counter() - t0:.0f} s")
+                    bar.write(f"  {p} at base {b} failed ({rec['error']}); it is left out of the shares")
+            bar.update(len(res))
         complete = True
     except KeyboardInterrupt:
-        log("interrupted: keeping the probes finished so far")
+        bar.write("interrupted: keeping the probes finished so far")
+    finally:
+        bar.close()
     meta = {"synth": synth.name, "kind": getattr(synth, "kind", ""), "n_params": len(synth.param_names)}
     cfg = asdict(config)
     cfg["params"] = list(params)

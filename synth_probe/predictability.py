@@ -61,6 +61,7 @@ from synth_probe.metrics import _patch_matrix, audio_report, grid_levels, parame
 from synth_probe.pipeline import FAMILIES, SUITE as PIPELINE_SUITE, TORCH_FAMILIES, build_estimator, feature_step
 from synth_probe.pipeline import input_shape as step_input_shape
 from synth_probe.training import dataset_context, select_params, split_indices, target_layout
+from synth_probe.progress import Progress
 from synth_probe.render import render_many
 from synth_probe.sampling import sampler_render_defaults
 from synth_probe.saved_run import (
@@ -299,15 +300,15 @@ def compute_features(
     t0 = time.perf_counter()
     parts = []
     fitted = False
-    for a in range(0, len(rows), chunk):
-        X = np.asarray(ds.audio[rows[a:a + chunk]], dtype=np.float32)
-        if not fitted:
-            step.fit(X)
-            fitted = True
-        parts.append(np.asarray(step.transform(X), dtype=np.float32))
-        if log and len(rows) > chunk:
-            done = min(a + chunk, len(rows))
-            log(f"features {name}: {done}/{len(rows)} rows ({done / (time.perf_counter() - t0):.0f} rows/s)")
+    bar = Progress(len(rows), f"features {name}", unit="rows", log=log, enabled=log is not None and len(rows) > chunk)
+    with bar:
+        for a in range(0, len(rows), chunk):
+            X = np.asarray(ds.audio[rows[a:a + chunk]], dtype=np.float32)
+            if not fitted:
+                step.fit(X)
+                fitted = True
+            parts.append(np.asarray(step.transform(X), dtype=np.float32))
+            bar.update(len(X))
     F = np.concatenate(parts, axis=0)
     if path is not None:
         save_array(path, F)

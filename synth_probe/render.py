@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from synth_probe.errors import RenderError
+from synth_probe.progress import Progress
 from synth_probe.synths.base import RenderSettings, Synth
 from synth_probe.synths.registry import get_synth
 
@@ -232,12 +233,8 @@ def run_tasks(
             discard_pool(pool)
 
 
-def _bar(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="render", smoothing=0.1, dynamic_ncols=True)
+def _bar(total: int, enabled: bool, desc: str) -> Progress | None:
+    return Progress(total, desc) if enabled else None
 
 
 # ----------------------------------------------------------------------------- the pool

@@ -64,6 +64,7 @@ from scipy.stats import spearmanr
 
 from synth_probe import spectral
 from synth_probe.errors import ParameterValueError, RenderError, SamplerError
+from synth_probe.progress import Progress
 from synth_probe.render import Task, TaskFailure, run_tasks
 from synth_probe.sampling import sample_patches
 from synth_probe.sensitivity_analysis import analyse_group, bootstrap_iqm, iqm
@@ -94,8 +95,8 @@ ASPECT_SCALES: dict[str, float] = {
 ASPECT_UNITS = {"loudness": "dB", "brightness": "st", "pitch": "st", "envelope": "dB", "modulation": "dB"}
 
 CLASSES = ("strong", "weak", "inaudible")
-#: seconds between progress lines
-PROGRESS_INTERVAL = 5.0
+#: seconds between progress lines when stderr is not a terminal
+PROGRESS_INTERVAL = 10.0
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -568,8 +569,7 @@ def _run_tasks(
 
     # a task whose worker crashed or hung is run once more, on a fresh worker
     for i, res in run_tasks(synth, pool_tasks, jobs=int(config.jobs), in_process=int(config.jobs) <= 1,
-                            retry_crashed=1, error=error):
-        on_renders(sum(len(u[2]) for u in payloads[i]))
+                            retry_crashed=1, error=error, on_done=lambda _: on_renders(1)):
         yield res
 
 
@@ -626,8 +626,11 @@ def run_sensitivity(
     results: dict[str, ParamResult] = {}
     media: dict[str, Any] = {}
     done = [0]
-    last_log = [0.0]
     complete = True
+    bar = Progress(n_total, "sensitivity", log=log, enabled=log is not None, interval=PROGRESS_INTERVAL)
+    if log and int(config.jobs) > 1:
+        bar.write(f"sensitivity: starting {config.jobs} worker processes; their first renders build the synth's "
+                  "engines (a Faust synth compiles its programs on a fresh machine)")
 
     def summarise_ready() -> None:
         for name in list(sweeps):
@@ -638,6 +641,7 @@ def run_sensitivity(
 
     def on_renders(n: int) -> None:
         done[0] += n
+        bar.update(n)
 
     tasks = _tasks(units, int(config.chunk))
     try:
@@ -652,16 +656,13 @@ def run_sensitivity(
                 sweeps[name][(mode, b)] = info
                 floor_keys[name][(mode, b)] = fkey
             summarise_ready()
-            el = time.perf_counter() - t_start
-            if log and (el - last_log[0] >= PROGRESS_INTERVAL or done[0] == n_total):
-                last_log[0] = el
-                log(f"  {done[0]}/{n_total} renders, {len(results)}/{len(specs)} parameters, "
-                    f"{el:.0f} s elapsed, ~{el / max(done[0], 1) * (n_total - done[0]):.0f} s left")
+            bar.update(0, extra=f"{len(results)}/{len(specs)} parameters")
     except KeyboardInterrupt:
         complete = False
         summarise_ready()
-        if log:
-            log(f"sensitivity: interrupted; keeping the {len(results)} parameters finished")
+        bar.write(f"sensitivity: interrupted; keeping the {len(results)} parameters finished")
+    finally:
+        bar.close()
     render_s = time.perf_counter() - t_start
     done = done[0]
     params = [results[s.name] for s in specs if s.name in results]

@@ -367,3 +367,74 @@ def test_cnn_gets_the_same_input_in_tune_train_and_predictability(tiny, tmp_path
     X = ctx.features.matrix(fs)
     np.testing.assert_allclose(X[:3], suite_step.fit(ctx.ds.audio[0:2]).transform(ctx.ds.audio[0:3]), rtol=1e-5,
                                atol=1e-4)
+
+
+# --------------------------------------------------------------------------- budget, verdict and the page
+@pytest.mark.needs("chromium")
+def test_tune_prints_its_budget_and_a_verdict_with_reasons(tiny, tmp_path, feature_cache, capsys):
+    from test_report_browser import assert_layout_holds
+
+    studies, reports = tmp_path / "studies", tmp_path / "reports"
+    _warm(studies, feature_cache)
+    reports.mkdir()
+    (reports / "identifiability.json").write_text("{not json")  # read defensively: as if not measured
+    rc = main(["tune", "noisemaker", "--param", "cutoff", "--data", str(tiny), "--studies", str(studies), "--out",
+               str(reports), "--families", "gbm,knn", "--max-rounds", "40", "--trials", "4", "--jobs", "1"])
+    assert rc == 0
+    out, err = capsys.readouterr()
+    assert "tune cutoff: budget 4 trial(s) on 1 worker(s)" in err
+    assert "[worker 0] trial 3" in err and "4/4 trials" in err
+    summary = json.loads((reports / "tune_cutoff.json").read_text())
+    v = summary["verdict"]
+    gain = summary["gain_test"]["over_default"]
+    assert v["headline"] in out and f"{gain:+.3f}" in v["headline"]
+    noise = summary["gain_noise"]
+    assert noise["n_rows"] == summary["fingerprint"]["n_test"] and noise["low"] <= noise["high"]
+    # the reasons come exactly when tuning did not beat the default beyond the test rows' noise
+    assert bool(v["reasons"]) == (not v["beats"] or noise["low"] <= 0.0 <= noise["high"])
+    if v["reasons"]:
+        assert "why: The gain's sampling noise on the" in out and "not measured" in out
+        assert "try: more data" in out
+    assert "test_pred" not in json.dumps(summary)
+    html = (reports / "tune_cutoff.html").read_text()
+    assert 'id="verdict"' in html and 'id="history-legend"' in html and 'href="index.html"' in html
+    assert_layout_holds(tmp_path, reports / "tune_cutoff.html")
+
+
+def test_verdict_gives_reasons_only_when_the_gain_is_not_beyond_noise(tmp_path):
+    from synth_probe.tuning.verdict import gain_noise, in_context_estimate, verdict
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(size=200)
+    good, bad = truth + rng.normal(0, 0.05, 200), truth + rng.normal(0, 0.3, 200)
+
+    def r2(rows, pred):
+        t = truth[rows]
+        return 1 - np.mean((pred - t) ** 2) / np.var(t)
+
+    rows = np.arange(200)
+    clear = gain_noise(r2, rows, good, bad)
+    assert clear["low"] > 0 and clear["n_rows"] == 200 and clear["se"] > 0
+    same = gain_noise(r2, rows, good, good + rng.normal(0, 0.01, 200))
+    assert same["low"] < 0.01 and same["high"] > -0.01
+    assert gain_noise(r2, rows[:3], good[:3], bad[:3]) is None  # too few rows to resample
+
+    base = {"metric": "r2", "n_trials": 40, "fingerprint": {"n_val": 100, "n_train": 300},
+            "default": {"test": 0.58}, "gain_val": {"over_default": 0.02}}
+    won = verdict({**base, "gain_test": {"over_default": 0.1}, "beats_default": True, "gain_noise": clear})
+    assert won["beats"] and not won["reasons"] and "beats the untuned default by +0.100" in won["headline"]
+    lost = verdict({**base, "gain_test": {"over_default": -0.013}, "beats_default": False,
+                    "gain_noise": {"se": 0.02, "low": -0.05, "high": 0.03, "n_rows": 200, "n_boot": 200}},
+                   {"distinct": 0.81, "resolvable_r2": 0.6, "sampler": "timbral"})
+    assert "does not beat" in lost["headline"] and "within the test rows' sampling noise" in lost["headline"]
+    text = " ".join(lost["reasons"])
+    assert "200 test rows" in text and "best of 40 trials on the same 100" in text
+    assert "distinct (audible, no sound-alike twin) in 81 %" in text and "already nearly reaches" in text
+    assert any(n.startswith("more data") for n in lost["next"])
+
+    assert in_context_estimate(tmp_path, "cutoff") is None  # no file
+    (tmp_path / "identifiability.json").write_text(json.dumps({"config": {"sampler": "timbral"}, "summary": [
+        {"parameter": "cutoff", "distinct": 0.81, "resolvable_r2": 0.6}, {"parameter": "osc1waveform"}]}))
+    est = in_context_estimate(tmp_path, "cutoff")
+    assert est["distinct"] == pytest.approx(0.81) and est["resolvable_r2"] == pytest.approx(0.6)
+    assert in_context_estimate(tmp_path, "resonance") is None

@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--trials", type=int_arg(0), default=None,
                    help="trials this command runs (split over --jobs); default: until --timeout")
     p.add_argument("--timeout", type=float_arg(0.0, above=True), default=None,
-                   help="seconds to optimize (default 1800 when --trials is not given)")
+                   help="seconds to optimize (default 1800, i.e. 30 min, when --trials is not given; "
+                        "the budget is printed at the start)")
     p.add_argument("--jobs", type=jobs_arg(), default=2, help="worker processes on this host")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="study storage: a journal file (journal:PATH or *.journal) or a database URL such as "
@@ -127,6 +128,13 @@ def run(args: argparse.Namespace) -> int:
           f"MeanBaseline: test {metric} {s['mean']['test']:.4f}")
     print(f"gain over the default: {f(s['gain_test']['over_default'])} (test), "
           f"{f(s['gain_val']['over_default'])} (validation); over MeanBaseline: {f(s['gain_test']['over_mean'])} (test)")
+    v = s.get("verdict") or {}
+    if v.get("headline"):
+        print(f"verdict: {v['headline']}")
+        for line in v.get("reasons", []):
+            print(f"  why: {line}")
+        for line in v.get("next", []):
+            print(f"  try: {line}")
     if s.get("report"):
         print(f"report: {s['report']}")
     return 0

@@ -61,7 +61,8 @@ def history_svg(trials: Sequence[Mapping[str, Any]], families: Sequence[str], re
     lo, hi = lo - pad, hi + pad
     xs = [p[0] for p in pts] + [p[0] for p in pruned]
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
-    L, R, T, B = 56, 150, 12, 34
+    x0, x1 = x0 - 0.02 * (x1 - x0), x1 + 0.02 * (x1 - x0)  # the outermost points stay clear of the labels
+    L, R, T, B = 56, 110, 12, 38
     pw, ph = width - L - R, height - T - B
 
     def X(v: float) -> float:
@@ -76,12 +77,21 @@ def history_svg(trials: Sequence[Mapping[str, Any]], families: Sequence[str], re
     for k in range(6):
         v = lo + (hi - lo) * k / 5
         out.append(f'<line x1="{L}" x2="{L + pw}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" class="grid"/>'
-                   f'<text x="{L - 4}" y="{Y(v) + 4:.1f}" class="tick" text-anchor="end">{v:.2f}</text>')
-    out.append(f'<text x="{L + pw / 2}" y="{height - 4}" class="tick" text-anchor="middle">trial number</text>')
+                   f'<text x="{L - 4}" y="{Y(v) + 4:.1f}" class="tick" style="text-anchor:end">{v:.2f}</text>')
+    out.append(f'<line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}" stroke="#555"/>')
+    for n in _int_ticks(x0, x1):
+        out.append(f'<line x1="{X(n):.1f}" x2="{X(n):.1f}" y1="{T + ph}" y2="{T + ph + 4}" stroke="#555"/>'
+                   f'<text x="{X(n):.1f}" y="{T + ph + 15}" class="tick" text-anchor="middle">{n}</text>')
+    out.append(f'<text x="{L + pw / 2}" y="{height - 2}" class="tick" text-anchor="middle">trial number</text>')
+    label_ys: list[float] = []
     for label, v, dash in refs:
         if _finite(v):
+            ly = Y(v) + 4
+            while any(abs(ly - o) < 12 for o in label_ys):  # two close lines: their labels one under the other
+                ly += 12
+            label_ys.append(ly)
             out.append(f'<line x1="{L}" x2="{L + pw}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" stroke="#555" '
-                       f'stroke-dasharray="{dash}"/><text x="{L + pw + 4}" y="{Y(v) + 4:.1f}" class="tick">'
+                       f'stroke-dasharray="{dash}"/><text x="{L + pw + 6}" y="{ly:.1f}" class="tick" style="text-anchor:start">'
                        f'{esc(label)}</text>')
     best, path = -math.inf, []
     for n, v, _ in sorted(pts):
@@ -95,13 +105,25 @@ def history_svg(trials: Sequence[Mapping[str, Any]], families: Sequence[str], re
     for n, v, fam in pruned:
         out.append(f'<circle cx="{X(n):.1f}" cy="{Y(v):.1f}" r="3.5" fill="none" stroke="{color.get(fam, "#999")}">'
                    f"<title>trial {n} ({esc(fam)}) pruned; best intermediate skill {v:.4f}</title></circle>")
-    for i, f in enumerate(families):
-        y = T + 14 * i + 40
-        out.append(f'<circle cx="{L + pw + 10}" cy="{y}" r="4" fill="{color[f]}"/>'
-                   f'<text x="{L + pw + 18}" y="{y + 4}" class="tick">{esc(f)}</text>')
-    out.append(f'<text x="{L + pw + 4}" y="{T + 14}" class="tick">— best so far</text>')
     out.append("</svg>")
-    return "".join(out)
+    # the legend below the chart, in the page's flow: it never lies over the reference lines' labels
+    keys = [f'<span style="white-space:nowrap"><svg width="10" height="10" aria-hidden="true"><circle cx="5" '
+            f'cy="5" r="4" fill="{color[f]}"/></svg> {esc(f)}</span>' for f in families]
+    keys.append('<span style="white-space:nowrap">— best so far</span>')
+    keys.append('<span style="white-space:nowrap">filled: finished, hollow: pruned</span>')
+    return "".join(out) + f'<p class="legend" id="history-legend">{" &nbsp; ".join(keys)}</p>'
+
+
+def _int_ticks(x0: float, x1: float, most: int = 10) -> list[int]:
+    """At most ``most`` integer ticks from ``x0`` to ``x1`` on a 1-2-5 step."""
+    span = max(1.0, x1 - x0)
+    step = 1
+    for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000):
+        step = s
+        if span / s <= most:
+            break
+    first = int(math.ceil(x0 / step) * step)
+    return list(range(first, int(math.floor(x1)) + 1, step))
 
 
 def _summary_rows(data: Mapping[str, Any], mname: str) -> list[tuple[str, Any]]:
@@ -178,12 +200,29 @@ def _importance_section(importances: Sequence[Mapping[str, Any]]) -> Section:
                    "completed trials.</p>" + "".join(parts))
 
 
+def _wrapping(v: Any) -> str:
+    """Cell text that wraps at its commas and spaces (a long configuration never widens the table past the page)."""
+    return f'<span style="white-space:normal;display:inline-block;min-width:16em">{esc("" if v is None else v)}</span>'
+
+
+def _verdict_section(v: Mapping[str, Any] | None) -> Section:
+    if not v or not v.get("headline"):
+        return Section("verdict", "Verdict", "<p>No verdict: the run has no test score.</p>")
+    body = f"<p><strong>{esc(v['headline'][:1].upper() + v['headline'][1:])}.</strong></p>"
+    if v.get("reasons"):
+        body += "<p>Why it may not:</p><ul>" + "".join(f"<li>{esc(r)}</li>" for r in v["reasons"]) + "</ul>"
+    if v.get("next"):
+        body += "<p>What to try:</p><ul>" + "".join(f"<li>{esc(r)}</li>" for r in v["next"]) + "</ul>"
+    return Section("verdict", "Verdict", body)
+
+
 def _trials_section(trials: Sequence[Mapping[str, Any]], mname: str) -> Section:
     cols = [Column("number", "#", numeric=True), Column("state", "State"), Column("family", "Family"),
             Column("value", f"Validation {mname}", fmt=lambda v: fmt_num(v, 4), numeric=True),
             Column("pruned_at", "Pruned at %", numeric=True),
             Column("seconds", "Seconds", fmt=lambda v: fmt_num(v, 1), numeric=True),
-            Column("params", "Configuration"), Column("worker", "Worker"), Column("note", "Note")]
+            Column("params", "Configuration", fmt=_wrapping), Column("worker", "Worker"),
+            Column("note", "Note", fmt=_wrapping)]
     return Section("trials", "All trials", table(cols, [dict(t) for t in trials], id="trials"))
 
 
@@ -210,6 +249,7 @@ def write_tune_report(data: Mapping[str, Any], out: str | os.PathLike) -> Path:
     ref = {"default": s["default"], "mean": s["mean"]}
     sections = [
         Section("summary", "Summary", key_value_table(_summary_rows(data, mname), id="summary-table")),
+        _verdict_section(s.get("verdict")),
         Section("history", "Optimization history", history_svg(data["trials"], data["families"], ref)
                 + f"<p>Validation {esc(mname)} of each finished trial (filled), the best intermediate "
                   "skill of pruned trials (hollow), the best so far, and the untuned default and "

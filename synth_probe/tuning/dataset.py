@@ -57,7 +57,7 @@ def default_dataset(synth_name: str, label: str, param: str, jobs: int, n: int) 
               f"22.05 kHz, 1.5 s) with {jobs} job(s)...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         result = generate(synth, out, int(n), sampler=sampler, seed=0, settings=settings, jobs=max(1, jobs),
-                          progress=sys.stderr.isatty(), wait=True,  # tune processes started together share it
+                          progress=True, wait=True,  # tune processes started together share it
                           on_wait=lambda msg: print(msg, file=sys.stderr, flush=True), **kw)
         print(f"{result.summary()} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
         if not result.ok:

@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from sklearn.pipeline import Pipeline
 
 from synth_probe.errors import ParameterValueError
+from synth_probe.progress import format_seconds
 from synth_probe.models import MeanBaseline
 from synth_probe.models.io import read_header, save_model
 from synth_probe.synths.registry import get_synth
@@ -35,6 +36,7 @@ from synth_probe.tuning.space import (
     trial_spec,
 )
 from synth_probe.tuning.storage import JournalHeartbeat, file_lock, is_journal, open_storage, retry_callback
+from synth_probe.tuning.verdict import gain_noise, in_context_estimate, verdict
 
 __all__ = ["Objective", "run_tuning", "refit_best", "reference_scores", "summarize", "report_data", "load_study"]
 
@@ -105,6 +107,26 @@ def load_study(cfg: TuneConfig, ctx: TuneContext, storage: Any, n_hint: int = 0)
     return study
 
 
+def budget_text(trials: int | None, timeout: float | None, jobs: int) -> str:
+    """The search budget in words: trials and/or seconds, over ``jobs`` workers."""
+    parts = []
+    if trials is not None:
+        parts.append(f"{trials} trial(s)")
+    if timeout:
+        parts.append(f"{format_seconds(timeout)} of search" + (" (the default --timeout)" if trials is None else ""))
+    what = " or ".join(parts) if parts else "no new trials"
+    return f"{what}, whichever ends first, on {jobs} worker(s)" if len(parts) > 1 else f"{what} on {jobs} worker(s)"
+
+
+def budget_progress(done: int, trials: int | None, elapsed: float, timeout: float | None) -> str:
+    """This worker's progress against its budget: trials done of its share, time spent of the timeout."""
+    parts = [f"{done}/{trials} trials" if trials is not None else f"{done} trials"]
+    if timeout:
+        parts.append(f"{format_seconds(elapsed)} of {format_seconds(timeout)} "
+                     f"({min(100.0, 100 * elapsed / timeout):.0f} %), {format_seconds(max(0.0, timeout - elapsed))} left")
+    return ", ".join(parts)
+
+
 def _worker(cfg_dict: dict[str, Any], n_trials: int | None, worker: int) -> int:
     """One optimizing process (also used in-process for ``jobs=1``); returns trials it finished."""
 
@@ -125,6 +147,7 @@ def _worker(cfg_dict: dict[str, Any], n_trials: int | None, worker: int) -> int:
                               retry_callback(max_retry=1))
         hb.fail_stale(study)
     done = {"n": 0}
+    t0 = time.monotonic()
 
     def progress(study: Any, t: Any) -> None:
         done["n"] += 1
@@ -134,7 +157,8 @@ def _worker(cfg_dict: dict[str, Any], n_trials: int | None, worker: int) -> int:
         except ValueError:
             best = "—"
         print(f"[worker {worker}] trial {t.number} {t.state.name.lower():8s} {t.params.get('family', '?'):12s} "
-              f"value {v}  best {best}", file=sys.stderr, flush=True)
+              f"value {v}  best {best}; {budget_progress(done['n'], n_trials, time.monotonic() - t0, cfg.timeout)}",
+              file=sys.stderr, flush=True)
 
     study.optimize(Objective(ctx, hb), n_trials=n_trials, timeout=cfg.timeout, callbacks=[progress],
                    catch=(FloatingPointError,), gc_after_trial=True)
@@ -166,7 +190,7 @@ def reference_scores(ctx: TuneContext, study: Any) -> dict[str, Any]:
     tr, va, te = ctx.split["train"], ctx.split["val"], ctx.split["test"]
     trva = np.sort(np.concatenate([tr, va]))
     _, m_val, s_val = ctx.fit_eval(family, params, fs, tr, va)
-    _, m_test, _ = ctx.fit_eval(family, params, fs, trva, te) if len(te) else (None, {"score": float("nan")}, 0)
+    est, m_test, _ = ctx.fit_eval(family, params, fs, trva, te) if len(te) else (None, {"score": float("nan")}, 0)
     def mean_score(fit_rows: np.ndarray, rows: np.ndarray) -> float:
         if not len(rows):
             return float("nan")
@@ -177,13 +201,21 @@ def reference_scores(ctx: TuneContext, study: Any) -> dict[str, Any]:
     ref = {
         "fingerprint": ctx.fingerprint(),
         "default": {"family": family, "features": fs, "params": params, "val": m_val["score"],
-                    "test": m_test["score"], "fit_seconds": round(s_val, 3)},
+                    "test": m_test["score"], "fit_seconds": round(s_val, 3),
+                    "test_pred": _predictions(ctx, est, fs, te)},
         "mean": {"val": mean_score(tr, va), "test": mean_score(trva, te)},
     }
     ref = json.loads(json.dumps(ref, default=float))
     study.set_user_attr(key, ref)
     return ref
 
+
+
+def _predictions(ctx: TuneContext, est: Any, fs: Mapping[str, Any], rows: np.ndarray) -> list[float] | None:
+    """``est``'s predictions of dataset ``rows`` as a flat list (kept for the noise of the gain)."""
+    if est is None or not len(rows):
+        return None
+    return [float(v) for v in np.asarray(est.predict(ctx.features.matrix(fs)[rows]), dtype=np.float64).reshape(-1)]
 
 
 def refit_best(ctx: TuneContext, study: Any) -> dict[str, Any] | None:
@@ -218,7 +250,7 @@ def refit_best(ctx: TuneContext, study: Any) -> dict[str, Any] | None:
                 "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
                 "val": best.value, "test": m_test["score"] if len(te) else float("nan"),
                 "test_metrics": m_test if len(te) else {}, "fit_seconds": round(seconds, 3),
-                "n_fit": int(len(trva)), "path": str(out)}
+                "n_fit": int(len(trva)), "path": str(out), "test_pred": _predictions(ctx, est, fs, te)}
         tmp = out.with_name(f".best_model.{os.getpid()}.tmp")
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -350,6 +382,13 @@ def _trial_row(t: Any) -> dict[str, Any]:
             "worker": t.user_attrs.get("worker", ""), "params": _fmt_params(t.params), "note": _trial_note(t)}
 
 
+def _drop_predictions(summary: dict[str, Any]) -> None:
+    """Leave the per-row test predictions out of the summary (they are kept with the study and the model)."""
+    for part in (summary.get("default"), (summary.get("best") or {}).get("refit")):
+        if isinstance(part, dict):
+            part.pop("test_pred", None)
+
+
 def run_tuning(cfg: TuneConfig, audibility: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Optimize (``cfg.jobs`` processes), then refit the best; returns the summary.
 
@@ -380,6 +419,9 @@ def run_tuning(cfg: TuneConfig, audibility: Mapping[str, Any] | None = None) -> 
     cfg_dict = asdict(cfg)
     jobs = max(1, int(cfg.jobs))
     if cfg.trials is None or cfg.trials > 0 or cfg.timeout:
+        print(f"tune {cfg.param}: budget {budget_text(cfg.trials, cfg.timeout, jobs)}; the study has "
+              f"{len(study.trials)} trial(s) so far (a rerun resumes it); then the refit and the report",
+              file=sys.stderr, flush=True)
         if jobs == 1:
             _worker(cfg_dict, cfg.trials, 0)
         else:
@@ -400,6 +442,12 @@ def run_tuning(cfg: TuneConfig, audibility: Mapping[str, Any] | None = None) -> 
     summary = summarize(study, ctx, ref, refit)
     summary["seconds_this_run"] = round(seconds, 1)
     summary["audibility"] = dict(audibility) if audibility else None
+    te = ctx.split["test"]
+    pa, pb = (refit or {}).get("test_pred"), ref["default"].get("test_pred")
+    summary["gain_noise"] = (gain_noise(lambda r, p: ctx.score(r, p)["score"], te, pa, pb, seed=int(cfg.seed))
+                             if pa is not None and pb is not None else None)
+    summary["verdict"] = verdict(summary, in_context_estimate(cfg.out, cfg.param))
+    _drop_predictions(summary)
     ctx.dir.mkdir(parents=True, exist_ok=True)
     (ctx.dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     summary["report_data"] = report_data(study, ctx, summary, audibility)
