@@ -88,3 +88,31 @@ def test_evaluate_samples_errors(trained, capsys):
     with pytest.raises(SystemExit) as e:  # argparse refuses it
         main(["evaluate", str(post), "--data", str(data), "--samples", "0"])
     assert e.value.code == 2 and "--samples: must be >= 1" in capsys.readouterr().err
+
+
+def test_match_starts_from_the_closest_draw_within_the_budget(trained, tmp_path, capsys):
+    import soundfile as sf
+
+    from synth_probe import load_dataset
+    from synth_probe.cli import main
+
+    data, post, knn = trained
+    wav = tmp_path / "t.wav"
+    sf.write(str(wav), np.asarray(load_dataset(data).audio[70]), SETTINGS.sample_rate)
+    out = tmp_path / "m"
+    assert main(["match", str(wav), "--model", str(post), "--samples", "3", "--refine", "5", "--note", "60",
+                 "--out", str(out)]) == 0
+    assert "best of 3 draws" in capsys.readouterr().out
+    doc = json.loads((out / "patch.json").read_text())
+    # 3 draws + a search of 5 - (3 - 1) renders: the 6 renders a regression model gets with --refine 5
+    assert doc["samples"]["draws"] == 3 and doc["refine"]["renders"] == 3
+    assert doc["model_distances"]["log_mel"] == pytest.approx(min(doc["samples"]["log_mel"]), abs=1e-6)
+    assert doc["distances"]["log_mel"] <= doc["model_distances"]["log_mel"] + 1e-9
+    # the default: 8 draws, no search without --refine
+    assert main(["match", str(wav), "--model", str(post), "--note", "60", "--out", str(tmp_path / "d")]) == 0
+    doc = json.loads((tmp_path / "d" / "patch.json").read_text())
+    assert doc["samples"]["draws"] == 8 and "refine" not in doc
+    # a regression model draws nothing
+    assert main(["match", str(wav), "--model", str(knn), "--samples", "3", "--out", str(tmp_path / "k")]) == 2
+    assert "needs a posterior model" in capsys.readouterr().err
+    assert not (tmp_path / "k" / "patch.json").exists()
