@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ from synth_probe.matching.search import MatchObjective, refine
 from synth_probe.metrics import parameter_report
 from synth_probe.synths.base import RenderSettings, Synth
 
-__all__ = ["BestOfK", "best_of_k", "compare_at_renders", "format_comparison", "predict_and_search", "sample_patches"]
+__all__ = ["BestOfK", "best_of_k", "compare_at_renders", "draw_spread", "format_comparison", "predict_and_search", "sample_patches"]
 
 
 @dataclass
@@ -299,3 +300,56 @@ def format_comparison(result: Mapping[str, Any]) -> str:
     lines.append("(multi-resolution log-mel distance in dB of the chosen render from the target; start: the "
                  "single prediction, or the first posterior draw)")
     return "\n".join(lines)
+
+
+def draw_spread(
+    samples: np.ndarray,
+    columns: Sequence[str],
+    discrete: Sequence[bool],
+    *,
+    min_share: float = 0.2,
+    gap: float = 0.15,
+) -> dict[str, dict[str, Any]]:
+    """Per parameter, how spread a posterior's draws are over the sounds: width and modes.
+
+    A sound's draws of a parameter are *multi-modal* when they split in two groups of
+    at least ``min_share`` of the draws each: for a discrete parameter, two or more
+    choices drawn that often; for a continuous one, a gap of at least ``gap`` (unit
+    values) between the sorted draws at a split point that leaves ``min_share`` on
+    either side.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n_sounds, n_draws, n_params)]
+        Unit values, e.g. from
+        :meth:`~synth_probe.models.posterior.FlowMatchingPosterior.sample`.
+    columns : sequence of str [shape=(n_params,)]
+    discrete : sequence of bool [shape=(n_params,)]
+    min_share : float, default=0.2
+    gap : float, default=0.15
+
+    Returns
+    -------
+    spread : dict of str to dict
+        Parameter -> ``kind``, ``mean_std`` (mean over sounds of the draws' standard
+        deviation, unit values), ``multimodal_share`` (share of sounds whose draws are
+        multi-modal), ``n_sounds`` and ``n_draws``.
+    """
+    S = np.asarray(samples, dtype=np.float64)
+    n, m = S.shape[:2]
+    need = max(1, math.ceil(min_share * m))
+    out: dict[str, dict[str, Any]] = {}
+    for j, (name, is_disc) in enumerate(zip(columns, discrete)):
+        x = S[:, :, j]
+        if is_disc:
+            counts = np.stack([(x == v).sum(axis=1) for v in np.unique(x)], axis=1)
+            multi = (counts >= need).sum(axis=1) >= 2
+        else:
+            srt = np.sort(x, axis=1)
+            gaps = np.diff(srt, axis=1)  # gaps[:, i]: between the (i+1) lowest draws and the rest
+            left = np.arange(1, m)
+            ok = (left >= need) & (m - left >= need)
+            multi = (gaps[:, ok].max(axis=1) >= gap) if ok.any() else np.zeros(n, dtype=bool)
+        out[str(name)] = {"kind": "discrete" if is_disc else "continuous", "mean_std": float(x.std(axis=1).mean()),
+                          "multimodal_share": float(multi.mean()), "n_sounds": int(n), "n_draws": int(m)}
+    return out

@@ -116,3 +116,46 @@ def test_match_starts_from_the_closest_draw_within_the_budget(trained, tmp_path,
     assert main(["match", str(wav), "--model", str(knn), "--samples", "3", "--out", str(tmp_path / "k")]) == 2
     assert "needs a posterior model" in capsys.readouterr().err
     assert not (tmp_path / "k" / "patch.json").exists()
+
+
+def test_draw_spread_counts_modes_and_width():
+    from synth_probe.best_of_k import draw_spread
+
+    rng = np.random.default_rng(0)
+    n, m = 50, 40
+    two = 0.5 + rng.choice([-0.3, 0.3], size=(n, m)) + rng.normal(0, 0.02, (n, m))  # two modes
+    one = 0.5 + rng.normal(0, 0.05, (n, m))  # one mode
+    lonely = one.copy()
+    lonely[:, 0] = 0.95  # one outlier draw is not a mode
+    wave = np.where(rng.uniform(size=(n, m)) < 0.5, 0.0, 1.0)  # two choices, half each
+    fixed = np.zeros((n, m))
+    spread = draw_spread(np.stack([two, one, lonely, wave, fixed], axis=2), ["two", "one", "lonely", "wave", "fixed"],
+                         [False, False, False, True, True])
+    assert spread["two"]["multimodal_share"] == 1.0 and spread["two"]["mean_std"] == pytest.approx(0.3, abs=0.02)
+    assert spread["one"]["multimodal_share"] == 0.0 and spread["one"]["mean_std"] == pytest.approx(0.05, abs=0.01)
+    assert spread["lonely"]["multimodal_share"] == 0.0
+    assert spread["wave"]["multimodal_share"] > 0.9 and spread["wave"]["kind"] == "discrete"
+    assert spread["fixed"] == {"kind": "discrete", "mean_std": 0.0, "multimodal_share": 0.0, "n_sounds": n,
+                               "n_draws": m}
+
+
+def test_predictability_with_the_posterior_end_to_end(trained, tmp_path):
+    from synth_probe.cli import main
+    from synth_probe.families import SUITE
+
+    data, _, _ = trained
+    assert "posterior" not in SUITE  # trained on demand only
+    out = tmp_path / "rep"
+    assert main(["predictability", "noisemaker", "--data", str(data), "--models", "mean,posterior", "--params",
+                 PARAMS, "--epochs", "3", "--audio", "2", "--pairs", "1", "--jobs", "1", "--out", str(out),
+                 "--no-cache", "--set", "posterior.num_threads=1", "--set", "posterior.hidden=32"]) == 0
+    res = json.loads((out / "predictability.json").read_text())
+    post = res["models"]["posterior"]
+    assert post["estimator"] == "FlowMatchingPosterior" and post["n_epochs"] <= 3
+    assert set(post["spread"]) == set(PARAMS.split(","))
+    for name, v in post["spread"].items():
+        assert v["n_draws"] == 32 and v["n_sounds"] == post["n_test"]
+        assert 0.0 <= v["multimodal_share"] <= 1.0 and 0.0 <= v["mean_std"] <= 0.5
+    assert post["spread"]["osc1waveform"]["kind"] == "discrete"
+    page = (out / "predictability.html").read_text()
+    assert "Spread of the Flow-matching posterior" in page and 'id="spread-posterior"' in page
