@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth_probe.best_of_k import draw_spread
 from synth_probe.errors import DatasetError, ParameterValueError, UnknownModelError
 from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
@@ -102,6 +103,10 @@ __all__ = [
 #: the estimator suite, in training order, and its spectrogram models (the family table of synth_probe.pipeline)
 SUITE: tuple[str, ...] = PIPELINE_SUITE
 TORCH_MODELS: frozenset[str] = TORCH_FAMILIES
+#: the family that draws patches (trained on demand); its results add the spread of its draws
+POSTERIOR = "posterior"
+#: draws per test sound for that spread
+SPREAD_DRAWS = 32
 MEDIA_NAME = "predictability_media.npz"
 #: bumped when a metric changes meaning, so that a rerun refits instead of keeping old scores
 #: (2: MPR of gridded parameters ranks the grid's own levels)
@@ -176,7 +181,7 @@ class PredictabilityConfig:
     def suite_overrides(self, model: str) -> dict[str, Any]:
         """Hyperparameters this run gives ``model``: the suite's sizing, then :attr:`overrides`."""
         base: dict[str, Any] = {}
-        if model in TORCH_MODELS:
+        if model in TORCH_MODELS or model == POSTERIOR:
             base.update(max_epochs=int(self.epochs), patience=int(self.patience))
         if model == "autoencoder":
             base["pretrain_epochs"] = max(1, int(self.epochs) // 3)
@@ -385,7 +390,12 @@ def _fit_one(
         "fit_seconds": fit_s, "predict_seconds": predict_s, "predict_rows_per_s": len(F_test) / max(predict_s, 1e-9),
         "n_train": len(F_train), "n_test": len(F_test), **_scores(Y_test, pred, synth, proba, levels),
     }
-    if model in TORCH_MODELS:
+    if model == POSTERIOR:  # the measured spread of its draws, per parameter
+        t = est.targets_
+        draws = est.sample(F_test, SPREAD_DRAWS, random_state=config.seed)
+        entry["spread"] = draw_spread(draws, [str(c) for c in t.columns],
+                                      [j in set(t.discrete_index) for j in range(len(t.columns))])
+    if model in TORCH_MODELS or model == POSTERIOR:
         entry["history"] = [dict(h) for h in getattr(est, "history_", [])]
         entry["samples_per_s"] = float(getattr(est, "train_samples_per_s_", float("nan")))
         entry["best_epoch"] = int(getattr(est, "best_epoch_", 0))
@@ -394,7 +404,7 @@ def _fit_one(
             entry["pretrain_history"] = [dict(h) for h in est.pretrain_history_]
             entry["pretrain_samples_per_s"] = float(getattr(est, "pretrain_samples_per_s_", float("nan")))
         entry["n_parameters"] = int(sum(p.numel() for p in est.module_.parameters()))
-    sps = f", {entry['samples_per_s']:.0f} samples/s over {entry['n_epochs']} epochs" if model in TORCH_MODELS else ""
+    sps = f", {entry['samples_per_s']:.0f} samples/s over {entry['n_epochs']} epochs" if "samples_per_s" in entry else ""
     log(f"{model}: fit {fit_s:.1f} s{sps}; mean MPR {entry['mean_mpr']:.1f}, mean skill "
         f"{entry['mean_skill'] if entry['mean_skill'] is None else round(entry['mean_skill'], 3)}")
     return entry, pred, proba

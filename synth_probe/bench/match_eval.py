@@ -12,6 +12,12 @@
    * the model + a hill climber with ``--budget`` renders,
    * a hill climber from amsynth's default patch with the same ``--budget``,
    * the mean patch of the training set (one patch for all targets),
+   * with ``--posterior``: a posterior (:class:`~synth_probe.models.posterior.FlowMatchingPosterior`
+     on the same features and training set) draws ``--posterior-samples`` K patches, the
+     closest is kept (posterior best-of-K) and a hill climber spends the rest of the same
+     budget from it (``budget - (K - 1)`` renders: the draws count, so both it and
+     model + hill climber make ``budget + 1`` renders per preset), paired per preset
+     against model + hill climber,
    * the target preset rendered a second time (the plugin's own render-to-render
      noise: free-running oscillators and effect tails differ between renders),
 
@@ -44,7 +50,15 @@ from scipy.stats import wilcoxon
 
 from synth_probe.dataset import generate, load_dataset
 from synth_probe.errors import AudioError, RenderError, SynthProbeError
-from synth_probe.matching import DISTANCE_LABELS, MatchObjective, audio_distances, prepare_audio, refine
+from synth_probe.matching import (
+    DISTANCE_LABELS,
+    MatchObjective,
+    audio_distances,
+    closest_draw,
+    prepare_audio,
+    refine,
+    sample_patches,
+)
 from synth_probe.models.io import save_model
 from synth_probe.presets.amsynth import load_factory_presets, preset_to_unit
 from synth_probe.report import write_index
@@ -66,6 +80,8 @@ CONDITIONS = {
     "default": "default patch",
     "model_cmaes": "model + CMA-ES",
     "default_cmaes": "CMA-ES from default patch",
+    "posterior": "posterior best-of-K",
+    "posterior_hill": "posterior best-of-K + hill climber",
     "rerender": "target preset, rendered again",
 }
 METRICS = ("log_mel", "spectral_convergence", "mfcc")
@@ -118,11 +134,30 @@ def _eval_conditions(task: dict[str, Any]) -> dict[str, Any]:
             out["curves"][name] = [d0] + list(res.history)
             out["vectors"][name] = obj.snap(res.vector).tolist()
             out.setdefault("seconds", {})[name] = res.seconds
+    if task.get("posterior_vecs") is not None:
+        _posterior_conditions(task, synth, settings, target, measure, out)
     mobj = MatchObjective(synth, target, settings, seed=0)
     measure("mean", mobj, np.asarray(task["mean_vec"]))
     robj = MatchObjective(synth, target, settings, seed=0)
     measure("rerender", robj, np.asarray(task["true_vec"]))
     return out
+
+
+def _posterior_conditions(task: dict[str, Any], synth: Any, settings: RenderSettings, target: np.ndarray,
+                          measure: Any, out: dict[str, Any]) -> None:
+    """Posterior best-of-K, then a hill climber with the rest of the budget (the K draws counted in it)."""
+    obj = MatchObjective(synth, target, settings, seed=0)
+    vecs = np.asarray(task["posterior_vecs"])
+    start, dists, _ = closest_draw(obj, vecs)
+    d0 = float(np.min(dists))
+    measure("posterior", obj, start)
+    res = refine(obj, start, max(0, task["budget"] - (len(vecs) - 1)), method="hill", seed=task["seed"],
+                 start_distance=d0)
+    measure("posterior_hill", obj, res.vector)
+    # the curve counts the draws as renders: best so far after each draw, then after each search render
+    out["curves"]["posterior_hill"] = list(np.minimum.accumulate(dists)) + list(res.history)
+    out["vectors"]["posterior_hill"] = obj.snap(res.vector).tolist()
+    out.setdefault("seconds", {})["posterior_hill"] = res.seconds
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -238,11 +273,14 @@ def _statistics(table: pd.DataFrame, results: list[dict[str, Any]]) -> tuple[dic
             "model_hill_vs_default_hill": _win(table, "model_hill", "default_hill", m),
             "model_hill_vs_model": _win(table, "model_hill", "model", m),
         }
+        if "posterior_hill" in conds:
+            paired[m]["posterior_hill_vs_model_hill"] = _win(table, "posterior_hill", "model_hill", m)
+            paired[m]["posterior_vs_model"] = _win(table, "posterior", "model", m)
         if "model_cmaes" in conds:
             paired[m]["model_hill_vs_model_cmaes"] = _win(table, "model_hill", "model_cmaes", m)
             paired[m]["default_hill_vs_default_cmaes"] = _win(table, "default_hill", "default_cmaes", m)
     curves = {}
-    for name in ("model_hill", "default_hill", "model_cmaes", "default_cmaes"):
+    for name in ("model_hill", "default_hill", "model_cmaes", "default_cmaes", "posterior_hill"):
         cs = [r["curves"][name] for r in results if name in r["curves"]]
         if cs:
             n = min(len(c) for c in cs)
@@ -255,11 +293,18 @@ def _statistics(table: pd.DataFrame, results: list[dict[str, Any]]) -> tuple[dic
 def _targets(summary: dict[str, Any], paired: dict[str, Any]) -> dict[str, Any]:
     """The targets this benchmark checks (``main`` prints them; the page shows the measurements only)."""
     s_lm = summary["log_mel"]
-    return {
+    out = {
         "model_hill_median_beats_default_hill_median": s_lm["model_hill"]["median"] < s_lm["default_hill"]["median"],
         "model_beats_mean_patch_fraction": paired["log_mel"]["model_vs_mean"]["a_better"],
         "model_beats_mean_patch_on_90_percent": paired["log_mel"]["model_vs_mean"]["a_better"] >= 0.9,
     }
+    if "posterior_hill" in s_lm:  # issue 20: median <= 6.0 dB, better than model + hill on >= 60 % of presets
+        win = paired["log_mel"]["posterior_hill_vs_model_hill"]["a_better"]
+        out.update(posterior_hill_median=s_lm["posterior_hill"]["median"],
+                   posterior_hill_median_at_most_6_db=s_lm["posterior_hill"]["median"] <= 6.0,
+                   posterior_hill_beats_model_hill_fraction=win,
+                   posterior_hill_beats_model_hill_on_60_percent=win >= 0.6)
+    return out
 
 
 def run_eval(
@@ -281,9 +326,18 @@ def run_eval(
     sample_rate: int = 22050,
     plugin: str = AMSYNTH_PATH,
     n_examples: int = 6,
+    posterior: bool = False,
+    posterior_samples: int = 8,
+    posterior_params: dict[str, Any] | None = None,
     log=print,
 ) -> dict[str, Any]:
-    """Run the whole evaluation; returns the summary that ``matching.json`` holds."""
+    """Run the whole evaluation; returns the summary that ``matching.json`` holds.
+
+    With ``posterior``, a FlowMatchingPosterior (hyperparameters ``posterior_params``) is
+    fitted on the same features and training set, and the conditions ``posterior`` and
+    ``posterior_hill`` (best of ``posterior_samples`` draws, then the hill climber with
+    the rest of the budget) join the others.
+    """
 
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
@@ -313,6 +367,14 @@ def run_eval(
                                          "features": features, "n_train": len(audio), "params": columns})
     timings["fit_s"] = time.perf_counter() - t
     log(f"model {model} on {features}: {len(audio)} renders, fit {timings['fit_s']:.0f} s -> {model_dir}")
+    post = None
+    if posterior:
+        t = time.perf_counter()
+        post = _fit_posterior(audio, Y[columns].reset_index(drop=True), work / f"model-posterior-{features}-{n_train}",
+                              features=features, plugin=plugin, synth=synth, settings=settings, data_dir=data_dir,
+                              seed=seed, jobs=jobs, params=posterior_params)
+        timings["fit_posterior_s"] = time.perf_counter() - t
+        log(f"posterior on {features}: fit {timings['fit_posterior_s']:.0f} s")
     # 2. targets, 3. predictions and the mean patch ------------------------------------------
     t = time.perf_counter()
     chosen, true_vecs, targets, skipped = _preset_targets(synth, settings, n_presets, seed)
@@ -324,6 +386,7 @@ def run_eval(
     pred = pred if isinstance(pred, pd.DataFrame) else pd.DataFrame(pred, columns=columns)
     model_vecs, mean_vec = _patch_vectors(synth, pred, columns, Y)
     default = synth.patch_vector()
+    post_vecs = None if post is None else sample_patches(post, synth, targets, posterior_samples, random_state=seed)
     timings["predict_s"] = time.perf_counter() - t
     synth.close()
     # 4. the searches, in worker processes ------------------------------------------------
@@ -331,7 +394,8 @@ def run_eval(
     tasks = [
         {"key": p.key, "target": targets[i], "model_vec": model_vecs[i], "default_vec": default,
          "mean_vec": mean_vec, "true_vec": true_vecs[i], "budget": budget, "seed": seed + i,
-         "cmaes": i < cmaes_presets, "settings": settings.to_dict()} for i, p in enumerate(chosen)]
+         "cmaes": i < cmaes_presets, "settings": settings.to_dict(),
+         "posterior_vecs": None if post_vecs is None else post_vecs[i]} for i, p in enumerate(chosen)]
     results = _run_searches(tasks, plugin, jobs, log)
     timings["search_s"] = time.perf_counter() - t
     for r in results:
@@ -351,6 +415,7 @@ def run_eval(
                    "features": features, "model_params": model_params or {}, "seed": seed, "jobs": jobs,
                    "settings": settings.to_dict(),
                    "plugin": plugin, "n_params": len(names), "predicted_params": len(columns),
+                   "posterior": {"samples": posterior_samples, "params": posterior_params or {}} if posterior else None,
                    "command": "python -m synth_probe.bench.match_eval " + " ".join(sys.argv[1:])},
         "skipped": skipped, "summary": summary, "paired": paired, "figures": _targets(summary, paired),
         "curves": curves,
@@ -358,6 +423,20 @@ def run_eval(
     }
     _write_outputs(out, table, chosen, targets, results, reports, n_examples, log)
     return out
+
+
+def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, model_dir: Path, *, features: str, plugin: str, synth: Any,
+                   settings: RenderSettings, data_dir: Path, seed: int, jobs: int,
+                   params: dict[str, Any] | None) -> Any:
+    """Fit and save the posterior pipeline on the training renders ``(n, n_samples)`` and their patches."""
+    columns = list(Y.columns)
+    pipe = build_pipeline("posterior", features=features, synth=plugin, sample_rate=settings.sample_rate,
+                          note_length=settings.note_length, n_samples=audio.shape[1], seed=seed, jobs=jobs,
+                          overrides=params, discrete=target_layout(columns, synth=synth))
+    pipe.fit(audio, Y)
+    save_model(pipe, model_dir, metadata={"data": str(data_dir), "render": settings.to_dict(), "model": "posterior",
+                                         "features": features, "n_train": len(audio), "params": columns})
+    return pipe
 
 
 def _write_outputs(out: dict[str, Any], table: pd.DataFrame, chosen: list[Any], targets: np.ndarray,
@@ -401,19 +480,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--work", default="data/match_eval", help="folder for the training set, model and per-preset CSV")
     ap.add_argument("--reports", default="reports", help="where matching.html and matching.json go")
     ap.add_argument("--plugin", default=AMSYNTH_PATH)
+    ap.add_argument("--posterior", action="store_true",
+                    help="add the conditions posterior best-of-K and posterior best-of-K + hill climber")
+    ap.add_argument("--posterior-samples", type=int, default=8, help="K, draws per preset (default 8)")
+    ap.add_argument("--posterior-set", action="append", metavar="KEY=VALUE", default=None,
+                    help="posterior hyperparameter (JSON value), repeatable, e.g. max_epochs=200")
     a = ap.parse_args(argv)
     params: dict[str, Any] = {"n_neighbors": 1} if a.model == "knn" else {}
-    for item in a.set or []:
-        k, _, v = item.partition("=")
-        try:
-            params[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            params[k.strip()] = v
+    params.update(_key_values(a.set))
+    post_params = {"num_threads": 1, **_key_values(a.posterior_set)}
 
     try:
         out = run_eval(work=Path(a.work), reports=Path(a.reports), n_train=a.n_train, n_presets=a.n_presets,
                        budget=a.budget, cmaes_presets=a.cmaes_presets, model=a.model, features=a.features,
-                       model_params=params, jobs=a.jobs, seed=a.seed, plugin=a.plugin)
+                       model_params=params, jobs=a.jobs, seed=a.seed, plugin=a.plugin, posterior=a.posterior,
+                       posterior_samples=a.posterior_samples, posterior_params=post_params)
     except SynthProbeError as e:
         print(f"match-eval: error: {e}", file=sys.stderr)
         return 2
@@ -426,7 +507,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     met = "met" if f["model_beats_mean_patch_on_90_percent"] else "NOT met"
     print(f"model only beats the mean patch on {100 * f['model_beats_mean_patch_fraction']:.1f} % of presets "
           f"(target >= 90 %: {met})")
+    if "posterior_hill_median" in f:
+        w = out["paired"]["log_mel"]["posterior_hill_vs_model_hill"]
+        print(f"posterior best-of-{a.posterior_samples} + hill median {f['posterior_hill_median']:.3f} dB (target "
+              f"<= 6.0: {'met' if f['posterior_hill_median_at_most_6_db'] else 'NOT met'}); better than model + hill "
+              f"on {100 * w['a_better']:.1f} % of {w['n']} presets (target >= 60 %: "
+              f"{'met' if f['posterior_hill_beats_model_hill_on_60_percent'] else 'NOT met'}; Wilcoxon p = "
+              f"{w['wilcoxon_p']:.3g}, median difference {w['median_difference']:+.3f} dB)")
     return 0
+
+
+def _key_values(items: Sequence[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` options as a dict, each value parsed as JSON where it is JSON."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        k, _, v = item.partition("=")
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth_probe.commands._args import int_arg, jobs_arg
+from synth_probe.commands._args import int_arg, jobs_arg, seed_arg
 from synth_probe.errors import ParameterValueError
 from synth_probe.fileio import check_output_file
 
@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         check_output_file(args.json, "--json file")  # refused before the model is loaded
+    if args.against and not args.samples:
+        raise ParameterValueError("--against compares models at --samples K renders; give --samples")
     model = load_model(args.model_path)
     est = model.steps[-1][1] if hasattr(model, "steps") else model
     header = est.model_header_
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if header.get("synth") or args.synth:  # a plugin comes only from --synth, never from the model folder
         synth, notices = choose_synth(header.get("synth"), args.synth, recorded_sha256=header.get("synth_sha256"),
                                       source=f"model {args.model_path!r}", allow_other_plugin=args.allow_other_plugin)
-    elif args.audio:  # the dataset's synth re-renders the predictions
+    elif args.audio or args.samples:  # the dataset's synth re-renders the predictions
         synth, notices = choose_synth(ctx["synth"], None, recorded_sha256=ctx["synth_sha256"],
                                       source=f"dataset {args.data!r}")
     for note in notices:
@@ -94,11 +96,40 @@ def run(args: argparse.Namespace) -> int:
         print(f"\naudio-domain distances on {k} re-rendered predictions (baseline = training-mean patch):")
         print(summary.to_string(float_format="{:.3f}".format))
         result["audio"] = json.loads(summary.to_json())
+    if args.samples:
+        result["best_of_k"] = _at_renders(args, model, ds, idx, X, ctx, synth)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
+
+
+def _at_renders(args: argparse.Namespace, model: Any, ds: Any, idx: np.ndarray, X: np.ndarray, ctx: dict[str, Any],
+                synth_name: str | None) -> dict[str, Any]:
+    """``--samples k``: every model's answer at k renders per sound (best of k draws, or prediction + search)."""
+    from synth_probe.best_of_k import compare_at_renders, format_comparison
+    from synth_probe.metrics import grid_levels
+    from synth_probe.models import load_model
+    from synth_probe.synths.registry import get_synth
+
+    if ctx["settings"] is None or synth_name is None:
+        raise ParameterValueError("--samples needs a dataset that records its synth and render settings")
+    models = {Path(args.model_path).name or str(args.model_path): model}
+    if args.against:
+        label = Path(args.against).name or str(args.against)
+        models[label if label not in models else f"{label} (--against)"] = load_model(args.against)
+    n = len(idx) if args.audio == 0 else min(len(idx), int(args.audio))
+    synth = get_synth(synth_name)
+    try:
+        out = compare_at_renders(models, synth, ctx["settings"], X[:n], ds.params.iloc[idx[:n]].reset_index(drop=True),
+                                 k=int(args.samples), seeds=_seeds(ds, idx[:n]), random_state=args.seed,
+                                 levels=grid_levels(ds.params))
+    finally:
+        synth.close()
+    print(f"\nat {args.samples} renders per sound, on {n} sounds:")
+    print(format_comparison(out))
+    return {"k": int(args.samples), "n": int(n), "models": out}
 
 
 def _seeds(ds: Any, idx: np.ndarray) -> np.ndarray | None:
@@ -122,6 +153,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--audio", type=int_arg(0), default=0, metavar="N",
                    help="also re-render N predictions and measure audio distances beside the mean patch")
     p.add_argument("--jobs", type=jobs_arg(), default=None, help="render workers for --audio")
+    p.add_argument("--samples", type=int_arg(1), default=None, metavar="K",
+                   help="also answer each sound at K renders: a posterior model with the best of K drawn patches, "
+                        "a regression model with its prediction plus a (K-1)-render hill climb; prints the audio "
+                        "distance and the parameter metrics of the chosen patch (on the first --audio N sounds "
+                        "when --audio is given)")
+    p.add_argument("--against", default=None, metavar="MODEL2",
+                   help="with --samples: a second saved model answered the same way on the same sounds "
+                        "(e.g. a regression model beside a posterior)")
+    p.add_argument("--seed", type=seed_arg(), default=0, help="seed of the posterior's draws (default 0)")
     p.add_argument("--synth", default=None,
                    help="synth name or plugin path (default: the model's synth, else the dataset's, if built in; "
                         "a plugin is never loaded from the model folder or dataset and must be given here)")

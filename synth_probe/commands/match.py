@@ -36,13 +36,14 @@ def run(args: argparse.Namespace) -> int:
             raise UnknownParameterError(missing[0], synth.param_names, synth=synth.name)
         target = load_audio(args.target, target_rate=model.settings.sample_rate, n_samples=model.settings.n_samples)
         result = match(target, synth, model, note=args.note, refine_budget=args.refine, method=args.method,
-                       seed=args.seed)
+                       seed=args.seed, samples=args.samples)
         paths = write_match(result, synth, out, extra={"target_file": str(args.target), "model": str(args.model)})
     finally:
         synth.close()
     for n in result.notices:
         print(f"notice: {n}", file=sys.stderr)
-    rows = [("model", result.start_distances)]
+    start = f"best of {len(result.sample_distances)} draws" if result.sample_distances else "model"
+    rows = [(start, result.start_distances)]
     if result.search is not None:
         rows.append((f"+ {result.search.method} ({result.search.n_renders} renders)", result.distances))
     width = max(len(r[0]) for r in rows)
@@ -73,6 +74,9 @@ def register(subparsers: Any) -> None:
                    help="use a --synth plugin whose sha256 differs from the one the model was trained with "
                         "(default: refuse it)")
     p.add_argument("--refine", type=int_arg(0), default=0, metavar="N", help="renders for the local search (default 0: none)")
+    p.add_argument("--samples", type=int_arg(1), default=None, metavar="K",
+                   help="a posterior model (family posterior) starts from the closest of K drawn patches (default "
+                        "8); the draws count in the budget: the search gets max(0, N - (K - 1)) of --refine N renders")
     p.add_argument("--method", choices=["hill", "cmaes"], default="hill",
                    help="local search: hill climber (default; measured better at small budgets) or CMA-ES (Optuna)")
     p.add_argument("--note", type=int_arg(0, 127), default=None, help="render note (default: from the target's pitch)")

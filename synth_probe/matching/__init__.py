@@ -11,6 +11,8 @@ The pipeline of ``synth-probe match``, one module per stage:
 2. :mod:`~synth_probe.matching.matcher` — :func:`predict_patch`: a trained model
    (``synth-probe train``) predicts the parameters it learned, the others keep the
    synth's defaults; :func:`match` runs the whole match and :func:`write_match` saves it.
+   A posterior model (:mod:`~synth_probe.matching.samples`) instead draws several
+   patches (:func:`sample_patches`) and starts from the closest (:func:`closest_draw`).
 3. :mod:`~synth_probe.matching.search` — :func:`refine`: an optional local search from the
    prediction within a fixed number of renders, a hill climber (:func:`hill_climb`) or
    CMA-ES through Optuna (:func:`cmaes_search`). The start is the incumbent, so the
@@ -23,6 +25,7 @@ convergence and MFCC distance.
 from __future__ import annotations
 
 from synth_probe.matching.matcher import (
+    DEFAULT_SAMPLES,
     DISTANCE_LABELS,
     MatchModel,
     MatchResult,
@@ -32,6 +35,7 @@ from synth_probe.matching.matcher import (
     predict_patch,
     write_match,
 )
+from synth_probe.matching.samples import closest_draw, draws_patches, sample_patches
 from synth_probe.matching.search import SEARCH_METHODS, MatchObjective, SearchResult, cmaes_search, hill_climb, refine
 from synth_probe.matching.target import (
     NOTE_RANGE,
@@ -44,6 +48,7 @@ from synth_probe.matching.target import (
 )
 
 __all__ = [
+    "DEFAULT_SAMPLES",
     "DISTANCE_LABELS",
     "NOTE_RANGE",
     "PreparedAudio",
@@ -63,6 +68,9 @@ __all__ = [
     "hill_climb",
     "cmaes_search",
     "refine",
+    "sample_patches",
+    "draws_patches",
+    "closest_draw",
     "match",
     "write_match",
 ]

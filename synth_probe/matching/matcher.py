@@ -19,6 +19,7 @@ import soundfile as sf
 
 from synth_probe.errors import AudioError, DatasetError, ModelFileError, ParameterValueError, UnknownParameterError
 from synth_probe.fileio import read_json
+from synth_probe.matching.samples import closest_draw, draws_patches, sample_patches
 from synth_probe.matching.search import MatchObjective, SearchResult, refine
 from synth_probe.matching.target import PitchEstimate, PreparedAudio, estimate_pitch, note_for_pitch
 from synth_probe.presets.amsynth import AMSYNTH_NAMES, unit_to_preset, write_bank
@@ -26,9 +27,12 @@ from synth_probe.spectral import mfcc_distance, multi_resolution_log_mel_distanc
 from synth_probe.synths.base import RenderSettings, Synth
 
 __all__ = [
-    "DISTANCE_LABELS", "MatchModel", "MatchResult", "audio_distances", "load_match_model", "predict_patch",
-    "match", "write_match",
+    "DEFAULT_SAMPLES", "DISTANCE_LABELS", "MatchModel", "MatchResult", "audio_distances", "load_match_model",
+    "predict_patch", "match", "write_match",
 ]
+
+#: draws a posterior model's match starts from, unless told otherwise
+DEFAULT_SAMPLES = 8
 
 # ============================================================================ distances
 def audio_distances(target: np.ndarray, estimate: np.ndarray, sample_rate: int) -> dict[str, float]:
@@ -177,6 +181,11 @@ class MatchResult:
     search : SearchResult or None
     notices : list of str
     pitch : PitchEstimate or None
+    start_audio : np.ndarray [shape=(n_samples,)] or None
+        The start patch's render.
+    sample_distances : list of float
+        Log-mel distance (dB) of each posterior draw the start was chosen from (empty
+        for a regression model; the start is the closest draw).
     """
 
     patch: dict[str, float]
@@ -190,6 +199,7 @@ class MatchResult:
     notices: list[str] = field(default_factory=list)
     pitch: PitchEstimate | None = None
     start_audio: np.ndarray | None = None
+    sample_distances: list[float] = field(default_factory=list)
 
 
 def match(
@@ -203,8 +213,17 @@ def match(
     method: str = "hill",
     seed: int = 0,
     estimate_note: bool = True,
+    samples: int | None = None,
 ) -> MatchResult:
     """Match a prepared target: predict, render, optionally refine, measure.
+
+    A posterior model (one that draws patches,
+    :class:`~synth_probe.models.posterior.FlowMatchingPosterior`) starts from the
+    closest of ``samples`` drawn patches instead of one prediction. The draws count
+    in the render budget: the first draw takes the place of the prediction's render
+    and the other ``samples - 1`` come out of ``refine_budget``, so the search gets
+    ``max(0, refine_budget - (samples - 1))`` renders and the match makes
+    ``max(samples, refine_budget + 1)`` in all (a regression model: ``refine_budget + 1``).
 
     Parameters
     ----------
@@ -222,10 +241,19 @@ def match(
         Renders for the local search (0: model only).
     method : {"hill", "cmaes"}
     seed : int
+        Search, render and (for a posterior) draw seed.
+    samples : int, optional
+        Draws of a posterior model (default :data:`DEFAULT_SAMPLES`); a regression
+        model takes only ``None`` or 1.
 
     Returns
     -------
     MatchResult
+
+    Raises
+    ------
+    ParameterValueError
+        ``samples`` above 1 with a model that cannot draw patches, or below 1.
     """
     if settings is None:
         if model is None:
@@ -255,6 +283,7 @@ def match(
         if note != settings.note:
             settings = RenderSettings(note, settings.velocity, settings.note_length, settings.render_length,
                                       settings.sample_rate)
+    objective = MatchObjective(synth, target.audio, settings, seed=seed)
     if model is not None:
         model_input = target.audio
         shift = (model.settings.note - settings.note)
@@ -263,18 +292,17 @@ def match(
                                                       n_steps=float(shift)).astype(np.float32)
             notices.append(f"the model saw the target shifted {shift:+d} semitones to its training note "
                            f"{model.settings.note}")
-        start_patch = predict_patch(model, model_input, synth)
+        start_vec, budget, draw_d = _model_start(model, model_input, synth, objective, int(refine_budget), samples,
+                                                 seed)
     else:
-        start_patch = synth.default_patch()
-    objective = MatchObjective(synth, target.audio, settings, seed=seed)
-    start_vec = objective.snap(synth.patch_vector(start_patch))
+        start_vec, budget, draw_d = objective.snap(synth.patch_vector(synth.default_patch())), int(refine_budget), []
     d0 = objective(start_vec)
     start_audio = objective.audio_for(start_vec)
     start_distances = audio_distances(target.audio, start_audio, settings.sample_rate)
     search = None
     final_vec, final_audio, final_d = start_vec, start_audio, start_distances
-    if refine_budget and int(refine_budget) > 0:
-        search = refine(objective, start_vec, int(refine_budget), method=method, seed=seed, start_distance=d0)
+    if budget > 0:
+        search = refine(objective, start_vec, budget, method=method, seed=seed, start_distance=d0)
         if search.distance < d0:
             final_vec = search.vector
             final_audio = objective.audio_for(final_vec)
@@ -282,7 +310,25 @@ def match(
     patch = {s.name: float(v) for s, v in zip(synth.specs, objective.snap(final_vec))}
     start_patch = {s.name: float(v) for s, v in zip(synth.specs, start_vec)}
     return MatchResult(patch, start_patch, final_audio, target.audio, final_d, start_distances, settings,
-                       search, notices, pitch, start_audio)
+                       search, notices, pitch, start_audio, [float(d) for d in draw_d])
+
+
+def _model_start(model: MatchModel, audio: np.ndarray, synth: Synth, objective: MatchObjective, refine_budget: int,
+                 samples: int | None, seed: int) -> tuple[np.ndarray, int, list[float]]:
+    """The start vector ``(n_params,)`` snapped, the search's renders, and the draws' distances (posterior only)."""
+    if samples is not None and (isinstance(samples, bool) or int(samples) < 1):
+        raise ParameterValueError(f"samples must be a number of draws >= 1, got {samples!r}")
+    if not draws_patches(model.pipeline):
+        if samples not in (None, 1):
+            raise ParameterValueError(
+                f"drawing {samples} patches needs a posterior model (family 'posterior'); the model at "
+                f"{model.path!r} gives one prediction per sound")
+        return objective.snap(synth.patch_vector(predict_patch(model, audio, synth))), refine_budget, []
+    k = DEFAULT_SAMPLES if samples is None else int(samples)
+    vectors = sample_patches(model.pipeline, synth, np.asarray(audio, dtype=np.float32)[None, :], k,
+                             random_state=seed)[0]
+    start, dists, _ = closest_draw(objective, vectors)
+    return start, max(0, refine_budget - (k - 1)), list(dists)
 
 
 def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
@@ -321,6 +367,8 @@ def write_match(result: MatchResult, synth: Synth, out: str | os.PathLike, *, ex
     }
     if result.pitch is not None:
         doc["pitch"] = {"f0_hz": result.pitch.f0, "midi": result.pitch.midi, "spread_semitones": result.pitch.spread}
+    if result.sample_distances:
+        doc["samples"] = {"draws": len(result.sample_distances), "log_mel": result.sample_distances}
     if result.search is not None:
         s = result.search
         doc["refine"] = {"method": s.method, "renders": s.n_renders, "start_log_mel": s.start_distance,
