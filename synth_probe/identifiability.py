@@ -82,7 +82,7 @@ __all__ = ["IdentifiabilityConfig", "IdentifiabilityResult", "probe_base", "move
            "compare_probes", "RESULTS_NAME", "PROBES_RESULTS_NAME"]
 
 RESULTS_NAME = "identifiability.json"
-#: the comparison of candidate probes (:func:`compare_probes`)
+#: the comparison of candidate probes (:func:`compare_probes`); the report section reads it under the same name
 PROBES_RESULTS_NAME = "identifiability_probes.json"
 #: a twin's parameter counts as a compensator when it moved by more than this (unit values)
 MOVE_THRESHOLD = 1e-3
