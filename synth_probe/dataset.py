@@ -5,7 +5,8 @@ Layout of a dataset folder::
     manifest.json               synth identity (with DSP/binary hash), parameter specs,
                                 render settings, sampler settings, storage, library
                                 versions, n, and every shard with its checksums
-    shards/shard-00000.audio.npy  int16 (m, n_samples): audio / row peak * 32767
+    shards/shard-00000.audio.npy  int16 (m, n_samples): audio / row peak * 32767; with a probe
+                                of several renders (m, n_renders, n_samples), one scale per patch
     shards/shard-00000.rows.npy   structured (m,): index, seed, scale, params (n_params,)
     shards/shard-00000.json       the shard's commit record: rows, files, sha256, failed patches
 
@@ -25,6 +26,12 @@ dataset. A manifest that is missing or damaged is rebuilt from the records by
 a rerun with the same settings. Files, checksums and locks are in
 :mod:`synth_probe.dataset_files`, loading in :mod:`synth_probe.dataset_load`,
 patch tables (with their metadata columns) in :mod:`synth_probe.patch_table`.
+
+A probe (:mod:`synth_probe.probe`) of several renders stores a patch's renders together, in the
+order of :meth:`~synth_probe.probe.Probe.renders`, scaled by the peak over all of them (so the
+level ratio between velocities is kept); the manifest records it under ``probe`` and
+``storage.n_renders``, and a folder made with another probe is refused. The default probe (one
+note) adds neither, so its datasets and identities are those made before probes existed.
 """
 from __future__ import annotations
 
@@ -73,6 +80,7 @@ from synth_probe.errors import (
     RenderError,
 )
 from synth_probe.patch_table import meta_identity, read_patch_table, split_patch_records
+from synth_probe.probe import DEFAULT_PROBE, Probe, parse_probe, render_probe
 from synth_probe.progress import Progress
 from synth_probe.render import LocalContext, Task, TaskFailure, WorkerContext, run_tasks
 from synth_probe.sampling import SamplePlan, make_plan, render_seeds
@@ -106,6 +114,7 @@ def render_shard(ctx: WorkerContext | LocalContext, spec: dict[str, Any]) -> dic
     """
     start, stop = int(spec["start"]), int(spec["stop"])
     settings: RenderSettings = spec["settings"]
+    renders: list[RenderSettings] | None = spec.get("renders")
     plan: SamplePlan | None = spec.get("plan")
     if plan is not None:
         vectors, seeds = plan.rows(spec["seed"], start, stop)
@@ -113,7 +122,8 @@ def render_shard(ctx: WorkerContext | LocalContext, spec: dict[str, Any]) -> dic
         vectors = np.asarray(spec["vectors"], dtype=np.float64)
         seeds = render_seeds(spec["seed"], start, stop - start)
     m = stop - start
-    q = np.empty((m, settings.n_samples), dtype=np.int16)
+    row_shape = (settings.n_samples,) if renders is None else (len(renders), settings.n_samples)
+    q = np.empty((m, *row_shape), dtype=np.int16)
     rows = np.zeros(m, dtype=rows_dtype(vectors.shape[1]))
     failed: list[dict[str, Any]] = []
     kept = 0
@@ -123,9 +133,12 @@ def render_shard(ctx: WorkerContext | LocalContext, spec: dict[str, Any]) -> dic
         audio, reasons = None, []
         for attempt in range(2):
             try:
-                x = ctx.synth.render_vector(vectors[r], settings, seed=int(seeds[r]))
-                if x.shape[-1] != settings.n_samples or x.ndim != 1:
-                    raise RenderError(f"render returned shape {x.shape}, expected ({settings.n_samples},)")
+                if renders is None:
+                    x = ctx.synth.render_vector(vectors[r], settings, seed=int(seeds[r]))
+                else:
+                    x = render_probe(ctx.synth, vectors[r], renders, seed=int(seeds[r]))
+                if x.shape != row_shape:
+                    raise RenderError(f"render returned shape {x.shape}, expected {row_shape}")
                 if np.isfinite(x).all():
                     audio = x
                     break
@@ -166,8 +179,9 @@ def render_shard(ctx: WorkerContext | LocalContext, spec: dict[str, Any]) -> dic
 # ----------------------------------------------------------------------------- manifest
 
 
-def _identity(synth: Synth, settings: RenderSettings, sampling: dict, shard_size: int) -> dict[str, Any]:
-    return {
+def _identity(synth: Synth, settings: RenderSettings, sampling: dict, shard_size: int,
+              probe: Probe = DEFAULT_PROBE) -> dict[str, Any]:
+    ident = {
         "format": FORMAT,
         "version": VERSION,
         "synth": synth.identity(),
@@ -177,6 +191,11 @@ def _identity(synth: Synth, settings: RenderSettings, sampling: dict, shard_size
         "storage": {"audio": AUDIO_DTYPE, "scale": "per-row peak / 32767", "shard_size": int(shard_size),
                     "n_samples": settings.n_samples},
     }
+    if not probe.is_default:  # the default probe adds nothing: one-note identities stay as they were
+        ident["probe"] = {"text": probe.text(), **probe.to_dict(),
+                          "renders": [r.to_dict() for r in probe.renders(settings)]}
+        ident["storage"]["n_renders"] = probe.n_renders()
+    return ident
 
 
 def _identity_hash(identity: dict) -> str:
@@ -329,6 +348,9 @@ class GenerateOptions:
         parameters are kept as metadata (see :mod:`synth_probe.patch_table`).
     settings : RenderSettings, optional
         Note, velocity, lengths and sample rate (default ``RenderSettings()``).
+    probe : Probe or str, optional
+        The renders taken of each patch (:func:`synth_probe.probe.parse_probe`; default: the one
+        note of ``settings``). With several, each patch's audio is ``(n_renders, n_samples)``.
     shard_size : int, default=500
         Patches per shard file.
     jobs : int, default=1
@@ -356,6 +378,7 @@ class GenerateOptions:
     grid: int | None = None
     patches: str | os.PathLike | pd.DataFrame | None = None
     settings: RenderSettings | None = None
+    probe: Probe | str | None = None
     shard_size: int = DEFAULT_SHARD_SIZE
     jobs: int = 1
     part: str | tuple[int, int] | None = None
@@ -414,13 +437,15 @@ def generate(
     if isinstance(synth, str):
         synth = get_synth(synth)
     settings = opts.settings or RenderSettings()
+    probe = parse_probe(opts.probe)
     seed, shard_size = int(opts.seed), int(opts.shard_size)
     _check_run_args(shard_size, seed, opts.backend, opts.scheduler)
     part_t = _parse_part(opts.part)
     n, plan, table, info, sampling = _patch_source(synth, n, opts, seed)
     out = Path(out)
-    job = _Job(synth=synth, out=out, identity=_identity(synth, settings, sampling, shard_size), seed=seed,
-               settings=settings, plan=plan, table=table, info=info, part=part_t)
+    job = _Job(synth=synth, out=out, identity=_identity(synth, settings, sampling, shard_size, probe), seed=seed,
+               settings=settings, plan=plan, table=table, info=info, part=part_t,
+               renders=None if probe.is_default else probe.renders(settings))
     _check_out(out, job.identity)  # before anything is written into it
     try:
         (out / SHARDS).mkdir(parents=True, exist_ok=True)
@@ -459,6 +484,7 @@ class _Job:
     table: np.ndarray | None
     info: pd.DataFrame | None
     part: tuple[int, int] | None
+    renders: list[RenderSettings] | None = None
 
     @functools.cached_property
     def ident(self) -> str:
@@ -468,6 +494,8 @@ class _Job:
         """The task of shard ``k`` (patches ``a .. b-1``)."""
         s = {"id": k, "start": a, "stop": b, "out": str(self.out.resolve()), "seed": self.seed,
              "settings": self.settings, "identity_sha256": self.ident}
+        if self.renders is not None:
+            s["renders"] = self.renders
         if self.plan is not None:
             s["plan"] = self.plan
         else:
@@ -513,6 +541,12 @@ def _patch_source(synth: Synth, n: int | None, opts: GenerateOptions,
 
 def _mismatch(out: Path, old: dict, identity: dict) -> DatasetMismatchError | None:
     diffs = _diff({k: old.get(k) for k in identity}, identity)
+    was, now = (d.get("probe", {}).get("text", "default") for d in (old, identity))
+    if was != now:
+        return DatasetMismatchError(
+            f"{out} holds a dataset made with the probe {was!r}; this run asks for the probe {now!r}. Use another "
+            "--out folder, or repeat the original probe to complete or extend it.",
+            [("probe", was, now)] + diffs)
     if not diffs:
         return None
     lines = "; ".join(f"{f}: folder has {a!r}, this run asks for {b!r}" for f, a, b in diffs[:8])

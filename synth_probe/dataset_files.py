@@ -79,29 +79,31 @@ def encode_audio(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters
     ----------
-    audio : np.ndarray [shape=(m, n_samples)]
+    audio : np.ndarray [shape=(m, n_samples) or (m, n_renders, n_samples)]
+        A row is one patch: with a probe, the peak is taken over all of its renders.
 
     Returns
     -------
-    q : np.ndarray [shape=(m, n_samples), dtype=int16]
+    q : np.ndarray [shape=audio.shape, dtype=int16]
     scale : np.ndarray [shape=(m,), dtype=float32]
-        ``audio ≈ q * scale[:, None]``.
+        ``audio ≈ q * scale[:, None]`` (``scale[:, None, None]`` with renders).
     """
     audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
-    peak = np.abs(audio).max(axis=1) if audio.shape[1] else np.zeros(len(audio), np.float32)
+    flat = audio.reshape(len(audio), -1)
+    peak = np.abs(flat).max(axis=1) if flat.shape[1] else np.zeros(len(audio), np.float32)
     scale = (peak / FULL_SCALE).astype(np.float32)
-    safe = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    q = np.clip(np.rint(audio / safe[:, None]), -FULL_SCALE, FULL_SCALE).astype(np.int16)
+    safe = np.where(scale > 0, scale, 1.0).astype(np.float32).reshape((-1,) + (1,) * (audio.ndim - 1))
+    q = np.clip(np.rint(audio / safe), -FULL_SCALE, FULL_SCALE).astype(np.int16)
     return q, scale
 
 
 def decode_audio(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`encode_audio`: float32 ``(m, n_samples)``."""
+    """Inverse of :func:`encode_audio`: float32 of ``q``'s shape; a scalar ``scale`` decodes one row."""
     q = np.asarray(q)
     scale = np.asarray(scale, dtype=np.float32)
-    if q.ndim == 1:
+    if scale.ndim == 0:
         return q.astype(np.float32) * scale
-    return q.astype(np.float32) * scale[:, None]
+    return q.astype(np.float32) * scale.reshape((-1,) + (1,) * (q.ndim - 1))
 
 
 def rows_dtype(n_params: int) -> np.dtype:

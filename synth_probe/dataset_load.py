@@ -25,6 +25,7 @@ from synth_probe.dataset_files import (
     shard_paths,
 )
 from synth_probe.errors import DatasetError, ParameterValueError
+from synth_probe.probe import Probe
 from synth_probe.synths.base import ParamSpec, RenderSettings
 from synth_probe.synths.registry import builtin_specs
 
@@ -34,20 +35,23 @@ __all__ = ["Dataset", "ShardedAudio", "load_dataset"]
 class ShardedAudio:
     """Audio of a dataset as one ``(n, n_samples)`` float32 array, read lazily from memory-mapped shards.
 
-    Indexing (an int, a slice or an integer array) reads only the rows asked
+    With a probe of several renders the array is ``(n, n_renders, n_samples)`` (``n_renders``
+    given). Indexing (an int, a slice or an integer array) reads only the rows asked
     for and returns float32; nothing is loaded up front.
     """
 
-    def __init__(self, files: Sequence[Path], scales: np.ndarray, n_samples: int) -> None:
+    def __init__(self, files: Sequence[Path], scales: np.ndarray, n_samples: int,
+                 n_renders: int | None = None) -> None:
         self._maps = [np.load(f, mmap_mode="r") for f in files]
         counts = np.array([len(m) for m in self._maps], dtype=np.int64)
         self._offsets = np.concatenate([[0], np.cumsum(counts)])
         self._scales = np.asarray(scales, dtype=np.float32)
         self.n_samples = int(n_samples)
+        self.row_shape = (self.n_samples,) if n_renders is None else (int(n_renders), self.n_samples)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return (int(self._offsets[-1]), self.n_samples)
+    def shape(self) -> tuple[int, ...]:
+        return (int(self._offsets[-1]), *self.row_shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -55,7 +59,7 @@ class ShardedAudio:
 
     @property
     def ndim(self) -> int:
-        return 2
+        return 1 + len(self.row_shape)
 
     def __len__(self) -> int:
         return int(self._offsets[-1])
@@ -89,14 +93,14 @@ class ShardedAudio:
             rows = np.where(rows < 0, rows + n, rows).astype(np.int64)
             if rows.size and (rows.min() < 0 or rows.max() >= n):
                 raise IndexError(f"row index out of range for {n} rows")
-        out = np.empty((len(rows), self.n_samples), dtype=np.float32)
+        out = np.empty((len(rows), *self.row_shape), dtype=np.float32)
         if not len(rows):
             return out
         shard, local = self._locate(rows)
         for s in np.unique(shard):
             sel = shard == s
             out[sel] = self._maps[s][local[sel]].astype(np.float32)
-        out *= self._scales[rows][:, None]
+        out *= self._scales[rows].reshape((-1,) + (1,) * len(self.row_shape))
         return out
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
@@ -109,8 +113,10 @@ class Dataset:
 
     Attributes
     ----------
-    audio : ShardedAudio [shape=(n_stored, n_samples)]
-        float32 audio, memory-mapped (read on indexing).
+    audio : ShardedAudio [shape=(n_stored, n_samples) or (n_stored, n_renders, n_samples)]
+        float32 audio, memory-mapped (read on indexing); the second form for a probe of several renders.
+    probe : Probe
+        The renders taken of each patch (:mod:`synth_probe.probe`; the default: one note).
     params : pd.DataFrame [shape=(n_stored, n_params)]
         Unit values, one column per parameter in host order, indexed by patch index.
     seeds : np.ndarray [shape=(n_stored,)]
@@ -138,7 +144,9 @@ class Dataset:
         self.params = pd.DataFrame(allrows["params"].reshape(-1, n_params), columns=names,
                                    index=pd.Index(allrows["index"], name="index"))
         self.seeds = allrows["seed"].copy()
-        self.audio = ShardedAudio([p["audio"] for p in paths], allrows["scale"], self.settings.n_samples)
+        self.probe = Probe.from_dict(meta.get("probe"))
+        self.audio = ShardedAudio([p["audio"] for p in paths], allrows["scale"], self.settings.n_samples,
+                                  None if self.probe.is_default else self.probe.n_renders())
         self.failed = [f for r in records for f in r["failed"]]
         self.specs = _specs_from_meta(meta)
         self.patch_info = _patch_info(meta, records, self.params.index)

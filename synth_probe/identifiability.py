@@ -65,13 +65,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from synth_probe.errors import ParameterValueError, RenderError, SamplerError
 from synth_probe.matching import SEARCH_METHODS, MatchObjective, refine
+from synth_probe.probe import ProbeObjective, parse_probe, render_probe
 from synth_probe.progress import Progress
 from synth_probe.render import Task, TaskFailure, run_tasks
 from synth_probe.sampling import SAMPLERS, make_plan
@@ -79,9 +80,11 @@ from synth_probe.sensitivity import select_specs
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 
 __all__ = ["IdentifiabilityConfig", "IdentifiabilityResult", "probe_base", "moved_value", "run_identifiability",
-           "RESULTS_NAME"]
+           "compare_probes", "RESULTS_NAME", "PROBES_RESULTS_NAME"]
 
 RESULTS_NAME = "identifiability.json"
+#: the comparison of candidate probes (:func:`compare_probes`); the report section reads it under the same name
+PROBES_RESULTS_NAME = "identifiability_probes.json"
 #: a twin's parameter counts as a compensator when it moved by more than this (unit values)
 MOVE_THRESHOLD = 1e-3
 #: tolerances (dB above the floor) at which the summary also gives the resolvable R², from the stored distances
@@ -142,6 +145,11 @@ class IdentifiabilityConfig:
     note, velocity, note_length, render_length, sample_rate
         How each patch is played (defaults: the sensitivity study's; the sampler's
         own render settings, as InverSynth II's, replace them where it has them).
+    probe : str
+        The probe's text form (:func:`synth_probe.probe.parse_probe`; default: the one note above).
+        With several renders, distances sum over them (:class:`synth_probe.probe.ProbeObjective`),
+        so a twin must sound alike on every render; ``budget`` counts patches tried, each
+        rendered once per probe render.
     """
 
     sampler: str = "timbral"
@@ -158,8 +166,10 @@ class IdentifiabilityConfig:
     note_length: float = 1.0
     render_length: float = 1.5
     sample_rate: int = 22050
+    probe: str = "default"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "probe", parse_probe(self.probe).text())
         for name, lo in (("bases", 1), ("budget", 0), ("jobs", 1)):
             if int(getattr(self, name)) < lo:
                 raise ParameterValueError(f"{name} must be >= {lo}, got {getattr(self, name)}")
@@ -197,7 +207,8 @@ def moved_value(spec: ParamSpec, value: float, step: float = 0.5) -> float:
 
 def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSettings, *, seed: int,
                compensate: Sequence[str], budget: int, tolerance_db: float, search_seed: int = 0,
-               steps: Sequence[float] = (0.5,), search: str = "hill") -> dict[str, Any]:
+               steps: Sequence[float] = (0.5,), search: str = "hill",
+               renders: Sequence[RenderSettings] | None = None) -> dict[str, Any]:
     """Probe one parameter at one base patch: the floor, and for each move its effect and a twin search.
 
     Parameters
@@ -221,6 +232,9 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
         neighbouring choice, so it is probed once for them.
     search : {"hill", "cmaes"}, default="hill"
         The twin search (see :class:`IdentifiabilityConfig`).
+    renders : sequence of RenderSettings, optional
+        A probe's renders (:meth:`synth_probe.probe.Probe.renders`); with more than one, every
+        distance is the sum over them. None: ``settings`` alone.
 
     Returns
     -------
@@ -233,12 +247,21 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
     names = list(synth.param_names)
     j = names.index(param)
     spec = synth.specs[j]
-    target = synth.render_vector(base, settings, seed=int(seed))
+    multi = renders is not None and len(renders) > 1
+    if multi:
+        target = render_probe(synth, base, renders, seed=int(seed))
+    else:
+        target = synth.render_vector(base, settings, seed=int(seed))
     if not np.all(np.isfinite(target)):
         raise RenderError(f"the base patch rendered non-finite audio (probing {param})",
                           patch=dict(zip(names, map(float, base))))
-    obj = MatchObjective(synth, target, settings, seed=int(seed))
-    floor = obj.distance_of(synth.render_vector(base, settings, seed=(int(seed) + 7919) % (2 ** 31)))
+    floor_seed = (int(seed) + 7919) % (2 ** 31)
+    if multi:
+        obj: Any = ProbeObjective(synth, target, renders, seed=int(seed))
+        floor = obj.distance_of(render_probe(synth, base, renders, seed=floor_seed))
+    else:
+        obj = MatchObjective(synth, target, settings, seed=int(seed))
+        floor = obj.distance_of(synth.render_vector(base, settings, seed=floor_seed))
     limit = floor + float(tolerance_db)
     start = obj.snap(base)
     free = [c for c in compensate if c != param]
@@ -257,7 +280,9 @@ def probe_base(synth: Synth, base: np.ndarray, param: str, settings: RenderSetti
         seen[key] = m
         moves.append(m)
     first = {k: v for k, v in moves[0].items() if k != "step"}
-    return {"value": float(base[j]), "floor": float(floor), **first, "steps": moves, "renders": 2 + obj.n_renders,
+    n_target = len(renders) if multi else 1
+    return {"value": float(base[j]), "floor": float(floor), **first, "steps": moves,
+            "renders": 2 * n_target + obj.n_renders,
             "discrete": bool(spec.is_discrete)}
 
 
@@ -301,7 +326,7 @@ def _probe_move(obj: Any, base: np.ndarray, moved: np.ndarray, j: int, names: li
 
 def _probe_task(ctx: Any, units: list[tuple[str, int, np.ndarray, int]], settings: RenderSettings,
                 compensate: list[str], budget: int, tolerance_db: float, steps: tuple[float, ...],
-                search: str = "hill") -> list[tuple[str, int, dict]]:
+                search: str = "hill", renders: list[RenderSettings] | None = None) -> list[tuple[str, int, dict]]:
     """Task body (a worker process, or here for jobs=1): probe a group of (parameter, base) units."""
     from threadpoolctl import threadpool_limits
 
@@ -311,7 +336,8 @@ def _probe_task(ctx: Any, units: list[tuple[str, int, np.ndarray, int]], setting
             ctx.start(b)
             try:
                 rec = probe_base(ctx.synth, base, param, settings, seed=seed, compensate=compensate, budget=budget,
-                                 tolerance_db=tolerance_db, search_seed=seed % 100003, steps=steps, search=search)
+                                 tolerance_db=tolerance_db, search_seed=seed % 100003, steps=steps, search=search,
+                                 renders=renders)
             except RenderError as e:  # the base itself does not render: record it, go on with the others
                 rec = {"error": str(e)}
             ctx.done(b)
@@ -413,8 +439,9 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
     records: dict[str, list[dict]] = {p: [{} for _ in range(int(config.bases))] for p in params}
     # groups of a few units per task: the twin searches take 1-3 s each
     groups = [units[i:i + 4] for i in range(0, len(units), 4)]
+    probe = parse_probe(config.probe)
     args = (settings, list(varied), int(config.budget), float(config.tolerance_db), tuple(config.steps),
-            config.search)
+            config.search, None if probe.is_default else probe.renders(settings))
     log(f"identifiability: {len(params)} parameters x {config.bases} {sampler} bases, {config.search} twin searches "
         f"of {config.budget} renders, tolerance {config.tolerance_db} dB, {config.jobs} job(s)")
     complete = False
@@ -436,10 +463,83 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
     cfg["params"] = list(params)
     cfg["sampler"] = sampler
     cfg["render"] = asdict(settings)
+    if probe.is_default:  # a one-note run's results read as they did before probes
+        cfg.pop("probe")
+    else:
+        cfg["probe_renders"] = [asdict(r) for r in probe.renders(settings)]
     res = IdentifiabilityResult(meta, cfg, records, time.perf_counter() - t0, complete)
     res.extra = {"created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv),
                  "python": platform.python_version(), "cpus": os.cpu_count()}
     return res
+
+
+def compare_probes(synth: Synth, config: IdentifiabilityConfig, probes: Sequence[str], *,
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the study once per candidate probe on the same base patches and compare them per parameter.
+
+    Parameters
+    ----------
+    synth : Synth
+    config : IdentifiabilityConfig
+        Everything but the probe (its ``probe`` is replaced by each candidate in turn).
+    probes : sequence of str
+        Candidate probes' text forms (:func:`synth_probe.probe.parse_probe`), at least one, no repeats.
+
+    Returns
+    -------
+    data : dict
+        Plain data: ``probes`` (text forms, in order), ``n_renders`` (per probe), ``config`` (the first
+        run's, without the probe), ``rows`` (one per parameter: ``parameter``, ``discrete`` and
+        ``by_probe``: probe -> ``distinct``, ``masked``, ``confounded``, ``resolvable_r2``, and ``best_probe``: the probe with the highest distinct
+        share, the first on ties), ``mean_distinct`` (probe -> mean distinct share over the parameters), ``mean_resolvable_r2``
+        (probe -> mean over the continuous parameters), ``seconds`` (probe -> s), ``complete``, ``runs``
+        (probe -> the run's ``to_dict()`` without its records).
+    """
+    log = log or (lambda m: None)
+    texts = [parse_probe(p).text() for p in probes]
+    if not texts:
+        raise ParameterValueError("compare at least one probe")
+    if len(set(texts)) != len(texts):
+        raise ParameterValueError(f"the probes compared repeat one: {', '.join(texts)}")
+    runs: dict[str, dict[str, Any]] = {}
+    complete = True
+    for text in texts:
+        log(f"identifiability: probe {text}")
+        res = run_identifiability(synth, replace(config, probe=text), log=log)
+        runs[text] = {k: v for k, v in res.to_dict().items() if k != "records"}
+        complete = complete and res.complete
+        if not res.complete:
+            break
+    return _probe_table(runs, complete)
+
+
+def _probe_table(runs: dict[str, dict[str, Any]], complete: bool) -> dict[str, Any]:
+    """The per-parameter, per-probe table of :func:`compare_probes` from the runs' ``to_dict()``."""
+    texts = list(runs)
+    first = next(iter(runs.values()))
+    params = list(first["config"]["params"])
+    keys = ("distinct", "masked", "confounded", "resolvable_r2")
+    by = {t: {r["parameter"]: r for r in runs[t]["summary"]} for t in texts}
+    rows = []
+    for p in params:
+        cells = {t: {k: by[t][p][k] for k in keys} for t in texts if p in by[t]}
+        if not cells:
+            continue
+        discrete = all(c["resolvable_r2"] is None for c in cells.values())
+        rows.append({"parameter": p, "discrete": discrete, "by_probe": cells,
+                     "best_probe": max(cells, key=lambda t: (cells[t]["distinct"], -texts.index(t)))})
+
+    def _mean(t: str, k: str) -> float | None:
+        v = [r["by_probe"][t][k] for r in rows if t in r["by_probe"] and r["by_probe"][t][k] is not None]
+        return float(np.mean(v)) if v else None
+
+    cfg = {k: v for k, v in first["config"].items() if k not in ("probe", "probe_renders")}
+    return {"format": "synth_probe.identifiability_probes", "version": 1, "synth": first["synth"], "config": cfg,
+            "probes": texts, "n_renders": {t: len(runs[t]["config"].get("probe_renders") or [0]) for t in texts},
+            "rows": rows, "mean_distinct": {t: _mean(t, "distinct") for t in texts},
+            "mean_resolvable_r2": {t: _mean(t, "resolvable_r2") for t in texts},
+            "seconds": {t: runs[t]["seconds"] for t in texts}, "complete": complete,
+            "command": first.get("command"), "created": first.get("created"), "runs": runs}
 
 
 def _run(synth: Synth, groups: list, args: tuple, jobs: int):

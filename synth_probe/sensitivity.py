@@ -67,7 +67,8 @@ from synth_probe.errors import ParameterValueError, RenderError, SamplerError
 from synth_probe.progress import Progress
 from synth_probe.render import Task, TaskFailure, run_tasks
 from synth_probe.sampling import sample_patches
-from synth_probe.sensitivity_analysis import analyse_group, bootstrap_iqm, iqm
+from synth_probe.probe import parse_probe
+from synth_probe.sensitivity_analysis import analyse_group, bootstrap_iqm, combine_renders, iqm
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 from synth_probe.util import json_clean, library_versions
 
@@ -157,8 +158,10 @@ class SensitivityConfig:
     bootstrap: int = 2000
     chunk: int = 96
     media_clip: float = 1.0
+    probe: str = "default"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "probe", parse_probe(self.probe).text())
         if int(self.bases) < 1:
             raise ParameterValueError(f"bases must be >= 1 (the default patch is the first), got {self.bases}")
         if int(self.steps) < 3:
@@ -177,9 +180,16 @@ class SensitivityConfig:
         return RenderSettings(int(self.note), int(self.velocity), float(self.note_length),
                               float(self.render_length), int(self.sample_rate))
 
+    def probe_renders(self) -> list[RenderSettings] | None:
+        """The probe's render settings; None for the default probe (the one note of :meth:`render_settings`)."""
+        probe = parse_probe(self.probe)
+        return None if probe.is_default else probe.renders(self.render_settings())
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["params"] = list(self.params) if self.params is not None else None
+        if d["probe"] == "default":  # a one-note run's results read as they did before probes
+            d.pop("probe")
         return d
 
 
@@ -513,42 +523,49 @@ def _render_and_analyse(
     settings: RenderSettings,
     clip: float,
     order_seed: int,
+    renders: list[RenderSettings] | None = None,
 ) -> list[tuple[tuple, str, dict[str, Any]]]:
     """Task body (in a worker process, or here for jobs=1): render a group of units, then analyse each.
 
     Renders run in a shuffled order: a plugin carries state from one render into
     the next (release tails, smoothing, free-running LFOs), so every render — of a
     sweep or of a floor measurement alike — should follow an unrelated patch.
-    A render that is not finite gets a fresh synth instance and one retry.
+    A render that is not finite gets a fresh synth instance and one retry. With a probe
+    (``renders``), every patch is rendered at each of its settings, each render's groups are
+    analysed alone and :func:`~synth_probe.sensitivity_analysis.combine_renders` sums them.
     """
     from threadpoolctl import threadpool_limits
 
-    from synth_probe.errors import RenderError
-
     vecs = np.concatenate([u[2] for u in units])
     seeds = np.concatenate([u[3] for u in units])
-    audio = np.empty((len(vecs), settings.n_samples), dtype=np.float32)
+    plays = renders or [settings]
+    audio = np.empty((len(plays), len(vecs), settings.n_samples), dtype=np.float32)
     for j in np.random.default_rng(order_seed).permutation(len(vecs)):
         ctx.start(int(j))
-        for attempt in range(2):
-            y = ctx.synth.render_vector(vecs[j], settings, seed=int(seeds[j]))
-            if np.all(np.isfinite(y)):
-                break
-            ctx.recreate()
-        else:
-            patch = dict(zip(ctx.synth.param_names, map(float, vecs[j])))
-            raise RenderError("the synth rendered non-finite audio twice for this patch (with a fresh instance "
-                              "the second time)", patch=patch)
-        audio[j] = y
+        for r, play in enumerate(plays):
+            audio[r, j] = _render_finite(ctx, vecs[j], play, int(seeds[j]))
         ctx.done(int(j))
     out = []
     pos = 0
     with threadpool_limits(limits=1):
         for key, kind, v, _, media in units:
-            info = analyse_group(audio[pos : pos + len(v)], settings.sample_rate, media=media, clip=clip)
+            infos = [analyse_group(audio[r, pos : pos + len(v)], settings.sample_rate, media=media and r == 0,
+                                   clip=clip) for r in range(len(plays))]
             pos += len(v)
-            out.append((key, kind, info))
+            out.append((key, kind, infos[0] if renders is None else combine_renders(infos)))
     return out
+
+
+def _render_finite(ctx: Any, vec: np.ndarray, settings: RenderSettings, seed: int) -> np.ndarray:
+    """One render of ``vec``; a non-finite one gets a fresh synth instance and one retry."""
+    for _attempt in range(2):
+        y = ctx.synth.render_vector(vec, settings, seed=seed)
+        if np.all(np.isfinite(y)):
+            return y
+        ctx.recreate()
+    patch = dict(zip(ctx.synth.param_names, map(float, vec)))
+    raise RenderError("the synth rendered non-finite audio twice for this patch (with a fresh instance "
+                      "the second time)", patch=patch)
 
 
 def _run_tasks(
@@ -558,7 +575,9 @@ def _run_tasks(
     """Run the tasks here (jobs=1) or on the render module's worker pool; yield each task's results."""
     payloads = [[(u.key, u.kind, u.vectors, u.seeds, u.media) for u in t] for t in tasks]
     order_seeds = [_seed_of(int(config.seed), 4, i) for i in range(len(tasks))]
-    pool_tasks = [Task(key=i, func=_render_and_analyse, args=(payloads[i], settings, config.media_clip, order_seeds[i]))
+    renders = config.probe_renders()
+    pool_tasks = [Task(key=i, func=_render_and_analyse,
+                       args=(payloads[i], settings, config.media_clip, order_seeds[i], renders))
                   for i in range(len(payloads))]
 
     def error(res: TaskFailure) -> RenderError:

@@ -98,6 +98,28 @@ def analyse_group(audio: np.ndarray, sample_rate: int, *, media: bool = False, c
     return out
 
 
+def combine_renders(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """One group's summaries over a probe's renders (:func:`analyse_group` of each render's group).
+
+    ``spread``, ``neighbour`` and ``static`` sum over the renders, as a probe's distances do
+    (:mod:`synth_probe.probe`): a change heard on one note keeps its full size. ``aspects`` and
+    ``monotonicity`` are means over the renders where they are defined (NaN where none is);
+    the media (``strip``, ``clips``) are the first render's.
+    """
+    out: dict[str, Any] = {k: float(sum(i[k] for i in infos)) for k in ("spread", "neighbour", "static")}
+    out["aspects"] = {a: _nanmean([i["aspects"][a] for i in infos]) for a in infos[0]["aspects"]}
+    out["monotonicity"] = _nanmean([i["monotonicity"] for i in infos])
+    for k in ("strip", "clips"):
+        if k in infos[0]:
+            out[k] = infos[0][k]
+    return out
+
+
+def _nanmean(x: list[float]) -> float:
+    v = [float(a) for a in x if np.isfinite(a)]
+    return float(np.mean(v)) if v else float("nan")
+
+
 def monotonicity(lm: np.ndarray) -> float:
     """|Spearman ρ| of sweep position against a 1-D embedding of the sweep's spectrograms.
 

@@ -7,6 +7,7 @@ import sys
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
 from synth_probe.dataset import DEFAULT_SHARD_SIZE, generate
 from synth_probe.fileio import check_output_dir
+from synth_probe.probe import probe_arg
 from synth_probe.sampling import SAMPLERS, sampler_render_defaults
 from synth_probe.synths.base import MAX_RENDER_SECONDS, RenderSettings
 from synth_probe.synths.registry import get_synth
@@ -42,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(a program name, a bank) and columns named meta:NAME are kept as metadata")
     p.add_argument("--note", type=int_arg(0, 127), default=None, help="MIDI note (default 60; inversynth: 70)")
     p.add_argument("--velocity", type=int_arg(1, 127), default=None, help="MIDI velocity (default 100; inversynth: 127)")
+    p.add_argument("--probe", type=probe_arg, default=None, metavar="PROBE",
+                   help="renders taken of each patch, e.g. notes=36,60,84/velocities=64,127 (default: the one note "
+                        "of --note/--velocity); each patch's audio is then (n_renders, n_samples)")
     p.add_argument("--note-length", type=seconds_arg(zero=True), default=None, help="seconds the note is held (default 1.0)")
     p.add_argument("--render-length", type=seconds_arg(), default=None,
                    help=f"seconds rendered (default 1.5; at most {MAX_RENDER_SECONDS:g}, see `synth-probe render --help`)")
@@ -83,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         fix = patch_from_assignments(synth, args.fix)
         result = generate(
             synth, args.out, args.n, sampler=args.sampler, seed=args.seed, fix=fix,
-            vary=vary, grid=args.grid, patches=args.patches, settings=settings, shard_size=args.shard_size,
+            vary=vary, grid=args.grid, patches=args.patches, settings=settings, probe=args.probe, shard_size=args.shard_size,
             jobs=args.jobs, part=args.shard, backend="process" if args.backend == "loky" else args.backend,
             scheduler=args.scheduler, timeout=args.timeout if args.timeout and args.timeout > 0 else None,
             progress=not args.no_progress, wait=args.wait,

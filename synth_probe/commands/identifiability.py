@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.probe import probe_arg
+from synth_probe.util import atomic_text, json_clean
 from synth_probe.report.pages import write_identifiability_report
 
 __all__ = ["register", "run"]
@@ -51,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="render sample rate (default 22050; a sampler with its own render setup overrides it)")
     p.add_argument("--render-length", type=seconds_arg(), default=1.5, metavar="SECONDS",
                    help="seconds rendered per patch (default 1.5)")
+    probe = p.add_mutually_exclusive_group()
+    probe.add_argument("--probe", type=probe_arg, default=None, metavar="PROBE",
+                       help="renders taken of each patch, e.g. notes=36,60,84/velocities=64,127 (default: one note); "
+                            "distances sum over them")
+    probe.add_argument("--probes", type=probe_arg, nargs="+", default=None, metavar="PROBE",
+                       help="compare candidate probes on the same patches: writes identifiability_probes.json and "
+                            "its section of the report ('default' is the one note)")
     p.add_argument("--out", default="reports", help="reports folder (default reports/)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
@@ -72,9 +82,11 @@ def run(args: argparse.Namespace) -> int:
         sampler=args.sampler, bases=args.bases, budget=args.budget, search=args.search, tolerance_db=args.tolerance,
         steps=args.steps, seed=args.seed,
         params=params, jobs=args.jobs, sample_rate=args.sample_rate, render_length=args.render_length,
-        note_length=round(args.render_length * 2 / 3, 6),
+        note_length=round(args.render_length * 2 / 3, 6), probe=(args.probe.text() if args.probe else "default"),
     )
     synth = get_synth(args.synth)
+    if args.probes:
+        return _run_probes(synth, config, args, log, t0)
     try:
         result = run_identifiability(synth, config, log=log)
     finally:
@@ -101,3 +113,41 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted: the report counts the probes finished so far", file=sys.stderr)
         return 130
     return 0
+
+
+def _run_probes(synth, config, args: argparse.Namespace, log, t0: float) -> int:
+    """``--probes``: the study once per probe on the same patches, compared per parameter."""
+    from synth_probe.identifiability import PROBES_RESULTS_NAME, compare_probes
+    from synth_probe.report.pages import rebuild_predictability_page
+
+    try:
+        data = compare_probes(synth, config, [p.text() for p in args.probes], log=log)
+    finally:
+        synth.close()
+        from synth_probe.render import close_pools
+
+        close_pools()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jpath = out / PROBES_RESULTS_NAME
+    atomic_text(jpath, json.dumps(json_clean(data), indent=1, allow_nan=False))
+    html = rebuild_predictability_page(out)
+    probes = data["probes"]
+    print(f"{len(data['rows'])} parameters of {data['synth'].get('synth')} on {config.bases} "
+          f"{data['config']['sampler']} patches: distinct share (resolvable R²) per probe")
+    print(f"  {'parameter':<22} " + "  ".join(f"{p[:26]:>26}" for p in probes))
+    for r in data["rows"]:
+        print(f"  {r['parameter']:<22} " + "  ".join(f"{_cell(r['by_probe'].get(p)):>26}" for p in probes))
+    means = data["mean_distinct"]
+    print(f"  {'mean distinct share':<22} " + "  ".join(
+        f"{'-' if means[p] is None else f'{means[p]:.3f}':>26}" for p in probes))
+    print(f"wrote {html}, {jpath}")
+    print(f"time taken: {time.perf_counter() - t0:.1f} s")
+    return 0 if data["complete"] else 130
+
+
+def _cell(c: dict | None) -> str:
+    if c is None:
+        return "-"
+    r2 = "" if c["resolvable_r2"] is None else f" ({c['resolvable_r2']:.2f})"
+    return f"{100 * c['distinct']:.0f} %{r2}"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from synth_probe.commands._args import int_arg, jobs_arg, sample_rate_arg, seconds_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.probe import probe_arg
 from synth_probe.report.sensitivity_section import write_sensitivity_report
 
 __all__ = ["register", "run"]
@@ -44,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="render sample rate (default 22050)")
     p.add_argument("--note", type=int_arg(0, 127), default=60, help="MIDI note (default 60)")
     p.add_argument("--velocity", type=int_arg(1, 127), default=100, help="MIDI velocity (default 100)")
+    p.add_argument("--probe", type=probe_arg, default=None, metavar="PROBE",
+                   help="renders taken of each patch, e.g. notes=36,60,84/velocities=64,127 (default: the one note "
+                        "of --note/--velocity); the spreads sum over them")
     p.add_argument("--sampler", default="timbral",
                    help="sampler of the random bases (default timbral; 'all' is used for synths without "
                         "TAL-NoiseMaker's names)")
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             bases=args.bases, steps=args.steps, seed=args.seed, floor_seeds=args.floor_seeds,
             sampler=args.sampler, note=args.note, velocity=args.velocity, note_length=note_length,
             render_length=args.render_length, sample_rate=args.sample_rate, jobs=args.jobs, params=params,
-            max_choices=args.max_choices,
+            max_choices=args.max_choices, probe=args.probe.text() if args.probe else "default",
         )
         result = run_sensitivity(synth, config, log=log)
         if args.check_stability and result.complete:

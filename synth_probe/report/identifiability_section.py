@@ -16,11 +16,16 @@ from typing import Any
 from synth_probe.report import load_json, write_part
 from synth_probe.report.html import Column, esc, fmt_num, key_value_table, table
 
-__all__ = ["PART_KEY", "PART_TITLE", "RESULTS_NAME", "identifiability_html", "refresh_part", "csv_rows"]
+__all__ = ["PART_KEY", "PART_TITLE", "RESULTS_NAME", "identifiability_html", "refresh_part", "csv_rows",
+           "PROBES_PART_KEY", "PROBES_PART_TITLE", "PROBES_RESULTS_NAME", "probes_html"]
 
 PART_KEY = "15-identifiability"
 PART_TITLE = "Identifiability in context: masked, confounded or distinct among random patches"
 RESULTS_NAME = "identifiability.json"
+PROBES_PART_KEY = "16-identifiability-probes"
+PROBES_PART_TITLE = "Which probe resolves which parameter"
+#: written by ``synth-probe identifiability --probes`` (:func:`synth_probe.identifiability.compare_probes`)
+PROBES_RESULTS_NAME = "identifiability_probes.json"
 
 
 def _move(step: float) -> str:
@@ -140,9 +145,62 @@ def identifiability_html(data: dict[str, Any], sensitivity: dict[str, Any] | Non
     return "\n".join(out)
 
 
+def probes_html(data: dict[str, Any]) -> str:
+    """The HTML body of the probes part, from ``identifiability_probes.json`` (plain data).
+
+    One row per parameter, two columns per probe (distinct share and resolvable R²), the probe
+    with the highest distinct share named; a last table gives each probe's means and time.
+    """
+    probes = list(data.get("probes", []))
+    cfg = data.get("config", {})
+    nr = data.get("n_renders", {})
+    rows, cols = [], [Column("parameter", "Parameter")]
+    for i, p in enumerate(probes):
+        cols += [Column(f"d{i}", f"Distinct: {p}", fmt=_pct, numeric=True,
+                        title=f"share of patches where the half-range move is distinct with the probe {p}"),
+                 Column(f"r{i}", f"R² ≈: {p}", fmt=lambda v: fmt_num(v, 2), numeric=True,
+                        title=f"rough resolvable R² with the probe {p} (continuous parameters)")]
+    cols.append(Column("best", "Most distinct with"))
+    for r in data.get("rows", []):
+        row = {"parameter": r["parameter"], "best": r.get("best_probe")}
+        for i, p in enumerate(probes):
+            c = r["by_probe"].get(p) or {}
+            row[f"d{i}"], row[f"r{i}"] = c.get("distinct"), c.get("resolvable_r2")
+        rows.append(row)
+    summary = [{"probe": p, "renders": nr.get(p), "mean_distinct": data.get("mean_distinct", {}).get(p),
+                "mean_r2": data.get("mean_resolvable_r2", {}).get(p), "seconds": data.get("seconds", {}).get(p)}
+               for p in probes]
+    out = [
+        f"<p>The same study on the same {esc(cfg.get('bases'))} <code>{esc(cfg.get('sampler'))}</code> patches "
+        f"(seed {esc(cfg.get('seed'))}), once per candidate <strong>probe</strong>: the renders taken of each "
+        "patch (notes × velocities × note lengths; <code>default</code> is the one note). With several renders "
+        "every distance — effect, render-noise floor and twin — is the sum of the renders' distances, so a "
+        "twin must sound alike on every note and velocity, and a difference heard on one render keeps its "
+        "full size. A parameter more distinct with a probe is one a single note hides.</p>",
+        table(cols, rows, id="identifiability-probes-t"),
+        table([Column("probe", "Probe"), Column("renders", "Renders per patch", numeric=True),
+               Column("mean_distinct", "Mean distinct share", fmt=lambda v: fmt_num(v, 3), numeric=True),
+               Column("mean_r2", "Mean resolvable R²", fmt=lambda v: fmt_num(v, 3), numeric=True),
+               Column("seconds", "Time (s)", fmt=lambda v: fmt_num(v, 0), numeric=True)],
+              summary, id="identifiability-probes-summary"),
+        f'<p class="muted">Command: <code>{esc(data.get("command"))}</code>; every run in '
+        '<a href="identifiability_probes.json">identifiability_probes.json</a>.</p>',
+    ]
+    if not data.get("complete", True):
+        out.insert(1, '<p class="note">This comparison was interrupted: the probes after the interrupted one '
+                      'are missing.</p>')
+    return "\n".join(out)
+
+
 def refresh_part(reports_dir: str | os.PathLike) -> Path | None:
-    """Rewrite the part from the files in ``reports_dir``; None when there is no ``identifiability.json``."""
+    """Rewrite the part (and the probes part) from the files in ``reports_dir``.
+
+    Returns None when there is no ``identifiability.json``.
+    """
     d = Path(reports_dir)
+    probes = load_json(d / PROBES_RESULTS_NAME)
+    if probes is not None:
+        write_part(d, "predictability", PROBES_PART_KEY, PROBES_PART_TITLE, probes_html(probes))
     data = load_json(d / RESULTS_NAME)
     if data is None:
         return None
