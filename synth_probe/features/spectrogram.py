@@ -55,16 +55,7 @@ class AudioRowsTransformer(TransformerMixin, BaseEstimator):
     """
 
     def _audio_rows(self, X: Any) -> np.ndarray:
-        """Checked audio rows of ``X`` (the width seen in ``fit`` if fitted).
-
-        Parameters
-        ----------
-        X : array-like [shape=(n_clips, n_samples)]
-
-        Returns
-        -------
-        X : np.ndarray [shape=(n_clips, n_samples), dtype=float32]
-        """
+        """``X`` (n_clips, n_samples) checked as audio rows, as float32; once fitted, of the width seen in ``fit``."""
         if hasattr(self, "n_features_in_"):
             X = validate_data(self, X, reset=False, dtype=np.float32)
         else:

@@ -335,31 +335,29 @@ class PluginHost:
         """How many flushes ran, the seconds of silence they rendered, and how many hit the bound."""
         return dict(self.flush_stats)
 
-    def render_batch(
-        self,
-        slots: Sequence[int],
-        rows: Sequence[Sequence[float]],
-        note: int,
-        velocity: int,
-        note_length: float,
-        render_length: float,
-        sample_rate: int,
-        pre_roll: float,
-        reset: str = "none",
-        seeds: Sequence[int] | None = None,
-    ) -> np.ndarray:
-        """:meth:`render` for each row of ``values``, in order (one round trip for a child process).
+    def render_batch(self, slots: Sequence[int], rows: Sequence[Sequence[float]], *settings: Any) -> np.ndarray:
+        """:meth:`render` for each row of ``rows``, in order (one round trip for a child process).
+
+        Parameters
+        ----------
+        slots : sequence of int
+            Host slots, as for :meth:`render`.
+        rows : sequence of sequence of float [shape=(n_rows, len(slots))]
+            One patch's values per row.
+        *settings
+            :meth:`render`'s arguments from ``note`` to ``reset`` in their order, then ``seeds``
+            (one int per row, or None to leave ``rand()`` alone).
 
         Returns
         -------
         audio : np.ndarray [shape=(len(rows), round(render_length * sample_rate)), dtype=float32]
         """
-        n = int(round(render_length * int(sample_rate)))
+        *common, seeds = settings
+        n = int(round(float(common[3]) * int(common[4])))  # render_length * sample_rate
         out = np.empty((len(rows), n), dtype=np.float32)
         for k, values in enumerate(rows):
             seed = None if seeds is None else int(seeds[k])
-            out[k] = self.render(slots, values, note, velocity, note_length, render_length, sample_rate, pre_roll,
-                                 reset, seed)
+            out[k] = self.render(slots, values, *common, seed)
         return out
 
     # -- checking --------------------------------------------------------------------------
