@@ -12,13 +12,12 @@ from typing import Any
 
 import librosa
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import validate_data
 
 from synth_probe.errors import ParameterValueError
 from synth_probe.features.cache import cached_features
-from synth_probe.features.spectrogram import batched, cache_params
-from synth_probe.frontend import autocorrelation_pitch, check_audio, feature_mel_power, feature_stft_magnitude
+from synth_probe.features.spectrogram import AudioRowsTransformer, batched, cache_params, check_positive_ints
+from synth_probe.frontend import autocorrelation_pitch, feature_mel_power, feature_stft_magnitude
 
 __all__ = [
     "HandcraftedFeatures", "MOD_BANDS", "ONSET_THRESHOLDS_DB", "ONSET_TIMES_S", "DESCRIPTORS_VERSION",
@@ -61,7 +60,7 @@ def _feature_names(n_mfcc: int) -> list[str]:
     return names
 
 
-class HandcraftedFeatures(TransformerMixin, BaseEstimator):
+class HandcraftedFeatures(AudioRowsTransformer):
     """Descriptors of one rendered note per row.
 
     Parameters
@@ -147,10 +146,7 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
         self.cache_dir = cache_dir
 
     def _check_params(self) -> None:
-        for name in ("sample_rate", "n_fft", "hop_length", "n_mfcc"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ParameterValueError(f"{name} must be a positive int, got {v!r}")
+        check_positive_ints(self, ("sample_rate", "n_fft", "hop_length", "n_mfcc"))
         if self.note_length is not None and not (float(self.note_length) >= 0):
             raise ParameterValueError(f"note_length must be None or >= 0 s, got {self.note_length!r}")
         if not (0 < self.fmin_f0 < self.fmax_f0 < self.sample_rate / 2):
@@ -182,23 +178,12 @@ class HandcraftedFeatures(TransformerMixin, BaseEstimator):
             ``n_descriptors = 66 + 2 * n_mfcc``; finite values.
         """
         self._check_params()
-        if hasattr(self, "n_features_in_"):
-            X = validate_data(self, X, reset=False, dtype=np.float32)
-        else:
-            X = check_array(X, dtype=np.float32)
-        X = check_audio(X, layout="rows", min_samples=1, name="X", dtype=np.float32)
+        X = self._audio_rows(X)
         key = {**cache_params(self), "descriptors_version": DESCRIPTORS_VERSION}
         return cached_features(self.cache_dir, "handcrafted", X, key, lambda: _handcrafted_all(
             X, int(self.sample_rate), self.note_length, int(self.n_fft), int(self.hop_length),
             int(self.n_mfcc), float(self.fmin_f0), float(self.fmax_f0), self.n_jobs,
         ))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = True
-        tags.transformer_tags.preserves_dtype = ["float32"]  # output is always float32
-        return tags
 
 
 def uses_handcrafted(step: Any) -> bool:

@@ -19,7 +19,7 @@ from synth_probe.errors import ParameterValueError
 from synth_probe.features.cache import cached_features
 from synth_probe.frontend import check_audio, feature_log_mel, feature_stft_magnitude
 
-__all__ = ["LogMelSpectrogram", "batched", "cache_params", "pool_time"]
+__all__ = ["AudioRowsTransformer", "LogMelSpectrogram", "batched", "cache_params", "check_positive_ints", "pool_time"]
 
 
 def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.ndarray:
@@ -37,6 +37,37 @@ def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.n
 def cache_params(step: Any) -> dict[str, Any]:
     """The parameters of a feature step that shape its output (all but ``n_jobs`` and ``cache_dir``)."""
     return {k: v for k, v in step.get_params(deep=False).items() if k not in ("n_jobs", "cache_dir")}
+
+
+def check_positive_ints(step: Any, names: tuple[str, ...]) -> None:
+    """Raise :class:`ParameterValueError` unless each named parameter of ``step`` is an int >= 1."""
+    for name in names:
+        v = getattr(step, name)
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ParameterValueError(f"{name} must be a positive int, got {v!r}")
+
+
+class AudioRowsTransformer(TransformerMixin, BaseEstimator):
+    """Base of the feature steps that read audio rows and return float32 features.
+
+    Gives the input check of ``transform`` and the scikit-learn tags (no fit required,
+    2-D input, float32 output); subclasses define ``__init__``, ``fit`` and ``transform``.
+    """
+
+    def _audio_rows(self, X: Any) -> np.ndarray:
+        """``X`` (n_clips, n_samples) checked as audio rows, as float32; once fitted, of the width seen in ``fit``."""
+        if hasattr(self, "n_features_in_"):
+            X = validate_data(self, X, reset=False, dtype=np.float32)
+        else:
+            X = check_array(X, dtype=np.float32)
+        return check_audio(X, layout="rows", min_samples=1, name="X", dtype=np.float32)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # output is always float32
+        return tags
 
 
 def _spectrogram_batch(
@@ -64,7 +95,7 @@ def _spectrogram_batch(
     return out.astype(np.float32)
 
 
-class LogMelSpectrogram(TransformerMixin, BaseEstimator):
+class LogMelSpectrogram(AudioRowsTransformer):
     """Log-mel (or log-STFT, or MFCC) spectrogram of audio rows.
 
     Parameters
@@ -153,10 +184,7 @@ class LogMelSpectrogram(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.kind not in ("mel", "stft", "mfcc"):
             raise ParameterValueError(f"kind must be 'mel', 'stft' or 'mfcc', got {self.kind!r}")
-        for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "n_mfcc"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ParameterValueError(f"{name} must be a positive int, got {v!r}")
+        check_positive_ints(self, ("sample_rate", "n_fft", "hop_length", "n_mels", "n_mfcc"))
         if self.time_pool is not None and (not isinstance(self.time_pool, (int, np.integer)) or self.time_pool < 1):
             raise ParameterValueError(f"time_pool must be None or a positive int, got {self.time_pool!r}")
 
@@ -196,24 +224,13 @@ class LogMelSpectrogram(TransformerMixin, BaseEstimator):
             dB values (``kind`` "mel"/"stft") floored at ``-top_db``, or MFCCs.
         """
         self._check_params()
-        if hasattr(self, "n_features_in_"):
-            X = validate_data(self, X, reset=False, dtype=np.float32)
-        else:
-            X = check_array(X, dtype=np.float32)
-        X = check_audio(X, layout="rows", min_samples=1, name="X", dtype=np.float32)
+        X = self._audio_rows(X)
         key = {k: v for k, v in cache_params(self).items() if k != "flatten"}  # the cache holds the 3-D frames
         out = cached_features(self.cache_dir, "logmel", X, key, lambda: _transform_all(
             X, self.sample_rate, self.n_fft, self.hop_length, self.n_mels, self.kind, self.n_mfcc,
             self.fmin, self.fmax, self.top_db, self.time_pool, self.n_jobs,
         ))
         return out.reshape(len(out), -1) if self.flatten else out
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = True
-        tags.transformer_tags.preserves_dtype = ["float32"]  # output is always float32
-        return tags
 
 
 def pool_time(S: np.ndarray, n: int) -> np.ndarray:

@@ -220,24 +220,18 @@ class PluginHost:
             self.fresh = True
         play = (slots, values, note, velocity, note_length, render_length, sample_rate, pre_roll, seed)
         if reset == "fork":
-            return self._play_forked(*play)
+            return self._play_forked(play)
         if reset == "flush":
             self.flush(slots, values, note, velocity)
-        return self._play(*play)
+        return self._play(play)
 
-    def _play(
-        self,
-        slots: Sequence[int],
-        values: Sequence[float],
-        note: int,
-        velocity: int,
-        note_length: float,
-        render_length: float,
-        sample_rate: int,
-        pre_roll: float,
-        seed: int | None,
-    ) -> np.ndarray:
-        """Write the patch, seed ``rand()``, render pre-roll and note on the current instance (no reset)."""
+    def _play(self, play: tuple[Any, ...]) -> np.ndarray:
+        """Write the patch, seed ``rand()``, render pre-roll and note on the current instance (no reset).
+
+        ``play`` holds :meth:`render`'s arguments but ``reset``, in its order: ``(slots, values,
+        note, velocity, note_length, render_length, sample_rate, pre_roll, seed)``.
+        """
+        slots, values, note, velocity, note_length, render_length, sample_rate, pre_roll, seed = play
         proc = self.proc
         for i, v in zip(slots, values):
             proc.set_parameter(int(i), float(v))
@@ -258,7 +252,7 @@ class PluginHost:
             mono = np.pad(mono, (0, n - mono.shape[0]))
         return np.ascontiguousarray(mono, dtype=np.float32)
 
-    def _play_forked(self, *play: Any) -> np.ndarray:
+    def _play_forked(self, play: tuple[Any, ...]) -> np.ndarray:
         """:meth:`_play` in a forked copy of this process, whose instance has never rendered.
 
         The copy writes the audio into shared memory and ends; this process's instance
@@ -274,7 +268,7 @@ class PluginHost:
         n = int(round(float(play[5]) * int(play[6])))
         alarm = fork_alarm(float(play[7]) + float(play[5]))
         for attempt in (1, 2):
-            rc, audio = _fork_once(lambda: self._play(*play), n, alarm)
+            rc, audio = _fork_once(lambda: self._play(play), n, alarm)
             if rc == -signal.SIGALRM and attempt == 1:
                 self.load(self.sample_rate)
                 continue
@@ -341,31 +335,29 @@ class PluginHost:
         """How many flushes ran, the seconds of silence they rendered, and how many hit the bound."""
         return dict(self.flush_stats)
 
-    def render_batch(
-        self,
-        slots: Sequence[int],
-        rows: Sequence[Sequence[float]],
-        note: int,
-        velocity: int,
-        note_length: float,
-        render_length: float,
-        sample_rate: int,
-        pre_roll: float,
-        reset: str = "none",
-        seeds: Sequence[int] | None = None,
-    ) -> np.ndarray:
-        """:meth:`render` for each row of ``values``, in order (one round trip for a child process).
+    def render_batch(self, slots: Sequence[int], rows: Sequence[Sequence[float]], *settings: Any) -> np.ndarray:
+        """:meth:`render` for each row of ``rows``, in order (one round trip for a child process).
+
+        Parameters
+        ----------
+        slots : sequence of int
+            Host slots, as for :meth:`render`.
+        rows : sequence of sequence of float [shape=(n_rows, len(slots))]
+            One patch's values per row.
+        *settings
+            :meth:`render`'s arguments from ``note`` to ``reset`` in their order, then ``seeds``
+            (one int per row, or None to leave ``rand()`` alone).
 
         Returns
         -------
         audio : np.ndarray [shape=(len(rows), round(render_length * sample_rate)), dtype=float32]
         """
-        n = int(round(render_length * int(sample_rate)))
+        *common, seeds = settings
+        n = int(round(float(common[3]) * int(common[4])))  # render_length * sample_rate
         out = np.empty((len(rows), n), dtype=np.float32)
         for k, values in enumerate(rows):
             seed = None if seeds is None else int(seeds[k])
-            out[k] = self.render(slots, values, note, velocity, note_length, render_length, sample_rate, pre_roll,
-                                 reset, seed)
+            out[k] = self.render(slots, values, *common, seed)
         return out
 
     # -- checking --------------------------------------------------------------------------

@@ -163,8 +163,8 @@ def check_plugin_file(path: str | os.PathLike) -> PluginFile:
     return PluginFile(p, binary, fmt)
 
 
-def missing_libraries(binary: str | os.PathLike) -> list[str]:
-    """Shared libraries that ``ldd`` reports as "not found" for ``binary`` (empty if none or no ldd)."""
+def _ldd_lines(binary: str | os.PathLike) -> list[str]:
+    """Output lines of ``ldd binary`` (empty if ldd is missing, fails to start or times out)."""
     ldd = shutil.which("ldd")
     if ldd is None:
         return []
@@ -172,19 +172,17 @@ def missing_libraries(binary: str | os.PathLike) -> list[str]:
         res = subprocess.run([ldd, str(binary)], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return []
-    return [line.split("=>")[0].strip() for line in res.stdout.splitlines() if "not found" in line]
+    return res.stdout.splitlines()
+
+
+def missing_libraries(binary: str | os.PathLike) -> list[str]:
+    """Shared libraries that ``ldd`` reports as "not found" for ``binary`` (empty if none or no ldd)."""
+    return [line.split("=>")[0].strip() for line in _ldd_lines(binary) if "not found" in line]
 
 
 def linked_libraries(binary: str | os.PathLike) -> list[str]:
     """Sonames ``ldd`` lists for ``binary`` (empty if ldd is missing)."""
-    ldd = shutil.which("ldd")
-    if ldd is None:
-        return []
-    try:
-        res = subprocess.run([ldd, str(binary)], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [line.split("=>")[0].strip() for line in res.stdout.splitlines() if line.strip()]
+    return [line.split("=>")[0].strip() for line in _ldd_lines(binary) if line.strip()]
 
 
 def sha256_file(path: str | os.PathLike) -> str:
