@@ -71,8 +71,8 @@ from typing import Any
 import numpy as np
 
 from synth_probe.errors import ParameterValueError, RenderError, SamplerError
-from synth_probe.matching import SEARCH_METHODS, MatchObjective, refine
-from synth_probe.probe import ProbeObjective, parse_probe, render_probe
+from synth_probe.matching import SEARCH_METHODS, MatchObjective, ProbeObjective, refine
+from synth_probe.probe import parse_probe, render_probe
 from synth_probe.progress import Progress
 from synth_probe.render import Task, TaskFailure, run_tasks
 from synth_probe.sampling import SAMPLERS, make_plan
@@ -147,7 +147,7 @@ class IdentifiabilityConfig:
         own render settings, as InverSynth II's, replace them where it has them).
     probe : str
         The probe's text form (:func:`synth_probe.probe.parse_probe`; default: the one note above).
-        With several renders, distances sum over them (:class:`synth_probe.probe.ProbeObjective`),
+        With several renders, distances sum over them (:class:`synth_probe.matching.ProbeObjective`),
         so a twin must sound alike on every render; ``budget`` counts patches tried, each
         rendered once per probe render.
     """

@@ -31,11 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from synth_probe.errors import AudioError, ParameterValueError, RenderError
-from synth_probe.matching import MatchObjective
+from synth_probe.errors import ParameterValueError, RenderError
 from synth_probe.synths.base import RenderSettings, Synth
 
-__all__ = ["Probe", "DEFAULT_PROBE", "parse_probe", "probe_arg", "render_probe", "ProbeObjective", "PROBE_KEYS",
+__all__ = ["Probe", "DEFAULT_PROBE", "parse_probe", "probe_arg", "render_probe", "PROBE_KEYS",
            "MAX_PROBE_RENDERS"]
 
 #: the keys of the text form, and the field of :class:`Probe` each sets
@@ -184,57 +183,6 @@ def render_probe(synth: Synth, vec: np.ndarray, renders: Sequence[RenderSettings
     audio : np.ndarray [shape=(n_renders, n_samples), dtype=float32]
     """
     return np.stack([synth.render_vector(vec, s, seed=int(seed)) for s in renders])
-
-
-class ProbeObjective:
-    """Distance of a patch's probe renders from the target's: the sum over the renders (dB).
-
-    The same interface as :class:`~synth_probe.matching.MatchObjective` (``specs``, ``snap``,
-    ``__call__``, ``distance_of``, ``n_renders``), so the twin searches use it unchanged;
-    ``n_renders`` counts single renders (a probe evaluation is ``len(renders)`` of them).
-
-    Parameters
-    ----------
-    synth : Synth
-    target : np.ndarray [shape=(n_renders, n_samples)]
-    renders : sequence of RenderSettings
-        One per row of ``target`` (:meth:`Probe.renders`).
-    seed : int
-    """
-
-    def __init__(self, synth: Synth, target: np.ndarray, renders: Sequence[RenderSettings], seed: int = 0) -> None:
-        t = np.asarray(target, dtype=np.float32)
-        if t.ndim != 2 or t.shape[0] != len(renders):
-            raise AudioError(f"probe target has shape {t.shape}; expected ({len(renders)}, n_samples)")
-        self.parts = [MatchObjective(synth, row, s, seed=seed) for row, s in zip(t, renders)]
-        self.specs = self.parts[0].specs
-        self.synth = synth
-        self.seed = int(seed)
-        self._cache: dict[bytes, float] = {}
-
-    @property
-    def n_renders(self) -> int:
-        return sum(p.n_renders for p in self.parts)
-
-    def snap(self, vec: np.ndarray) -> np.ndarray:
-        return self.parts[0].snap(vec)
-
-    def distance_of(self, audio: np.ndarray) -> float:
-        """Summed distance of probe renders ``audio`` [shape=(n_renders, n_samples)] from the target's."""
-        return float(sum(p.distance_of(a) for p, a in zip(self.parts, audio)))
-
-    def __call__(self, vec: np.ndarray) -> float:
-        v = self.snap(vec)
-        key = v.tobytes()
-        hit = self._cache.get(key)
-        if hit is None:
-            total = 0.0
-            for p in self.parts:
-                total += p(v)
-                if math.isinf(total):  # a render that fails: the rest cannot bring it back
-                    break
-            hit = self._cache[key] = float(total)
-        return hit
 
 
 def check_finite(audio: np.ndarray, what: str, patch: dict[str, float]) -> None:

@@ -11,7 +11,8 @@ import pytest
 from synth_probe.dataset import _identity, generate, load_dataset
 from synth_probe.errors import DatasetMismatchError, ParameterValueError
 from synth_probe.identifiability import IdentifiabilityConfig, _probe_table, compare_probes, probe_base
-from synth_probe.probe import DEFAULT_PROBE, Probe, ProbeObjective, parse_probe, render_probe
+from synth_probe.matching import ProbeObjective
+from synth_probe.probe import DEFAULT_PROBE, Probe, parse_probe, render_probe
 from synth_probe.report.identifiability_section import probes_html
 from synth_probe.sensitivity import SensitivityConfig, run_sensitivity
 from synth_probe.sensitivity_analysis import combine_renders

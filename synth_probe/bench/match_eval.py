@@ -307,6 +307,34 @@ def _targets(summary: dict[str, Any], paired: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _train_model(synth: Any, work: Path, settings: RenderSettings, *, n_train: int, model: str, features: str,
+                 model_params: dict[str, Any] | None, plugin: str, seed: int, jobs: int, timings: dict[str, float],
+                 log) -> tuple[Any, np.ndarray, pd.DataFrame, list[str], Path]:
+    """Render the training set (resumable, under ``work``), fit and save the model; what the later steps need."""
+    sample_rate, render_length, note_length = settings.sample_rate, settings.render_length, settings.note_length
+    t = time.perf_counter()
+    data_dir = work / f"train-{n_train}-{sample_rate}-{render_length:g}s-seed{seed}"
+    res = generate(synth, data_dir, n_train, sampler="all", seed=seed, settings=settings, jobs=jobs)
+    if not res.ok:
+        raise RuntimeError(f"generating the training set failed: {res.summary()}")
+    ds = load_dataset(data_dir)
+    timings["train_renders_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    audio = np.asarray(ds.audio[:])
+    Y = ds.params
+    columns = [c for c in Y.columns if Y[c].nunique() > 1]
+    pipe = build_pipeline(model, features=features, synth=plugin, sample_rate=sample_rate,
+                          note_length=note_length, n_samples=audio.shape[1], seed=seed, jobs=jobs,
+                          overrides=model_params, discrete=target_layout(columns, synth=synth))
+    pipe.fit(audio, Y[columns].reset_index(drop=True))
+    model_dir = work / f"model-{model}-{features}-{n_train}"
+    save_model(pipe, model_dir, metadata={"data": str(data_dir), "render": settings.to_dict(), "model": model,
+                                         "features": features, "n_train": len(audio), "params": columns})
+    timings["fit_s"] = time.perf_counter() - t
+    log(f"model {model} on {features}: {len(audio)} renders, fit {timings['fit_s']:.0f} s -> {model_dir}")
+    return pipe, audio, Y, columns, data_dir
+
+
 def run_eval(
     *,
     work: Path,
@@ -347,26 +375,9 @@ def run_eval(
     names = synth.param_names
 
     # 1. training set and model ------------------------------------------------------------
-    t = time.perf_counter()
-    data_dir = work / f"train-{n_train}-{sample_rate}-{render_length:g}s-seed{seed}"
-    res = generate(synth, data_dir, n_train, sampler="all", seed=seed, settings=settings, jobs=jobs)
-    if not res.ok:
-        raise RuntimeError(f"generating the training set failed: {res.summary()}")
-    ds = load_dataset(data_dir)
-    timings["train_renders_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    audio = np.asarray(ds.audio[:])
-    Y = ds.params
-    columns = [c for c in Y.columns if Y[c].nunique() > 1]
-    pipe = build_pipeline(model, features=features, synth=plugin, sample_rate=sample_rate,
-                          note_length=note_length, n_samples=audio.shape[1], seed=seed, jobs=jobs,
-                          overrides=model_params, discrete=target_layout(columns, synth=synth))
-    pipe.fit(audio, Y[columns].reset_index(drop=True))
-    model_dir = work / f"model-{model}-{features}-{n_train}"
-    save_model(pipe, model_dir, metadata={"data": str(data_dir), "render": settings.to_dict(), "model": model,
-                                         "features": features, "n_train": len(audio), "params": columns})
-    timings["fit_s"] = time.perf_counter() - t
-    log(f"model {model} on {features}: {len(audio)} renders, fit {timings['fit_s']:.0f} s -> {model_dir}")
+    pipe, audio, Y, columns, data_dir = _train_model(synth, work, settings, n_train=n_train, model=model,
+                                                     features=features, model_params=model_params, plugin=plugin,
+                                                     seed=seed, jobs=jobs, timings=timings, log=log)
     post = None
     if posterior:
         t = time.perf_counter()

@@ -36,7 +36,15 @@ from synth_probe.matching.matcher import (
     write_match,
 )
 from synth_probe.matching.samples import closest_draw, draws_patches, sample_patches
-from synth_probe.matching.search import SEARCH_METHODS, MatchObjective, SearchResult, cmaes_search, hill_climb, refine
+from synth_probe.matching.search import (
+    SEARCH_METHODS,
+    MatchObjective,
+    ProbeObjective,
+    SearchResult,
+    cmaes_search,
+    hill_climb,
+    refine,
+)
 from synth_probe.matching.target import (
     NOTE_RANGE,
     PitchEstimate,
@@ -55,6 +63,7 @@ __all__ = [
     "PitchEstimate",
     "MatchModel",
     "MatchObjective",
+    "ProbeObjective",
     "SearchResult",
     "MatchResult",
     "SEARCH_METHODS",

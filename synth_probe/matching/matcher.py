@@ -202,6 +202,42 @@ class MatchResult:
     sample_distances: list[float] = field(default_factory=list)
 
 
+def _note_settings(target: PreparedAudio, settings: RenderSettings, note: int | None, estimate_note: bool,
+                   notices: list[str]) -> tuple[RenderSettings, PitchEstimate | None]:
+    """The render settings at the note to match with (given, estimated from the pitch, or the training note)."""
+    pitch = None
+    if note is None and estimate_note:
+        pitch = estimate_pitch(target.audio, target.sample_rate)
+        if pitch.stable:
+            note = note_for_pitch(pitch.midi)
+            notices.append(f"pitch {pitch.f0:.1f} Hz (MIDI {pitch.midi:.2f}): rendering note {note}")
+        else:
+            notices.append(
+                f"no steady pitch (frames spread over {pitch.spread:.1f} semitones); rendering the training "
+                f"note {settings.note}"
+            )
+    if note is not None:
+        note = int(note)
+        if not (0 <= note <= 127):
+            raise ParameterValueError(f"note must be a MIDI note 0..127, got {note}")
+        if note != settings.note:
+            settings = RenderSettings(note, settings.velocity, settings.note_length, settings.render_length,
+                                      settings.sample_rate)
+    return settings, pitch
+
+
+def _model_input(model: MatchModel, target: PreparedAudio, settings: RenderSettings, notices: list[str]) -> np.ndarray:
+    """The target as the model saw its training sounds: shifted to its training note when rendered at another."""
+    model_input = target.audio
+    shift = (model.settings.note - settings.note)
+    if shift:
+        model_input = librosa.effects.pitch_shift(target.audio.astype(np.float64), sr=target.sample_rate,
+                                                  n_steps=float(shift)).astype(np.float32)
+        notices.append(f"the model saw the target shifted {shift:+d} semitones to its training note "
+                       f"{model.settings.note}")
+    return model_input
+
+
 def match(
     target: PreparedAudio,
     synth: Synth,
@@ -265,33 +301,10 @@ def match(
             f"target is {target.audio.shape[0]} samples at {target.sample_rate} Hz; the renders are "
             f"{settings.n_samples} samples at {settings.sample_rate} Hz — prepare it with prepare_audio"
         )
-    pitch = None
-    if note is None and estimate_note:
-        pitch = estimate_pitch(target.audio, target.sample_rate)
-        if pitch.stable:
-            note = note_for_pitch(pitch.midi)
-            notices.append(f"pitch {pitch.f0:.1f} Hz (MIDI {pitch.midi:.2f}): rendering note {note}")
-        else:
-            notices.append(
-                f"no steady pitch (frames spread over {pitch.spread:.1f} semitones); rendering the training "
-                f"note {settings.note}"
-            )
-    if note is not None:
-        note = int(note)
-        if not (0 <= note <= 127):
-            raise ParameterValueError(f"note must be a MIDI note 0..127, got {note}")
-        if note != settings.note:
-            settings = RenderSettings(note, settings.velocity, settings.note_length, settings.render_length,
-                                      settings.sample_rate)
+    settings, pitch = _note_settings(target, settings, note, estimate_note, notices)
     objective = MatchObjective(synth, target.audio, settings, seed=seed)
     if model is not None:
-        model_input = target.audio
-        shift = (model.settings.note - settings.note)
-        if shift:
-            model_input = librosa.effects.pitch_shift(target.audio.astype(np.float64), sr=target.sample_rate,
-                                                      n_steps=float(shift)).astype(np.float32)
-            notices.append(f"the model saw the target shifted {shift:+d} semitones to its training note "
-                           f"{model.settings.note}")
+        model_input = _model_input(model, target, settings, notices)
         start_vec, budget, draw_d = _model_start(model, model_input, synth, objective, int(refine_budget), samples,
                                                  seed)
     else:

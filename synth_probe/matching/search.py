@@ -350,3 +350,54 @@ def refine(
         raise ParameterValueError(f"unknown search method {method!r}; choose from {', '.join(SEARCH_METHODS)}")
     fn = hill_climb if method == "hill" else cmaes_search
     return fn(objective, start, budget, specs=objective.specs, free=free, seed=seed, start_distance=start_distance)
+
+
+class ProbeObjective:
+    """Distance of a patch's probe renders from the target's: the sum over the renders (dB).
+
+    The same interface as :class:`MatchObjective` (``specs``, ``snap``,
+    ``__call__``, ``distance_of``, ``n_renders``), so the twin searches use it unchanged;
+    ``n_renders`` counts single renders (a probe evaluation is ``len(renders)`` of them).
+
+    Parameters
+    ----------
+    synth : Synth
+    target : np.ndarray [shape=(n_renders, n_samples)]
+    renders : sequence of RenderSettings
+        One per row of ``target`` (:meth:`Probe.renders`).
+    seed : int
+    """
+
+    def __init__(self, synth: Synth, target: np.ndarray, renders: Sequence[RenderSettings], seed: int = 0) -> None:
+        t = np.asarray(target, dtype=np.float32)
+        if t.ndim != 2 or t.shape[0] != len(renders):
+            raise AudioError(f"probe target has shape {t.shape}; expected ({len(renders)}, n_samples)")
+        self.parts = [MatchObjective(synth, row, s, seed=seed) for row, s in zip(t, renders)]
+        self.specs = self.parts[0].specs
+        self.synth = synth
+        self.seed = int(seed)
+        self._cache: dict[bytes, float] = {}
+
+    @property
+    def n_renders(self) -> int:
+        return sum(p.n_renders for p in self.parts)
+
+    def snap(self, vec: np.ndarray) -> np.ndarray:
+        return self.parts[0].snap(vec)
+
+    def distance_of(self, audio: np.ndarray) -> float:
+        """Summed distance of probe renders ``audio`` [shape=(n_renders, n_samples)] from the target's."""
+        return float(sum(p.distance_of(a) for p, a in zip(self.parts, audio)))
+
+    def __call__(self, vec: np.ndarray) -> float:
+        v = self.snap(vec)
+        key = v.tobytes()
+        hit = self._cache.get(key)
+        if hit is None:
+            total = 0.0
+            for p in self.parts:
+                total += p(v)
+                if math.isinf(total):  # a render that fails: the rest cannot bring it back
+                    break
+            hit = self._cache[key] = float(total)
+        return hit
