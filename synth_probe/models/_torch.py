@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -53,7 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from synth_probe.models._loop import GenDropout, TrainResult, fit_loop, split_indices
-from synth_probe.models.base import FitProgress, SynthEstimator
+from synth_probe.models.base import SYNTH_PARAMS_DOC, FitProgress, SynthEstimator
 
 __all__ = [
     "GenDropout",
@@ -218,7 +217,8 @@ class TorchBase(SynthEstimator):
 
     :class:`TorchEstimator` (the point regressors) and
     :class:`~synth_probe.models.posterior.FlowMatchingPosterior` derive from it.
-    A subclass stores its constructor arguments with :meth:`_store_init_args` and
+    A subclass stores its constructor arguments with
+    :meth:`~synth_probe.models.base.SynthEstimator._store_init_args` and
     builds its network in :meth:`_new_module` (used when a saved model is loaded).
 
     Attributes
@@ -244,12 +244,6 @@ class TorchBase(SynthEstimator):
     _WEIGHTS_FILE = "weights.pt"
     #: fitted attributes written to the model header as JSON
     _JSON_STATE: tuple[str, ...] = ()
-
-    def _store_init_args(self, values: dict[str, Any]) -> None:
-        """Store every argument of ``type(self).__init__`` from ``values`` (the constructor's ``locals()``)."""
-        for name in inspect.signature(type(self).__init__).parameters:
-            if name != "self":
-                setattr(self, name, values[name])
 
     # -- validation of the shared hyperparameters
     def _check_params(self) -> None:
@@ -431,7 +425,7 @@ class TorchEstimator(TorchBase):
     """Base of the torch estimators: input shaping, target coding, device, the loop.
 
     Subclasses store their hyperparameters in ``__init__`` (all of this class's
-    as well, with :meth:`TorchBase._store_init_args`) and implement
+    as well, with :meth:`~synth_probe.models.base.SynthEstimator._store_init_args`) and implement
     :meth:`_build_module`, which returns an ``nn.Module`` mapping a standardized batch ``(n, 1, n_mels, n_frames)`` to
     :class:`ParamHeads` outputs. :meth:`_pretrain` is an optional hook run
     before supervised training (the autoencoder uses it).
@@ -648,12 +642,7 @@ class TorchEstimator(TorchBase):
 
 
 #: numpydoc text of the constructor parameters every torch estimator shares
-LOOP_PARAMS_DOC = """\
-    synth : str or None, default=None
-        The synth the model is for (name or plugin path), recorded with the model; never opened.
-    discrete : mapping or None, default=None
-        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
-        number of choices, or the choices' unit values. Columns not named are continuous.
+LOOP_PARAMS_DOC = SYNTH_PARAMS_DOC + """
     batch_size : int, default=64
     max_epochs : int, default={max_epochs}
     lr : float, default={lr}
