@@ -8,7 +8,7 @@ PARAM  ?= cutoff
 TUNE_ARGS ?=
 JOBS   ?= 2
 
-.PHONY: install test sensitivity bench bench-render bench-generate bench-train predictability identifiability tune match-eval clean
+.PHONY: install test sensitivity bench bench-render bench-generate bench-train bench-progress predictability identifiability tune match-eval clean
 
 install: $(STAMP)
 
@@ -40,6 +40,9 @@ bench-generate: $(STAMP)
 
 bench-train: $(STAMP)
 	$(PY) -m synth_probe.bench.train
+
+bench-progress: $(STAMP)
+	$(PY) -m synth_probe.bench.progress --jobs $(JOBS)
 
 predictability: $(STAMP)
 	$(VENV)/bin/synth-probe predictability $(SYNTH) --jobs $(JOBS) --out reports/

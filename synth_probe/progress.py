@@ -16,12 +16,32 @@ slow start does not inflate the estimate for the rest of the run.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EtaEstimator", "Progress", "format_seconds"]
+from synth_probe.errors import ParameterValueError
+
+__all__ = ["EtaEstimator", "Progress", "format_seconds", "plain_interval", "INTERVAL_ENV"]
+
+#: environment variable that sets the seconds between plain progress lines of every command
+INTERVAL_ENV = "SYNTH_PROBE_PROGRESS_INTERVAL"
+
+
+def plain_interval(default: float) -> float:
+    """Seconds between plain progress lines: ``$SYNTH_PROBE_PROGRESS_INTERVAL`` when set, else ``default``."""
+    text = os.environ.get(INTERVAL_ENV, "").strip()
+    if not text:
+        return float(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1e6:
+        raise ParameterValueError(f"{INTERVAL_ENV} must be a number of seconds above 0, got {text!r}")
+    return value
 
 
 def format_seconds(s: float | None) -> str:
@@ -121,7 +141,7 @@ class Progress:
     tty : bool, optional
         Draw a bar (default: whether stderr is a terminal).
     interval : float, default=10.0
-        Seconds between plain lines.
+        Seconds between plain lines (``$SYNTH_PROBE_PROGRESS_INTERVAL`` overrides it).
     clock : callable, default=time.monotonic
         Seconds; replaceable for tests.
     """
@@ -131,7 +151,7 @@ class Progress:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.total, self.desc, self.unit = int(total), desc, unit
         self.enabled = bool(enabled)
-        self.interval = float(interval)
+        self.interval = plain_interval(interval)
         self._clock = clock
         self._log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         self.t0 = clock()

@@ -50,8 +50,8 @@ from synth_probe.progress import Progress
 from synth_probe.synths.base import RenderSettings, Synth
 from synth_probe.synths.registry import get_synth
 
-__all__ = ["render_many", "render_chunk", "run_tasks", "FAILURE_POLICIES", "WorkerPool", "Task", "TaskFailure",
-           "WorkerContext", "LocalContext", "get_pool", "discard_pool", "close_pools"]
+__all__ = ["render_many", "render_chunk", "run_tasks", "build_programs", "FAILURE_POLICIES", "WorkerPool", "Task",
+           "TaskFailure", "WorkerContext", "LocalContext", "get_pool", "discard_pool", "close_pools"]
 
 #: extra seconds the first render of a worker may take (engine build, Faust compile, plugin load)
 STARTUP_ALLOWANCE = 300.0
@@ -231,6 +231,43 @@ def run_tasks(
     finally:
         if not finished:
             discard_pool(pool)
+
+
+def build_programs(synth: Synth, vectors: np.ndarray, settings: RenderSettings, *, jobs: int = 1,
+                   log: Callable[[str], None] | None = None, desc: str = "render",
+                   interval: float = 10.0) -> int:
+    """Build the programs rendering ``vectors`` would build on the way (:meth:`Synth.programs_to_build`).
+
+    A Faust synth compiles a program variant the first time a render needs it, which takes
+    seconds; built here first — one task per program, spread over ``jobs`` workers of the pool
+    the renders then use — the renders run at an even pace and their time left is honest.
+    ``log`` gets this phase's own progress lines (``desc: building programs``).
+
+    Parameters
+    ----------
+    vectors : np.ndarray [shape=(n, n_params)]
+
+    Returns
+    -------
+    n_built : int
+    """
+    programs = synth.programs_to_build(vectors, settings)
+    if not programs:
+        return 0
+    bar = Progress(len(programs), f"{desc}: building programs", unit="programs", log=log,
+                   enabled=log is not None, interval=interval)
+    tasks = [Task(key=i, func=_build_program, args=(p, settings)) for i, p in enumerate(programs)]
+    try:
+        for _ in run_tasks(synth, tasks, jobs=max(1, int(jobs)), in_process=int(jobs) <= 1):
+            bar.update(1)
+    finally:
+        bar.close()
+    return len(programs)
+
+
+def _build_program(ctx: WorkerContext | LocalContext, program: Any, settings: RenderSettings) -> None:
+    """Task function of :func:`build_programs`."""
+    ctx.synth.build_program(program, settings)
 
 
 def _bar(total: int, enabled: bool, desc: str) -> Progress | None:

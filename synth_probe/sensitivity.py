@@ -65,7 +65,7 @@ from scipy.stats import spearmanr
 from synth_probe import spectral
 from synth_probe.errors import ParameterValueError, RenderError, SamplerError
 from synth_probe.progress import Progress
-from synth_probe.render import Task, TaskFailure, run_tasks
+from synth_probe.render import Task, TaskFailure, build_programs, run_tasks
 from synth_probe.sampling import sample_patches
 from synth_probe.probe import parse_probe
 from synth_probe.sensitivity_analysis import analyse_group, bootstrap_iqm, combine_renders, iqm
@@ -646,10 +646,11 @@ def run_sensitivity(
     media: dict[str, Any] = {}
     done = [0]
     complete = True
+    # programs the renders would compile on the way (a Faust synth on a fresh cache) are built first, in
+    # their own phase, so that the renders run at an even pace and their time left holds from the start
+    build_programs(synth, np.concatenate([u.vectors for u in units]), settings, jobs=int(config.jobs), log=log,
+                   desc="sensitivity", interval=PROGRESS_INTERVAL)
     bar = Progress(n_total, "sensitivity", log=log, enabled=log is not None, interval=PROGRESS_INTERVAL)
-    if log and int(config.jobs) > 1:
-        bar.write(f"sensitivity: starting {config.jobs} worker processes; their first renders build the synth's "
-                  "engines (a Faust synth compiles its programs on a fresh machine)")
 
     def summarise_ready() -> None:
         for name in list(sweeps):

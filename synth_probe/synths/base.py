@@ -365,6 +365,17 @@ class Synth(ABC):
     def _render_unit(self, vec: np.ndarray, settings: RenderSettings, seed: int) -> np.ndarray:
         """Render a validated unit vector. Returns mono float audio of ``settings.n_samples``."""
 
+    def programs_to_build(self, vectors: np.ndarray, settings: RenderSettings) -> list[Any]:
+        """Programs (e.g. compiled DSP variants) that rendering ``vectors`` would build first (none by default).
+
+        A caller builds them up front with :meth:`build_program` (in worker processes, in
+        parallel) so that rendering runs at an even pace. ``vectors`` has shape ``(n, n_params)``.
+        """
+        return []
+
+    def build_program(self, program: Any, settings: RenderSettings) -> None:
+        """Build one program named by :meth:`programs_to_build` (a no-op by default)."""
+
     def close(self) -> None:
         """Release engines or child processes. Safe to call twice."""
 

@@ -82,9 +82,49 @@ def program_variant(vec: np.ndarray) -> tuple[int, bool]:
     return family, bool(fx_on)
 
 
+#: environment variable naming a private folder for the compiled programs (instead of the user cache)
+CACHE_ENV = "SYNTH_PROBE_FAUST_CACHE"
+
+
 def _cache_dir() -> Path:
+    """``$SYNTH_PROBE_FAUST_CACHE``, else ``$XDG_CACHE_HOME/synth_probe/faust`` (``~/.cache/...``)."""
+    own = os.environ.get(CACHE_ENV)
+    if own:
+        return Path(own)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "synth_probe" / "faust"
+
+
+def _cache_path(source: str) -> Path:
+    """Where the bitcode of ``source`` is cached (the key covers the source and the DawDreamer version)."""
+    import dawdreamer as daw
+
+    key = hashlib.sha256((source + getattr(daw, "__version__", "?")).encode()).hexdigest()[:32]
+    return _cache_dir() / f"{key}.bc"
+
+
+def program_variants(vectors: np.ndarray) -> list[tuple[int, bool]]:
+    """The distinct programs (:func:`program_variant`) that rendering the rows of ``vectors`` uses.
+
+    Parameters
+    ----------
+    vectors : np.ndarray [shape=(n, 88)]
+
+    Returns
+    -------
+    variants : list of (int, bool)
+        Sorted by the time their compile takes, longest first (more effects and filter
+        structures, more code): the order that keeps parallel compiles evenly loaded.
+    """
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    cols = [_FILTERTYPE.index, *_FX_WETS, *(s.index for s in _FX_SWITCHES)]
+    rows = np.unique(vectors[:, cols], axis=0)
+    probe = np.zeros(len(NOISEMAKER_SPECS))
+    found = set()
+    for row in rows:
+        probe[cols] = row
+        found.add(program_variant(probe))
+    return sorted(found, key=lambda v: (-(v[0] + 2 * int(v[1])), v))
 
 
 def _compile(engine, source: str):
@@ -96,10 +136,7 @@ def _compile(engine, source: str):
     it where the cache has none — and all processes render identical audio. The cache key covers
     the source and the DawDreamer version. A damaged cache file is ignored and rewritten.
     """
-    import dawdreamer as daw
-
-    key = hashlib.sha256((source + getattr(daw, "__version__", "?")).encode()).hexdigest()[:32]
-    path = _cache_dir() / f"{key}.bc"
+    path = _cache_path(source)
     proc = engine.make_faust_processor("noisemaker")
     if path.exists():
         try:
@@ -147,7 +184,9 @@ class NoiseMaker(Synth):
     Xpander-style modes, state-variable modes, the extra ladder, unfiltered) with and without
     the effects chain. A render uses the program that
     the patch needs; the outputs are the same as one program with every branch would give.
-    Compiled programs are cached on disk as LLVM bitcode (``~/.cache/synth_probe/faust``).
+    Compiled programs are cached on disk as LLVM bitcode (``~/.cache/synth_probe/faust``, or the
+    folder named by ``$SYNTH_PROBE_FAUST_CACHE``); :meth:`programs_to_build` names the ones a batch
+    still needs, so that it can compile them before it renders.
 
     Parameters
     ----------
@@ -188,6 +227,20 @@ class NoiseMaker(Synth):
             self._engines = {k: v for k, v in self._engines.items() if k[0] == key[0]}
             self._engines[key] = eng
         return eng
+
+    def programs_to_build(self, vectors: np.ndarray, settings: RenderSettings) -> list[tuple[int, bool]]:
+        """The program variants ``vectors`` (shape ``(n, 88)``) need whose bitcode is not cached yet.
+
+        Each takes seconds to compile (10-20 s on a loaded 2-core machine); a render that meets one
+        waits for it, so a batch that builds them first (:meth:`build_program`) renders at an even pace.
+        """
+        return [v for v in program_variants(vectors) if not _cache_path(dsp_source(*v)).exists()]
+
+    def build_program(self, program: tuple[int, bool], settings: RenderSettings) -> None:
+        """Compile one program variant (filter family, effects on) into the bitcode cache and this process."""
+        family, fx_on = program
+        with self._lock:
+            self._engine(settings.sample_rate, (int(family), bool(fx_on)))
 
     def _render_unit(self, vec: np.ndarray, settings: RenderSettings, seed: int) -> np.ndarray:
         with self._lock:  # one engine is never shared by two threads at once
