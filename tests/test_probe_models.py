@@ -144,3 +144,42 @@ def test_predictability_cli_refuses_another_probe_and_a_bad_budget(probe_ds, tmp
     p = cli("--probe", "notes=300")
     assert p.returncode == 2 and "0..127" in p.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_tune_on_a_probe_dataset_matrix_matches_the_saved_pipeline(probe_ds, tmp_path):
+    from synth_probe.cli import main
+    from synth_probe.synths.registry import get_synth
+    from synth_probe.tuning import TuneConfig, TuneContext
+
+    cfg = TuneConfig(synth="noisemaker", param="cutoff", data=str(probe_ds.path), studies_root=str(tmp_path / "s"),
+                     probe=PROBE)
+    ctx = TuneContext(cfg, get_synth("noisemaker"))
+    X = audio_rows(probe_ds, slice(0, 3))
+    for fs in ({"kind": "combined", "n_mels": 32, "hop": 256, "pool": 4}, {"kind": "handcrafted"},
+               {"kind": "logmel_stats", "n_mels": 32, "hop": 256, "pool": 4}, {"kind": "mel", "n_mels": 32, "hop": 512}):
+        step = ctx.features.pipeline_steps(fs)[0][1]
+        np.testing.assert_allclose(ctx.features.matrix(fs)[:3], step.transform(X), rtol=1e-5, atol=1e-4)
+    mel = {"kind": "mel", "n_mels": 32, "hop": 512}
+    est = ctx.estimator("cnn", {}, mel)
+    assert est.input_shape[0] * est.input_shape[1] == ctx.features.matrix(mel).shape[1]
+    with pytest.raises(DatasetError, match="made with the probe 'notes=48,72'"):
+        TuneContext(TuneConfig(synth="noisemaker", param="cutoff", data=str(probe_ds.path), probe="notes=60",
+                               studies_root=str(tmp_path / "s")), get_synth("noisemaker"))
+    rc = main(["tune", "noisemaker", "--param", "cutoff", "--data", str(probe_ds.path), "--probe", PROBE,
+               "--studies", str(tmp_path / "s"), "--out", str(tmp_path / "r"), "--families", "gbm,knn",
+               "--max-rounds", "20", "--trials", "2", "--jobs", "1"])
+    assert rc == 0
+    summary = json.loads((tmp_path / "r" / "tune_cutoff.json").read_text())
+    assert summary["best"]["test"] is not None
+
+
+def test_a_probe_pipeline_saves_and_loads(probe_ds, tmp_path):
+    from synth_probe.models import load_model, save_model
+
+    pipe = build_pipeline("knn", sample_rate=SMALL.sample_rate, note_length=SMALL.note_length,
+                          n_samples=SMALL.n_samples, renders=probe_renders(probe_ds), jobs=1)
+    X = audio_rows(probe_ds)
+    pipe.fit(X[:20], probe_ds.params[["cutoff"]].iloc[:20].reset_index(drop=True))
+    save_model(pipe, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    np.testing.assert_allclose(np.asarray(back.predict(X[20:])), np.asarray(pipe.predict(X[20:])))
