@@ -183,3 +183,16 @@ def test_a_probe_pipeline_saves_and_loads(probe_ds, tmp_path):
     save_model(pipe, tmp_path / "m")
     back = load_model(tmp_path / "m")
     np.testing.assert_allclose(np.asarray(back.predict(X[20:])), np.asarray(pipe.predict(X[20:])))
+
+
+def test_train_and_evaluate_a_probe_dataset(probe_ds, tmp_path):
+    def cli(*a):
+        return subprocess.run([sys.executable, "-m", "synth_probe", *a], capture_output=True, text=True)
+
+    p = cli("train", "knn", "--data", str(probe_ds.path), "--params", "cutoff,keyfollow", "--out", str(tmp_path / "m"))
+    assert p.returncode == 0, p.stderr
+    assert "keyfollow" in p.stdout
+    p = cli("evaluate", str(tmp_path / "m"), "--data", str(probe_ds.path))
+    assert p.returncode == 0, p.stderr
+    p = cli("evaluate", str(tmp_path / "m"), "--data", str(probe_ds.path), "--audio", "2")
+    assert p.returncode == 2 and "probe of 2 renders" in p.stderr
