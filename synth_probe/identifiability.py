@@ -445,7 +445,7 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
     log(f"identifiability: {len(params)} parameters x {config.bases} {sampler} bases, {config.search} twin searches "
         f"of {config.budget} renders, tolerance {config.tolerance_db} dB, {config.jobs} job(s)")
     complete = False
-    bar = Progress(len(units), "identifiability", unit="probes", log=log)
+    bar = Progress(len(units), "identifiability", unit="checks", log=log)
     try:
         for res in _run(synth, groups, args, int(config.jobs)):
             for p, b, rec in res:
@@ -455,7 +455,7 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
             bar.update(len(res))
         complete = True
     except KeyboardInterrupt:
-        bar.write("interrupted: keeping the probes finished so far")
+        bar.write("interrupted: keeping the checks finished so far")
     finally:
         bar.close()
     meta = {"synth": synth.name, "kind": getattr(synth, "kind", ""), "n_params": len(synth.param_names)}

@@ -43,3 +43,15 @@ def test_modules_and_functions_stay_within_the_limits() -> None:
                     too_long.append(f"{rel}:{node.lineno} {node.name}: {n} lines")
     assert not too_long, too_long
 
+
+
+def test_every_module_has_a_place_in_the_layers() -> None:
+    """A new top-level module or package must be placed in the layers contract, or its imports go unchecked."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c["layers"] for c in config if c["type"] == "layers")
+    placed = {name.strip() for layer in layers for name in layer.split(":")}
+    here = {f"synth_probe.{p.stem if p.is_file() else p.name}" for p in PACKAGE.iterdir()
+            if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
+    assert not here - placed, f"not in the layers of pyproject.toml: {sorted(here - placed)}"

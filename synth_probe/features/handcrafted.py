@@ -12,7 +12,6 @@ from typing import Any
 
 import librosa
 import numpy as np
-from sklearn.utils.validation import validate_data
 
 from synth_probe.errors import ParameterValueError
 from synth_probe.features.cache import cached_features
@@ -155,30 +154,20 @@ class HandcraftedFeatures(AudioRowsTransformer):
                 f"sample_rate={self.sample_rate}"
             )
 
-    def fit(self, X: Any, y: Any = None) -> HandcraftedFeatures:
-        """Check the parameters and record the audio width; learns nothing else."""
-        self._check_params()
-        validate_data(self, X, dtype=np.float32)
+    def _fit_width(self, n_samples: int) -> None:
         self.feature_names_ = _feature_names(self.n_mfcc)
-        return self
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(_feature_names(self.n_mfcc), dtype=object)
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Descriptors of audio rows.
-
-        Parameters
-        ----------
-        X : array-like [shape=(n_clips, n_samples)]
+    def _transform_rows(self, X: np.ndarray) -> np.ndarray:
+        """Descriptors of checked audio rows ``X`` (n_clips, n_samples).
 
         Returns
         -------
         F : np.ndarray [shape=(n_clips, n_descriptors), dtype=float32]
             ``n_descriptors = 66 + 2 * n_mfcc``; finite values.
         """
-        self._check_params()
-        X = self._audio_rows(X)
         key = {**cache_params(self), "descriptors_version": DESCRIPTORS_VERSION}
         return cached_features(self.cache_dir, "handcrafted", X, key, lambda: _handcrafted_all(
             X, int(self.sample_rate), self.note_length, int(self.n_fft), int(self.hop_length),

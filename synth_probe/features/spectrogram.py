@@ -50,9 +50,48 @@ def check_positive_ints(step: Any, names: tuple[str, ...]) -> None:
 class AudioRowsTransformer(TransformerMixin, BaseEstimator):
     """Base of the feature steps that read audio rows and return float32 features.
 
-    Gives the input check of ``transform`` and the scikit-learn tags (no fit required,
-    2-D input, float32 output); subclasses define ``__init__``, ``fit`` and ``transform``.
+    Gives ``fit`` and ``transform`` (parameter and input checks) and the scikit-learn tags
+    (no fit required, 2-D input, float32 output); subclasses define ``__init__``,
+    ``_check_params``, ``_fit_width`` (what ``fit`` records) and ``_transform_rows``
+    (the features of checked rows).
     """
+
+    def _check_params(self) -> None:
+        raise NotImplementedError
+
+    def _fit_width(self, n_samples: int) -> None:
+        """Record what :meth:`fit` learns from the audio width ``n_samples`` (default: nothing)."""
+
+    def _transform_rows(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any = None) -> AudioRowsTransformer:
+        """Check the parameters and record the audio width; learns nothing else.
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_clips, n_samples)]
+        y : ignored
+        """
+        self._check_params()
+        X = validate_data(self, X, dtype=np.float32)
+        self._fit_width(X.shape[1])
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Features of audio rows.
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_clips, n_samples)]
+
+        Returns
+        -------
+        np.ndarray [dtype=float32]
+            One row (or one 2-D array) per clip: see the ``_transform_rows`` of the step.
+        """
+        self._check_params()
+        return self._transform_rows(self._audio_rows(X))
 
     def _audio_rows(self, X: Any) -> np.ndarray:
         """``X`` (n_clips, n_samples) checked as audio rows, as float32; once fitted, of the width seen in ``fit``."""
@@ -198,33 +237,17 @@ class LogMelSpectrogram(AudioRowsTransformer):
             return int(self.time_pool)
         return 1 + max(int(n_samples), self.n_fft) // self.hop_length
 
-    def fit(self, X: Any, y: Any = None) -> LogMelSpectrogram:
-        """Check the parameters and record the audio width; learns nothing else.
+    def _fit_width(self, n_samples: int) -> None:
+        self.output_shape_ = (self.n_bins(), self.n_frames(n_samples))
 
-        Parameters
-        ----------
-        X : array-like [shape=(n_clips, n_samples)]
-        y : ignored
-        """
-        self._check_params()
-        X = validate_data(self, X, dtype=np.float32)
-        self.output_shape_ = (self.n_bins(), self.n_frames(X.shape[1]))
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        """Spectrograms of audio rows.
-
-        Parameters
-        ----------
-        X : array-like [shape=(n_clips, n_samples)]
+    def _transform_rows(self, X: np.ndarray) -> np.ndarray:
+        """Spectrograms of checked audio rows ``X`` (n_clips, n_samples).
 
         Returns
         -------
         S : np.ndarray [shape=(n_clips, n_bins * n_frames) or (n_clips, n_bins, n_frames), dtype=float32]
             dB values (``kind`` "mel"/"stft") floored at ``-top_db``, or MFCCs.
         """
-        self._check_params()
-        X = self._audio_rows(X)
         key = {k: v for k, v in cache_params(self).items() if k != "flatten"}  # the cache holds the 3-D frames
         out = cached_features(self.cache_dir, "logmel", X, key, lambda: _transform_all(
             X, self.sample_rate, self.n_fft, self.hop_length, self.n_mels, self.kind, self.n_mfcc,

@@ -3,7 +3,9 @@
 Every torch model of :mod:`synth_probe.models` (:class:`~synth_probe.models.cnn.SpectrogramCNN`,
 :class:`~synth_probe.models.autoencoder.AutoencoderMLP`,
 :class:`~synth_probe.models.ast.SpectrogramTransformer`) derives from
-:class:`TorchEstimator` and trains through :func:`fit_loop`. The conventions:
+:class:`TorchEstimator`, and :class:`~synth_probe.models.posterior.FlowMatchingPosterior`
+from its base :class:`TorchBase` (hyperparameter checks, fit set-up, the call of
+:func:`fit_loop`, batched inference, saving); all train through :func:`fit_loop`. The conventions:
 
 * **Explicit hyperparameters.** Every knob is a keyword-only constructor
   argument (no ``module__x`` routing), so ``get_params``/``set_params``,
@@ -50,10 +52,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from synth_probe.models._loop import GenDropout, TrainResult, fit_loop, split_indices
-from synth_probe.models.base import FitProgress, SynthEstimator
+from synth_probe.models.base import SYNTH_PARAMS_DOC, FitProgress, SynthEstimator
 
 __all__ = [
     "GenDropout",
+    "TorchBase",
     "TorchEstimator",
     "TrainResult",
     "build_module",
@@ -209,38 +212,23 @@ def _epoch_hook(callbacks: Sequence[Callable[[FitProgress], None]], budget: int
     return on_epoch
 
 
-class TorchEstimator(SynthEstimator):
-    """Base of the torch estimators: input shaping, target coding, device, the loop.
+class TorchBase(SynthEstimator):
+    """What every torch estimator of the suite shares: the loop's hyperparameters, fit set-up, inference, saving.
 
-    Subclasses store their hyperparameters in ``__init__`` (all of this class's
-    as well) and implement :meth:`_build_module`, which returns an
-    ``nn.Module`` mapping a standardized batch ``(n, 1, n_mels, n_frames)`` to
-    :class:`ParamHeads` outputs. :meth:`_pretrain` is an optional hook run
-    before supervised training (the autoencoder uses it).
-
-    Why the continuous head is linear on standardized targets: the research
-    log's plain CNN collapsed to predicting 0.50 for every parameter. With MSE
-    on raw unit targets each parameter's gradient is proportional to its
-    variance, the initial output already sits at the mean, and a sigmoid would
-    add vanishing gradients near 0 and 1. Standardizing each continuous target
-    (z = (y - mean) / std) gives every parameter a loss of 1 at the mean
-    predictor, so a model that stays there is visibly not learning, and the
-    head has full gradient everywhere. Predictions are mapped back and clipped
-    to [0, 1] (by :class:`~synth_probe.models.base.ParamTargets`).
+    :class:`TorchEstimator` (the point regressors) and
+    :class:`~synth_probe.models.posterior.FlowMatchingPosterior` derive from it.
+    A subclass stores its constructor arguments with
+    :meth:`~synth_probe.models.base.SynthEstimator._store_init_args` and
+    builds its network in :meth:`_new_module` (used when a saved model is loaded).
 
     Attributes
     ----------
     module_ : nn.Module
         The trained network, on the CPU.
-    input_shape_ : tuple of int
-        ``(n_mels, n_frames)`` used.
-    x_mean_, x_std_ : np.ndarray [shape=(n_mels,)]
-        Per-row (mel band) standardization of the input.
+    x_mean_, x_std_ : np.ndarray
+        Standardization of the input (per feature, or per mel band of a spectrogram).
     y_mean_, y_std_ : np.ndarray [shape=(n_continuous,)]
         Standardization of the continuous targets.
-    output_scale_ : np.ndarray [shape=(n_continuous,)]
-        Shrinkage of each standardized continuous output toward the mean, fitted
-        on the validation rows (all 1 without a validation split).
     history_ : list of dict
         Per-epoch ``train_loss`` and ``valid_loss`` (see :class:`TrainResult`).
     best_epoch_, n_epochs_ : int
@@ -251,25 +239,11 @@ class TorchEstimator(SynthEstimator):
     """
 
     _X_dtype = np.float32
-
-    # -- subclass hooks
-    def _build_module(
-        self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]
-    ) -> nn.Module:
-        raise NotImplementedError
-
-    def _pretrain(
-        self,
-        X_train: torch.Tensor,
-        X_valid: torch.Tensor | None,
-        input_shape: tuple[int, int],
-        generator: torch.Generator,
-        device: torch.device,
-    ) -> None:
-        """Optional unsupervised stage before :meth:`_build_module` (default: none)."""
-
-    def _trainable_parameters(self, module: nn.Module) -> list[nn.Parameter]:
-        return [p for p in module.parameters() if p.requires_grad]
+    #: dtype of inference on the CPU; float64 where float32 results depend on the batch's size
+    _cpu_inference_dtype: torch.dtype = torch.float32
+    _WEIGHTS_FILE = "weights.pt"
+    #: fitted attributes written to the model header as JSON
+    _JSON_STATE: tuple[str, ...] = ()
 
     # -- validation of the shared hyperparameters
     def _check_params(self) -> None:
@@ -293,6 +267,212 @@ class TorchEstimator(SynthEstimator):
         if self.optimizer not in ("adamw", "adam"):
             raise ValueError(f"optimizer must be 'adamw' or 'adam', got {self.optimizer!r}")
         resolve_device(self.device)
+
+    # -- fitting
+    def _begin_fit(self, X: np.ndarray, Yc: np.ndarray) -> torch.device:
+        """Check the hyperparameters and ``X`` (n, n_features), standardize ``Yc`` (n, n_continuous), pick the device.
+
+        Sets ``y_mean_``, ``y_std_`` and ``device_``.
+
+        Raises
+        ------
+        ValueError
+            For a bad hyperparameter, or fewer than 2 rows.
+        """
+        self._check_params()
+        if len(X) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got n_samples={len(X)}")
+        self.y_mean_ = Yc.mean(axis=0) if Yc.shape[1] else np.zeros(0)
+        ystd = Yc.std(axis=0) if Yc.shape[1] else np.zeros(0)
+        self.y_std_ = np.where(ystd > 1e-12, ystd, 1.0)
+        device = resolve_device(self.device)
+        self.device_ = str(device)
+        return device
+
+    def _target_tensors(self, Yc: np.ndarray, Yd: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardized continuous targets (n, n_continuous) float32 and classes (n, n_discrete) int64."""
+        yc = torch.from_numpy(((Yc - self.y_mean_) / self.y_std_).astype(np.float32))
+        return yc, torch.from_numpy(Yd.astype(np.int64))
+
+    def _loop_settings(self, generator: torch.Generator, device: torch.device) -> dict[str, Any]:
+        """The :func:`fit_loop` arguments every training phase (pretraining included) takes from the hyperparameters."""
+        return dict(
+            optimizer=self.optimizer,
+            lr=float(self.lr),
+            weight_decay=float(self.weight_decay),
+            batch_size=int(self.batch_size),
+            patience=None if self.patience is None else int(self.patience),
+            generator=generator,
+            device=device,
+            verbose=int(self.verbose),
+        )
+
+    def _train(
+        self,
+        module: nn.Module,
+        loss_fn: Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor],
+        train: Sequence[torch.Tensor],
+        valid: Sequence[torch.Tensor] | None,
+        generator: torch.Generator,
+        device: torch.device,
+        callbacks: Sequence[Callable[[FitProgress], None]],
+        **extra: Any,
+    ) -> None:
+        """Run the supervised :func:`fit_loop` for ``max_epochs`` and keep its result.
+
+        ``callbacks`` get each epoch's monitored loss (set only for the length of one fit, by
+        :mod:`synth_probe.tuning`, which reports epochs to Optuna); ``extra`` goes to :func:`fit_loop`.
+        Sets ``module_`` (on the CPU, in eval mode), ``history_``, ``best_epoch_``, ``n_epochs_``
+        and ``train_samples_per_s_``.
+        """
+        result = fit_loop(
+            module,
+            loss_fn,
+            train,
+            valid,
+            max_epochs=int(self.max_epochs),
+            desc=type(self).__name__,
+            on_epoch=_epoch_hook(callbacks, int(self.max_epochs)),
+            **extra,
+            **self._loop_settings(generator, device),
+        )
+        self.module_ = module.to("cpu").eval()
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.n_epochs_ = len(result.history)
+        self.train_samples_per_s_ = result.samples_per_s
+
+    # -- inference
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[tuple[nn.Module, torch.device, torch.dtype]]:
+        """``(module, device, dtype)`` for inference, under ``num_threads`` and ``torch.no_grad``.
+
+        The dtype is :attr:`_cpu_inference_dtype` on the CPU and float32 on CUDA; for a dtype other
+        than float32 the module is a copy, else ``module_`` itself, moved back to the CPU afterwards.
+        """
+        device = resolve_device(self.device)
+        dtype = self._cpu_inference_dtype if device.type == "cpu" else torch.float32
+        module = self.module_.to(device).eval()
+        if dtype != torch.float32:
+            module = copy.deepcopy(module).to(dtype)
+        try:
+            with _torch_threads(self.num_threads), torch.no_grad():
+                yield module, device, dtype
+        finally:
+            self.module_.to("cpu")
+
+    # -- saving (synth_probe.models.io): JSON facts + a weights file loaded with weights_only=True
+    def _torch_state(self) -> dict[str, Any]:
+        """JSON-able fitted facts (shapes, learning curves, speed) for the model header."""
+        return {k: getattr(self, k) for k in self._JSON_STATE if hasattr(self, k)}
+
+    def _set_torch_state(self, state: dict[str, Any]) -> None:
+        for k in self._JSON_STATE:
+            if k in state:
+                setattr(self, k, state[k])
+        if self.input_shape_ is not None:
+            self.input_shape_ = tuple(int(v) for v in self.input_shape_)
+
+    def _extra_weights(self) -> dict[str, torch.Tensor]:
+        """Further fitted arrays for the weights file (default: none)."""
+        return {}
+
+    def _restore_extra(self, state: dict[str, torch.Tensor]) -> None:
+        """Read back :meth:`_extra_weights`'s arrays from the loaded ``state`` (default: nothing)."""
+
+    def _new_module(self) -> nn.Module:
+        """The untrained network for the fitted shapes (``n_features_in_``, ``y_mean_``, ``targets_``)."""
+        raise NotImplementedError
+
+    def _after_load(self, module: nn.Module) -> None:
+        """Hook after :meth:`_load_torch` restored the weights (default: nothing)."""
+
+    def _save_torch(self, directory: Any) -> None:
+        """Write the weights and the standardization arrays to ``directory / "weights.pt"``.
+
+        Only tensors (from the CPU) and plain containers are written, so
+        :meth:`_load_torch` reads them with ``torch.load(..., weights_only=True)``.
+        """
+        state = {
+            "module": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
+            "x_mean": torch.from_numpy(np.asarray(self.x_mean_)),
+            "x_std": torch.from_numpy(np.asarray(self.x_std_)),
+            "y_mean": torch.from_numpy(np.asarray(self.y_mean_, dtype=np.float64)),
+            "y_std": torch.from_numpy(np.asarray(self.y_std_, dtype=np.float64)),
+            **self._extra_weights(),
+        }
+        torch.save(state, Path(directory) / self._WEIGHTS_FILE)
+
+    def _load_torch(self, directory: Any) -> None:
+        """Rebuild ``module_`` from :meth:`_save_torch`'s file (``weights_only=True``, onto the CPU).
+
+        Expects ``targets_`` and :meth:`_set_torch_state`'s attributes to be restored first.
+        """
+        state = torch.load(Path(directory) / self._WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        self.x_mean_ = state["x_mean"].numpy()
+        self.x_std_ = state["x_std"].numpy()
+        self.y_mean_ = state["y_mean"].numpy()
+        self.y_std_ = state["y_std"].numpy()
+        self._restore_extra(state)
+        # the generator's draws are overwritten by the saved weights just below
+        module = build_module(self._new_module, torch.Generator().manual_seed(0))
+        module.load_state_dict(state["module"], strict=True)
+        self._after_load(module)
+        self.module_ = module.eval()
+
+
+class TorchEstimator(TorchBase):
+    """Base of the torch estimators: input shaping, target coding, device, the loop.
+
+    Subclasses store their hyperparameters in ``__init__`` (all of this class's
+    as well, with :meth:`~synth_probe.models.base.SynthEstimator._store_init_args`) and implement
+    :meth:`_build_module`, which returns an ``nn.Module`` mapping a standardized batch ``(n, 1, n_mels, n_frames)`` to
+    :class:`ParamHeads` outputs. :meth:`_pretrain` is an optional hook run
+    before supervised training (the autoencoder uses it).
+
+    Why the continuous head is linear on standardized targets: the research
+    log's plain CNN collapsed to predicting 0.50 for every parameter. With MSE
+    on raw unit targets each parameter's gradient is proportional to its
+    variance, the initial output already sits at the mean, and a sigmoid would
+    add vanishing gradients near 0 and 1. Standardizing each continuous target
+    (z = (y - mean) / std) gives every parameter a loss of 1 at the mean
+    predictor, so a model that stays there is visibly not learning, and the
+    head has full gradient everywhere. Predictions are mapped back and clipped
+    to [0, 1] (by :class:`~synth_probe.models.base.ParamTargets`).
+
+    Attributes
+    ----------
+    input_shape_ : tuple of int
+        ``(n_mels, n_frames)`` used.
+    x_mean_, x_std_ : np.ndarray [shape=(n_mels,)]
+        Per-row (mel band) standardization of the input.
+    output_scale_ : np.ndarray [shape=(n_continuous,)]
+        Shrinkage of each standardized continuous output toward the mean, fitted
+        on the validation rows (all 1 without a validation split).
+    module_, y_mean_, y_std_, history_, best_epoch_, n_epochs_, train_samples_per_s_, device_ :
+        As for :class:`TorchBase`.
+    """
+
+    # -- subclass hooks
+    def _build_module(
+        self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]
+    ) -> nn.Module:
+        raise NotImplementedError
+
+    def _pretrain(self, X_train: torch.Tensor, X_valid: torch.Tensor | None,
+                  generator: torch.Generator, device: torch.device) -> None:
+        """Optional unsupervised stage before :meth:`_build_module` (default: none).
+
+        ``X_train``, ``X_valid``: standardized images (n, 1, n_mels, n_frames) on ``device``, of shape
+        ``input_shape_``.
+        """
+
+    def _trainable_parameters(self, module: nn.Module) -> list[nn.Parameter]:
+        return [p for p in module.parameters() if p.requires_grad]
+
+    def _new_module(self) -> nn.Module:
+        shape = tuple(int(v) for v in self.input_shape_)
+        return self._build_module(shape, len(self.y_mean_), list(self.targets_.n_classes))  # type: ignore[arg-type]
 
     def _input_shape(self, n_features: int) -> tuple[int, int]:
         if self.input_shape is None:
@@ -333,35 +513,23 @@ class TorchEstimator(SynthEstimator):
 
     # -- SynthEstimator hooks
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
-        self._check_params()
-        if len(X) < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got n_samples={len(X)}")
+        device = self._begin_fit(X, Yc)
         self.input_shape_ = self._input_shape(X.shape[1])
         h, w = self.input_shape_
         rows = X.reshape(len(X), h, w).astype(np.float64)
         self.x_mean_ = rows.mean(axis=(0, 2)).astype(np.float32)
         std = rows.std(axis=(0, 2))
         self.x_std_ = np.where(std > 1e-8 * max(1.0, float(np.abs(rows).max())), std, 1.0).astype(np.float32)
-        self.y_mean_ = Yc.mean(axis=0) if Yc.shape[1] else np.zeros(0)
-        ystd = Yc.std(axis=0) if Yc.shape[1] else np.zeros(0)
-        self.y_std_ = np.where(ystd > 1e-12, ystd, 1.0)
-
-        device = resolve_device(self.device)
-        self.device_ = str(device)
         seed = int(self._check_random_state().integers(0, 2**62))
         generator = torch.Generator().manual_seed(seed)
 
         with _torch_threads(self.num_threads):
             xt = self._images(X)
-            yc = torch.from_numpy(((Yc - self.y_mean_) / self.y_std_).astype(np.float32))
-            yd = torch.from_numpy(Yd.astype(np.int64))
+            yc, yd = self._target_tensors(Yc, Yd)
             train_idx, valid_idx = split_indices(len(X), float(self.validation_fraction), generator)
             x_tr, x_va = xt[train_idx].to(device), (None if valid_idx is None else xt[valid_idx].to(device))
-            self._pretrain(x_tr, x_va, self.input_shape_, generator, device)
-            module = build_module(
-                lambda: self._build_module(self.input_shape_, Yc.shape[1], list(self.targets_.n_classes)),
-                generator,
-            )
+            self._pretrain(x_tr, x_va, generator, device)
+            module = build_module(self._new_module, generator)
             self._after_init(module)
             # NCHW (contiguous) layout. channels-last would be oneDNN's faster layout on CPUs, but oneDNN's
             # convolution backward-weights corrupts the heap with it on small feature maps (torch 2.13 CPU:
@@ -369,39 +537,12 @@ class TorchEstimator(SynthEstimator):
             module = module.to(device)
             train = (x_tr, yc[train_idx].to(device), yd[train_idx].to(device))
             valid = None if valid_idx is None else (x_va, yc[valid_idx].to(device), yd[valid_idx].to(device))
-            result = fit_loop(
-                module,
-                self._loss,
-                train,
-                valid,
-                max_epochs=int(self.max_epochs),
-                desc=type(self).__name__,
-                parameters=self._trainable_parameters(module),
-                on_epoch=_epoch_hook(callbacks, int(self.max_epochs)),
-                **self._loop_settings(generator, device),
-            )
-        self.module_ = module.to("cpu").eval()
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.n_epochs_ = len(result.history)
-        self.train_samples_per_s_ = result.samples_per_s
+            self._train(module, self._loss, train, valid, generator, device, callbacks,
+                        parameters=self._trainable_parameters(module))
         if valid_idx is None:
             self.output_scale_ = self._fit_output_scale(None, None)
         else:
             self.output_scale_ = self._fit_output_scale(X[valid_idx.numpy()], Yc[valid_idx.numpy()])
-
-    def _loop_settings(self, generator: torch.Generator, device: torch.device) -> dict[str, Any]:
-        """The :func:`fit_loop` arguments every training phase (pretraining included) takes from the hyperparameters."""
-        return dict(
-            optimizer=self.optimizer,
-            lr=float(self.lr),
-            weight_decay=float(self.weight_decay),
-            batch_size=int(self.batch_size),
-            patience=None if self.patience is None else int(self.patience),
-            generator=generator,
-            device=device,
-            verbose=int(self.verbose),
-        )
 
     def _fit_output_scale(self, X_valid: np.ndarray | None, Yc_valid: np.ndarray | None) -> np.ndarray:
         """Per continuous output, the factor ``a`` in [0, 1] minimizing ``sum((a * z_pred - z_true)^2)``.
@@ -421,25 +562,15 @@ class TorchEstimator(SynthEstimator):
     def _after_init(self, module: nn.Module) -> None:
         """Hook after :func:`init_parameters` (the autoencoder loads its encoder here)."""
 
-    #: dtype of inference on the CPU; float64 where float32 results depend on the batch's size
-    _cpu_inference_dtype: torch.dtype = torch.float32
-
-    @torch.no_grad()
     def _forward_all(self, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Run the module over ``X`` in batches; ``(z-scored values, [logits...])`` as numpy."""
-        device = resolve_device(self.device)
-        dtype = self._cpu_inference_dtype if device.type == "cpu" else torch.float32
-        module = self.module_.to(device).eval()
-        if dtype != torch.float32:
-            module = copy.deepcopy(module).to(dtype)
         values, logits = [], []
-        with _torch_threads(self.num_threads):
+        with self._inference() as (module, device, dtype):
             xt = self._images(X)
             for start in range(0, len(xt), int(self.batch_size)):
                 v, lg = module(xt[start : start + int(self.batch_size)].to(device, dtype))
                 values.append(None if v is None else v.cpu().numpy())
                 logits.append([g.cpu().numpy() for g in lg])
-        self.module_.to("cpu")
         n_cont = len(self.y_mean_)
         vals = np.concatenate(values) if n_cont else np.zeros((len(X), 0), dtype=np.float32)
         lgs = [np.concatenate([b[k] for b in logits]) for k in range(len(self.targets_.n_classes))]
@@ -465,8 +596,7 @@ class TorchEstimator(SynthEstimator):
             out.append(e / e.sum(axis=1, keepdims=True))
         return out
 
-    # -- saving (synth_probe.models.io): JSON facts + a weights file loaded with weights_only=True
-    _WEIGHTS_FILE = "weights.pt"
+    # -- saving: TorchBase's file plus the output shrinkage
     _JSON_STATE = (
         "input_shape_",
         "history_",
@@ -478,56 +608,13 @@ class TorchEstimator(SynthEstimator):
         "pretrain_samples_per_s_",
     )
 
-    def _torch_state(self) -> dict[str, Any]:
-        """JSON-able fitted facts (shapes, learning curves, speed) for the model header."""
-        return {k: getattr(self, k) for k in self._JSON_STATE if hasattr(self, k)}
+    def _extra_weights(self) -> dict[str, torch.Tensor]:
+        return {"output_scale": torch.from_numpy(np.asarray(self.output_scale_, dtype=np.float64))}
 
-    def _set_torch_state(self, state: dict[str, Any]) -> None:
-        for k in self._JSON_STATE:
-            if k in state:
-                setattr(self, k, state[k])
-        self.input_shape_ = tuple(int(v) for v in self.input_shape_)
-
-    def _save_torch(self, directory: Any) -> None:
-        """Write the weights and the standardization arrays to ``directory / "weights.pt"``.
-
-        Only tensors (from the CPU) and plain containers are written, so
-        :meth:`_load_torch` reads them with ``torch.load(..., weights_only=True)``.
-        """
-        state = {
-            "module": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
-            "x_mean": torch.from_numpy(np.asarray(self.x_mean_)),
-            "x_std": torch.from_numpy(np.asarray(self.x_std_)),
-            "y_mean": torch.from_numpy(np.asarray(self.y_mean_, dtype=np.float64)),
-            "y_std": torch.from_numpy(np.asarray(self.y_std_, dtype=np.float64)),
-            "output_scale": torch.from_numpy(np.asarray(self.output_scale_, dtype=np.float64)),
-        }
-        torch.save(state, Path(directory) / self._WEIGHTS_FILE)
-
-    def _load_torch(self, directory: Any) -> None:
-        """Rebuild ``module_`` from :meth:`_save_torch`'s file (``weights_only=True``, onto the CPU).
-
-        Expects ``targets_`` and :meth:`_set_torch_state`'s attributes to be restored first.
-        """
-        state = torch.load(Path(directory) / self._WEIGHTS_FILE, map_location="cpu", weights_only=True)
-        self.x_mean_ = state["x_mean"].numpy()
-        self.x_std_ = state["x_std"].numpy()
-        self.y_mean_ = state["y_mean"].numpy()
-        self.y_std_ = state["y_std"].numpy()
+    def _restore_extra(self, state: dict[str, torch.Tensor]) -> None:
         # files saved before the shrinkage existed predict unscaled
         self.output_scale_ = state["output_scale"].numpy() if "output_scale" in state else np.ones(len(self.y_mean_))
-        module = build_module(
-            lambda: self._build_module(
-                tuple(int(v) for v in self.input_shape_), len(self.y_mean_), list(self.targets_.n_classes)
-            ),
-            torch.Generator().manual_seed(0),  # overwritten by the saved weights just below
-        )
-        module.load_state_dict(state["module"], strict=True)
-        self._after_load(module)
-        self.module_ = module.eval()
 
-    def _after_load(self, module: nn.Module) -> None:
-        """Hook after :meth:`_load_torch` restored the weights (default: nothing)."""
 
     def _expected_failed_checks(self) -> dict[str, str]:
         """scikit-learn estimator checks expected to fail, with reasons: none.
@@ -555,12 +642,7 @@ class TorchEstimator(SynthEstimator):
 
 
 #: numpydoc text of the constructor parameters every torch estimator shares
-LOOP_PARAMS_DOC = """\
-    synth : str or None, default=None
-        The synth the model is for (name or plugin path), recorded with the model; never opened.
-    discrete : mapping or None, default=None
-        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
-        number of choices, or the choices' unit values. Columns not named are continuous.
+LOOP_PARAMS_DOC = SYNTH_PARAMS_DOC + """
     batch_size : int, default=64
     max_epochs : int, default={max_epochs}
     lr : float, default={lr}

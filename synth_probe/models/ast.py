@@ -177,27 +177,7 @@ class SpectrogramTransformer(TorchEstimator):
         num_threads: int | None = None,
         verbose: int = 0,
     ) -> None:
-        self.input_shape = input_shape
-        self.patch_size = patch_size
-        self.d_model = d_model
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.dim_feedforward = dim_feedforward
-        self.dropout = dropout
-        self.pooling = pooling
-        self.synth = synth
-        self.discrete = discrete
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
-        self.verbose = verbose
+        self._store_init_args(locals())
 
     # float32 attention and token-wise linear layers on the CPU round differently for different batch
     # sizes (~1e-7), so a row's prediction would depend on its batch; float64 inference makes it exact

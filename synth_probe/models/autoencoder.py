@@ -209,27 +209,7 @@ class AutoencoderMLP(TorchEstimator):
         num_threads: int | None = None,
         verbose: int = 0,
     ) -> None:
-        self.input_shape = input_shape
-        self.channels = channels
-        self.pool = pool
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.dropout = dropout
-        self.pretrain_epochs = pretrain_epochs
-        self.freeze_encoder = freeze_encoder
-        self.synth = synth
-        self.discrete = discrete
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
-        self.verbose = verbose
+        self._store_init_args(locals())
 
     # ------------------------------------------------------------------ pieces
     def _arch(self) -> tuple[tuple[int, ...], tuple[int, int], int, tuple[int, ...]]:
@@ -250,14 +230,8 @@ class AutoencoderMLP(TorchEstimator):
             raise ValueError(f"pretrain_epochs must be an int >= 0, got {self.pretrain_epochs!r}")
         return channels, pool, int(self.latent_dim), hidden  # type: ignore[return-value]
 
-    def _pretrain(
-        self,
-        X_train: torch.Tensor,
-        X_valid: torch.Tensor | None,
-        input_shape: tuple[int, int],
-        generator: torch.Generator,
-        device: torch.device,
-    ) -> None:
+    def _pretrain(self, X_train: torch.Tensor, X_valid: torch.Tensor | None,
+                  generator: torch.Generator, device: torch.device) -> None:
         channels, pool, latent, _ = self._arch()
         self.pretrain_history_: list[dict[str, Any]] = []
         self.pretrain_samples_per_s_ = float("nan")
@@ -265,7 +239,7 @@ class AutoencoderMLP(TorchEstimator):
         if self.pretrain_epochs == 0:
             return
         ae = build_module(
-            lambda: _Autoencoder(_Encoder(channels, pool, latent), _Decoder(channels, pool, latent, input_shape)),
+            lambda: _Autoencoder(_Encoder(channels, pool, latent), _Decoder(channels, pool, latent, self.input_shape_)),
             generator,
         )
         ae = ae.to(device)

@@ -29,6 +29,7 @@ and optionally ``_predict_discrete_proba(X)`` (returns a list of
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from synth_probe.errors import ParameterValueError, UnknownParameterError
 from synth_probe.synths.registry import get_synth
 
-__all__ = ["ParamTargets", "SynthEstimator", "discrete_columns_of", "discrete_layout", "FitProgress"]
+__all__ = ["ParamTargets", "SynthEstimator", "discrete_columns_of", "discrete_layout", "FitProgress", "SYNTH_PARAMS_DOC"]
+
+#: numpydoc text of the ``synth`` and ``discrete`` constructor parameters every estimator takes
+SYNTH_PARAMS_DOC = """\
+    synth : str or None, default=None
+        The synth the model is for (name or plugin path), recorded with the model; never opened.
+    discrete : mapping or None, default=None
+        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
+        number of choices, or the choices' unit values. Columns not named are continuous."""
 
 
 def _n_choices_and_values(spec_like: Any) -> tuple[int, tuple[float, ...]]:
@@ -484,6 +493,12 @@ class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     #: dtypes that ``X`` is validated to (the first is the default for other dtypes)
     _X_dtype: Any = (np.float64, np.float32)
+
+    def _store_init_args(self, values: dict[str, Any]) -> None:
+        """Store every argument of ``type(self).__init__`` from ``values`` (the constructor's ``locals()``)."""
+        for name in inspect.signature(type(self).__init__).parameters:
+            if name != "self":
+                setattr(self, name, values[name])
 
     # ----------------------------------------------------------- public API
     def fit(self, X: Any, Y: Any, callbacks: Sequence[FitCallback] | None = None) -> SynthEstimator:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from synth_probe.models.base import SynthEstimator
+from synth_probe.models.base import SYNTH_PARAMS_DOC, SynthEstimator
 
 __all__ = ["MeanBaseline"]
 
@@ -19,11 +19,7 @@ class MeanBaseline(SynthEstimator):
 
     Parameters
     ----------
-    synth : str or None, default=None
-        The synth the model is for (name or plugin path), recorded with the model; never opened.
-    discrete : mapping or None, default=None
-        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
-        number of choices, or the choices' unit values. Columns not named are continuous.
+{synth_params}
 
     Attributes
     ----------
@@ -44,8 +40,7 @@ class MeanBaseline(SynthEstimator):
     """
 
     def __init__(self, *, synth: str | None = None, discrete: Mapping[Any, Any] | None = None) -> None:
-        self.synth = synth
-        self.discrete = discrete
+        self._store_init_args(locals())
 
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         self.means_ = Yc.mean(axis=0) if Yc.shape[1] else np.zeros(0)
@@ -65,3 +60,6 @@ class MeanBaseline(SynthEstimator):
 
     def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
         return [np.tile(p, (len(X), 1)) for p in self.class_priors_]
+
+
+MeanBaseline.__doc__ = MeanBaseline.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC)

@@ -168,26 +168,7 @@ class SpectrogramCNN(TorchEstimator):
         num_threads: int | None = None,
         verbose: int = 0,
     ) -> None:
-        self.input_shape = input_shape
-        self.channels = channels
-        self.depth = depth
-        self.residual = residual
-        self.pool = pool
-        self.hidden = hidden
-        self.dropout = dropout
-        self.synth = synth
-        self.discrete = discrete
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
-        self.verbose = verbose
+        self._store_init_args(locals())
 
     def _build_module(self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]) -> nn.Module:
         channels = tuple(int(c) for c in self.channels)

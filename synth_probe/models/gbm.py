@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 
 from synth_probe.errors import ParameterValueError
-from synth_probe.models.base import FitProgress, SynthEstimator
+from synth_probe.models.base import SYNTH_PARAMS_DOC, FitProgress, SynthEstimator
 
 __all__ = ["GBMEstimator"]
 
@@ -52,11 +52,7 @@ class GBMEstimator(SynthEstimator):
         Seeds the validation split and LightGBM.
     verbose : int, default=-1
         LightGBM's verbosity.
-    synth : str or None, default=None
-        The synth the model is for (name or plugin path), recorded with the model; never opened.
-    discrete : mapping or None, default=None
-        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
-        number of choices, or the choices' unit values. Columns not named are continuous.
+{synth_params}
 
     Attributes
     ----------
@@ -84,19 +80,7 @@ class GBMEstimator(SynthEstimator):
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
     ) -> None:
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.validation_fraction = validation_fraction
-        self.early_stopping_rounds = early_stopping_rounds
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
-        self.synth = synth
-        self.discrete = discrete
+        self._store_init_args(locals())
 
     def _lgbm_params(self, seed: int) -> dict[str, Any]:
         return dict(
@@ -195,3 +179,6 @@ class GBMEstimator(SynthEstimator):
             else:
                 rows.append(m.booster_.feature_importance(importance_type="gain"))
         return np.asarray(rows, dtype=np.float64)
+
+
+GBMEstimator.__doc__ = GBMEstimator.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC)

@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from synth_probe.errors import ParameterValueError
-from synth_probe.models.base import SynthEstimator
+from synth_probe.models.base import SYNTH_PARAMS_DOC, SynthEstimator
 
 __all__ = ["NearestNeighbours"]
 
@@ -30,11 +30,7 @@ class NearestNeighbours(SynthEstimator):
     metric : str, default="euclidean"
         Any metric of :class:`sklearn.neighbors.NearestNeighbors`.
     n_jobs : int or None, default=None
-    synth : str or None, default=None
-        The synth the model is for (name or plugin path), recorded with the model; never opened.
-    discrete : mapping or None, default=None
-        The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
-        number of choices, or the choices' unit values. Columns not named are continuous.
+{synth_params}
 
     Attributes
     ----------
@@ -56,13 +52,7 @@ class NearestNeighbours(SynthEstimator):
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
     ) -> None:
-        self.n_neighbors = n_neighbors
-        self.weights = weights
-        self.standardize = standardize
-        self.metric = metric
-        self.n_jobs = n_jobs
-        self.synth = synth
-        self.discrete = discrete
+        self._store_init_args(locals())
 
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         if self.weights not in ("uniform", "distance"):
@@ -106,3 +96,6 @@ class NearestNeighbours(SynthEstimator):
     def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
         idx, w = self._neighbours(X)
         return self._class_votes(idx, w)
+
+
+NearestNeighbours.__doc__ = NearestNeighbours.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC)

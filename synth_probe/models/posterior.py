@@ -40,10 +40,8 @@ not depend on the other rows of the batch.
 """
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,15 +51,11 @@ from torch import nn
 from synth_probe.models._torch import (
     LOOP_PARAMS_DOC,
     GenDropout,
-    TorchEstimator,
-    _epoch_hook,
+    TorchBase,
     _torch_threads,
     build_module,
-    fit_loop,
-    resolve_device,
     split_indices,
 )
-from synth_probe.models.base import SynthEstimator
 from synth_probe.models.cnn import _CNN
 
 __all__ = ["FlowMatchingPosterior"]
@@ -122,7 +116,7 @@ class _FlowNet(nn.Module):
         return self.net(torch.cat([xt, _time_features(t, self.n_freqs), c], dim=1))
 
 
-class FlowMatchingPosterior(SynthEstimator):
+class FlowMatchingPosterior(TorchBase):
     """Conditional flow matching over the unit parameter vector: draws patches for a sound.
 
     Parameters
@@ -185,7 +179,8 @@ class FlowMatchingPosterior(SynthEstimator):
     (4, 2)
     """
 
-    _X_dtype = np.float32
+    # sampling integrates the flow in float64 on the CPU
+    _cpu_inference_dtype = torch.float64
 
     def __init__(
         self,
@@ -214,33 +209,11 @@ class FlowMatchingPosterior(SynthEstimator):
         num_threads: int | None = None,
         verbose: int = 0,
     ) -> None:
-        self.input_shape = input_shape
-        self.channels = channels
-        self.hidden = hidden
-        self.n_layers = n_layers
-        self.context_dim = context_dim
-        self.n_time_freqs = n_time_freqs
-        self.ode_steps = ode_steps
-        self.ode_method = ode_method
-        self.n_predict_samples = n_predict_samples
-        self.dropout = dropout
-        self.synth = synth
-        self.discrete = discrete
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
-        self.verbose = verbose
+        self._store_init_args(locals())
 
     # ------------------------------------------------------------------ checks and layout
     def _check_params(self) -> None:
-        TorchEstimator._check_params(self)  # the loop's parameters, validated as for every torch estimator
+        super()._check_params()  # the loop's parameters, validated as for every torch estimator
         for name in ("hidden", "n_layers", "context_dim", "ode_steps", "n_predict_samples"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
@@ -331,25 +304,17 @@ class FlowMatchingPosterior(SynthEstimator):
         return ((v - (x1 - x0)) ** 2).mean()
 
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
-        self._check_params()
-        if len(X) < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got n_samples={len(X)}")
+        device = self._begin_fit(X, Yc)
         self.input_shape_ = self._shape(X.shape[1])
         self._standardize_inputs(X)
-        self.y_mean_ = Yc.mean(axis=0) if Yc.shape[1] else np.zeros(0)
-        ystd = Yc.std(axis=0) if Yc.shape[1] else np.zeros(0)
-        self.y_std_ = np.where(ystd > 1e-12, ystd, 1.0)
         self.dim_ = int(Yc.shape[1] + sum(int(k) for k in self.targets_.n_classes))
         rng = self._check_random_state()
         seed, self.predict_seed_ = (int(v) for v in rng.integers(0, 2**62, size=2))
         generator = torch.Generator().manual_seed(seed)
-        device = resolve_device(self.device)
-        self.device_ = str(device)
 
         with _torch_threads(self.num_threads):
             xt = self._inputs(X)
-            yc = torch.from_numpy(((Yc - self.y_mean_) / self.y_std_).astype(np.float32))
-            yd = torch.from_numpy(Yd.astype(np.int64))
+            yc, yd = self._target_tensors(Yc, Yd)
             train_idx, valid_idx = split_indices(len(X), float(self.validation_fraction), generator)
             module = build_module(lambda: self._build(X.shape[1]), generator).to(device)
             train = [t[train_idx].to(device) for t in (xt, yc, yd)]
@@ -357,37 +322,18 @@ class FlowMatchingPosterior(SynthEstimator):
             if valid_idx is not None:
                 rep = valid_idx.repeat(_VALID_REPEATS)
                 valid = [t[rep].to(device) for t in (xt, yc, yd)] + self._noise(len(rep), generator, device)
-            result = fit_loop(
-                module,
-                lambda m, b: self._loss(m, b, generator),
-                train,
-                valid,
-                max_epochs=int(self.max_epochs),
-                desc=type(self).__name__,
-                # set only for the length of one fit, by synth_probe.tuning (reports epochs to Optuna)
-                on_epoch=_epoch_hook(callbacks, int(self.max_epochs)),
-                **TorchEstimator._loop_settings(self, generator, device),
-            )
-        self.module_ = module.to("cpu").eval()
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.n_epochs_ = len(result.history)
-        self.train_samples_per_s_ = result.samples_per_s
+            self._train(module, lambda m, b: self._loss(m, b, generator), train, valid, generator, device, callbacks)
 
     # ------------------------------------------------------------------ sampling
-    @torch.no_grad()
     def _flow(self, X: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """Integrate the flow from ``noise`` (m, dim) for every row of ``X``; returns (n, m, dim) float64."""
-        device = resolve_device(self.device)
-        dtype = torch.float64 if device.type == "cpu" else torch.float32
-        module = copy.deepcopy(self.module_).to(device, dtype).eval()
         m = len(noise)
         steps = int(self.ode_steps)
         dt = 1.0 / steps
-        z0 = torch.from_numpy(noise).to(device, dtype)
         rows = max(1, _SAMPLE_CHUNK // max(m, 1))
         out = np.empty((len(X), m, self.dim_), dtype=np.float64)
-        with _torch_threads(self.num_threads):
+        with self._inference() as (module, device, dtype):
+            z0 = torch.from_numpy(noise).to(device, dtype)
             inputs = self._inputs(X)
             for start in range(0, len(X), rows):
                 x_in = inputs[start : start + rows].to(device, dtype)
@@ -478,41 +424,11 @@ class FlowMatchingPosterior(SynthEstimator):
         return out
 
     # ------------------------------------------------------------------ saving (synth_probe.models.io)
-    _WEIGHTS_FILE = "weights.pt"
     _JSON_STATE = ("input_shape_", "dim_", "predict_seed_", "history_", "best_epoch_", "n_epochs_",
                    "train_samples_per_s_", "device_")
 
-    _torch_state = TorchEstimator._torch_state  # the JSON-able fitted facts named in _JSON_STATE
-
-    def _set_torch_state(self, state: dict[str, Any]) -> None:
-        for k in self._JSON_STATE:
-            if k in state:
-                setattr(self, k, state[k])
-        if self.input_shape_ is not None:
-            self.input_shape_ = tuple(int(v) for v in self.input_shape_)
-
-    def _save_torch(self, directory: Any) -> None:
-        """Write the weights and standardization arrays (tensors only) to ``directory / "weights.pt"``."""
-        state = {
-            "module": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
-            "x_mean": torch.from_numpy(np.asarray(self.x_mean_)),
-            "x_std": torch.from_numpy(np.asarray(self.x_std_)),
-            "y_mean": torch.from_numpy(np.asarray(self.y_mean_, dtype=np.float64)),
-            "y_std": torch.from_numpy(np.asarray(self.y_std_, dtype=np.float64)),
-        }
-        torch.save(state, Path(directory) / self._WEIGHTS_FILE)
-
-    def _load_torch(self, directory: Any) -> None:
-        """Rebuild ``module_`` from :meth:`_save_torch`'s file (``weights_only=True``, onto the CPU)."""
-        state = torch.load(Path(directory) / self._WEIGHTS_FILE, map_location="cpu", weights_only=True)
-        self.x_mean_ = state["x_mean"].numpy()
-        self.x_std_ = state["x_std"].numpy()
-        self.y_mean_ = state["y_mean"].numpy()
-        self.y_std_ = state["y_std"].numpy()
-        n_features = int(self.n_features_in_)
-        module = build_module(lambda: self._build(n_features), torch.Generator().manual_seed(0))
-        module.load_state_dict(state["module"], strict=True)
-        self.module_ = module.eval()
+    def _new_module(self) -> nn.Module:
+        return self._build(int(self.n_features_in_))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
