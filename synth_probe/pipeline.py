@@ -8,11 +8,17 @@ says which features a family reads by default, :func:`feature_step` turns a :cla
 :func:`build_estimator` / :func:`build_pipeline` fill in the constructor
 arguments that depend on the data (input shape of a spectrogram model, the
 discrete/continuous layout of the targets, seed, threads).
+
+A probe dataset (several renders of each patch, :mod:`synth_probe.probe`) is read as rows of
+``n_renders * n_samples`` samples: given the probe's ``renders``, the feature step is a
+:class:`~synth_probe.features.ProbeFeatures` that applies the family's features to each render
+(tabular features gain each render's note and velocity), and a spectrogram model reads the
+renders as input channels.
 """
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -35,7 +41,8 @@ from synth_probe.families import (
     family,
     resolve_family,
 )
-from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram
+from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram, ProbeFeatures
+from synth_probe.features.probe import render_triples
 
 __all__ = [
     "Family",
@@ -86,7 +93,7 @@ def _as_spec(features: FeatureSpec | str | None, name: str) -> FeatureSpec:
 
 
 def feature_step(spec: FeatureSpec | str, *, sample_rate: int, note_length: float | None,
-                 jobs: int | None = None) -> Any:
+                 jobs: int | None = None, renders: Sequence[Any] | None = None) -> Any:
     """The (unfitted) transformer of a feature setting, or None for raw audio rows.
 
     Parameters
@@ -98,8 +105,21 @@ def feature_step(spec: FeatureSpec | str, *, sample_rate: int, note_length: floa
         Seconds the note is held (the handcrafted release descriptors read it).
     jobs : int or None
         Worker processes of the transformer (does not change its output).
+    renders : sequence of RenderSettings or (note, velocity, note_length), optional
+        A probe's renders (:meth:`synth_probe.probe.Probe.renders`): the step reads rows of
+        ``n_renders * n_samples`` samples and is a :class:`ProbeFeatures` around the per-render
+        step (tabular features with each render's note and velocity; ``logmel`` without, a stack of
+        images). None: one render per row, as before probes. Raw audio (``none``) passes through.
     """
     spec = spec if isinstance(spec, FeatureSpec) else FeatureSpec(spec)
+    step = _render_step(spec, sample_rate=sample_rate, note_length=note_length, jobs=jobs)
+    if renders is None or step is None:
+        return step
+    return ProbeFeatures(step, renders=render_triples(renders), context=spec.kind != "logmel")
+
+
+def _render_step(spec: FeatureSpec, *, sample_rate: int, note_length: float | None, jobs: int | None) -> Any:
+    """The feature step of one render's audio rows (see :func:`feature_step`)."""
     if spec.kind == "none":
         return None
     if spec.kind == "logmel":
@@ -116,11 +136,16 @@ def feature_step(spec: FeatureSpec | str, *, sample_rate: int, note_length: floa
     return FeatureUnion([("handcrafted", hand), ("logmel", stats)])
 
 
-def input_shape(step: Any, n_samples: int) -> tuple[int, int] | None:
-    """``(bins, frames)`` of the flattened spectrogram image ``step`` makes of ``n_samples``-sample clips.
+def input_shape(step: Any, n_samples: int) -> tuple[int, ...] | None:
+    """Shape of the flattened spectrogram image ``step`` makes of ``n_samples``-sample clips.
 
-    None when ``step`` is not a full (unpooled) spectrogram.
+    ``(bins, frames)`` for one render; for a probe's :class:`ProbeFeatures` around a full
+    spectrogram, the renders' images stacked along the bins, ``(n_renders * bins, frames)``
+    (``n_samples`` is one render's). None when ``step`` is not a full (unpooled) spectrogram.
     """
+    if isinstance(step, ProbeFeatures) and not step.context:
+        one = input_shape(step.step, n_samples)
+        return None if one is None else (len(step.renders) * one[0], one[1])
     if isinstance(step, LogMelSpectrogram) and step.flatten and step.time_pool is None:
         return int(step.n_bins()), int(step.n_frames(int(n_samples)))
     return None
@@ -205,6 +230,7 @@ def build_pipeline(
     jobs: int | None = None,
     threads: int | None = None,
     device: str | None = None,
+    renders: Sequence[Any] | None = None,
 ) -> Pipeline:
     """A Pipeline of the feature step (``"features"``, left out for raw audio) and the estimator.
 
@@ -215,12 +241,15 @@ def build_pipeline(
     features : FeatureSpec, str or None
         None: the family's default (:func:`default_features`).
     sample_rate, note_length, n_samples :
-        Of the audio rows the pipeline will read.
+        Of the audio the pipeline will read (``n_samples``: of one render).
     discrete, synth, overrides, seed, jobs, threads, device :
         As :func:`build_estimator`.
+    renders : sequence of RenderSettings, optional
+        A probe's renders (see :func:`feature_step`): the pipeline reads rows of
+        ``n_renders * n_samples`` samples.
     """
     spec = _as_spec(features, name)
-    step = feature_step(spec, sample_rate=sample_rate, note_length=note_length, jobs=jobs)
+    step = feature_step(spec, sample_rate=sample_rate, note_length=note_length, jobs=jobs, renders=renders)
     shape = input_shape(step, n_samples) if family(name).torch else None
     est = build_estimator(name, input_shape=shape, discrete=discrete, synth=synth, seed=seed, jobs=jobs,
                           threads=threads, device=device, overrides=overrides)

@@ -58,10 +58,12 @@ from synth_probe.errors import DatasetError, ParameterValueError, UnknownModelEr
 from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
 from synth_probe.dataset import generate, load_dataset
-from synth_probe.metrics import _patch_matrix, audio_report, grid_levels, parameter_report, summarize_audio
+from synth_probe.metrics import _patch_matrix, grid_levels, parameter_report, summarize_audio
 from synth_probe.pipeline import FAMILIES, SUITE as PIPELINE_SUITE, TORCH_FAMILIES, build_estimator, feature_step
 from synth_probe.pipeline import input_shape as step_input_shape
-from synth_probe.training import dataset_context, select_params, split_indices, target_layout
+from synth_probe.predictability_probe import pair_render, probe_audio_report, probe_fields, probe_slug
+from synth_probe.probe import parse_probe
+from synth_probe.training import audio_rows, dataset_context, probe_renders, select_params, split_indices, target_layout
 from synth_probe.progress import Progress
 from synth_probe.render import render_many
 from synth_probe.sampling import sampler_render_defaults
@@ -194,11 +196,14 @@ class PredictabilityConfig:
         return base
 
 
-def default_dataset_path(synth: str, sampler: str, n: int, root: str | os.PathLike = "data") -> Path:
-    """``data/<synth>-<sampler>-<n>`` with ``n`` written as ``20k`` when a multiple of 1000."""
+def default_dataset_path(synth: str, sampler: str, n: int, root: str | os.PathLike = "data",
+                         probe: Any = None) -> Path:
+    """``data/<synth>-<sampler>-<n>`` with ``n`` written as ``20k`` when a multiple of 1000 (and ``-<probe>``
+    for a probe of several renders, e.g. ``-notes36-60-84``)."""
     name = Path(str(synth)).stem.lower().replace(" ", "-")
     size = f"{n // 1000}k" if n % 1000 == 0 else str(n)
-    return Path(root) / f"{name}-{sampler}-{size}"
+    slug = probe_slug(parse_probe(probe))
+    return Path(root) / (f"{name}-{sampler}-{size}" + (f"-{slug}" if slug else ""))
 
 
 def ensure_dataset(
@@ -214,12 +219,15 @@ def ensure_dataset(
     note_length: float | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    probe: Any = None,
 ) -> Any:
     """Generate (or complete) the dataset at ``path`` and load it.
 
     The render settings are the sampler's own (``inversynth``: 16,384 Hz, 1 s)
     or 22,050 Hz, a 1 s note in 1.5 s; the arguments override them. A complete
-    dataset is only checked, not re-rendered.
+    dataset is only checked, not re-rendered. ``probe`` (a :class:`~synth_probe.probe.Probe` or its
+    text) renders each of the ``n`` patches at each of its renders; a folder made with another probe
+    is refused.
 
     Returns
     -------
@@ -235,7 +243,8 @@ def ensure_dataset(
     s = get_synth(synth)
     t0 = time.perf_counter()
     try:
-        result = generate(s, path, n, sampler=sampler, seed=seed, settings=settings, jobs=jobs, progress=progress)
+        result = generate(s, path, n, sampler=sampler, seed=seed, settings=settings, jobs=jobs, progress=progress,
+                          probe=parse_probe(probe))
     finally:
         s.close()
     if not result.ok:
@@ -257,9 +266,11 @@ def skill(row: Mapping[str, Any]) -> float:
 
 
 # ----------------------------------------------------------------------------- features
-def suite_feature_steps(sample_rate: int, note_length: float | None, jobs: int) -> dict[str, Any]:
-    """The suite's two feature steps: the tabular families' default features and the torch families'."""
-    kw = dict(sample_rate=sample_rate, note_length=note_length)
+def suite_feature_steps(sample_rate: int, note_length: float | None, jobs: int,
+                        renders: Sequence[RenderSettings] | None = None) -> dict[str, Any]:
+    """The suite's two feature steps: the tabular families' default features and the torch families'
+    (over a probe's ``renders``, see :func:`synth_probe.pipeline.feature_step`)."""
+    kw = dict(sample_rate=sample_rate, note_length=note_length, renders=renders)
     return {"tabular": feature_step(FAMILIES["gbm"].features, jobs=jobs, **kw),
             "logmel": feature_step(FAMILIES["cnn"].features, jobs=1, **kw)}
 
@@ -270,7 +281,7 @@ def _feature_key(ds: Any, name: str, step: Any, rows: np.ndarray) -> str:
     h = hashlib.sha256()
     h.update(str(ds.meta.get("identity_sha256")).encode())
     h.update(name.encode())
-    if uses_handcrafted(step):  # a new descriptor set must not be served an old one's columns
+    if uses_handcrafted(getattr(step, "step", step)):  # a probe's ProbeFeatures: its per-render step  # a new descriptor set must not be served an old one's columns
         h.update(f"descriptors-v{DESCRIPTORS_VERSION}".encode())
     h.update(repr(sorted((k, repr(v)) for k, v in step.get_params(deep=True).items()
                          if not k.endswith("n_jobs") and "cache_dir" not in k)).encode())
@@ -308,7 +319,7 @@ def compute_features(
     bar = Progress(len(rows), f"features {name}", unit="rows", log=log, enabled=log is not None and len(rows) > chunk)
     with bar:
         for a in range(0, len(rows), chunk):
-            X = np.asarray(ds.audio[rows[a:a + chunk]], dtype=np.float32)
+            X = audio_rows(ds, rows[a:a + chunk])  # a probe's renders side by side
             if not fitted:
                 step.fit(X)
                 fitted = True
@@ -509,7 +520,7 @@ def _start(ds: Any, config: PredictabilityConfig, out: Path, synth: str | None, 
         "synth": synth, "data": str(ds.path), "n": n, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
         "sampler": (ds.meta.get("sampling") or {}).get("sampler"),
         "render": asdict(settings) if hasattr(settings, "__dataclass_fields__") else dict(ds.meta.get("render", {})),
-        "columns": columns, "config": asdict(config), "models": {}, "complete": False,
+        **probe_fields(ds), "columns": columns, "config": asdict(config), "models": {}, "complete": False,
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_average": load, "cpus": os.cpu_count(),
         "command": " ".join(sys.argv), "versions": library_versions(),
     }
@@ -550,7 +561,7 @@ def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
     """
     config, results = run.config, run.results
     sr, settings = int(run.settings.sample_rate), run.settings
-    steps = suite_feature_steps(sr, settings.note_length, int(config.jobs))
+    steps = suite_feature_steps(sr, settings.note_length, int(config.jobs), probe_renders(run.ds))
     need = {("logmel" if m in TORCH_MODELS else "tabular") for m in config.models if not run.kept(m)}
     feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t_feat = time.perf_counter()
@@ -561,9 +572,10 @@ def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
     lm = steps["logmel"]
     input_shape = step_input_shape(lm, settings.n_samples)
     layout = target_layout(run.columns, synth=run.synth) if run.synth else target_layout(run.columns, specs=run.ds.specs)
-    results["features"] = {"tabular": "handcrafted + log-mel (64 bands) in 8 time segments",
+    each = f", per render of the probe {results['probe']}" if results.get("n_renders", 1) > 1 else ""
+    results["features"] = {"tabular": f"handcrafted + log-mel (64 bands) in 8 time segments{each}",
                            "logmel": f"log-mel {input_shape[0]} bands x {input_shape[1]} frames "
-                                     f"(n_fft {lm.n_fft}, hop {lm.hop_length})"}
+                                     f"(n_fft {getattr(lm, 'step', lm).n_fft}, hop {getattr(lm, 'step', lm).hop_length}){each}"}
     preds: dict[str, pd.DataFrame] = {}
     probas: dict[str, dict[str, np.ndarray] | None] = {}
     saved = load_predictions(run.out / PREDICTIONS_NAME, results["fingerprint"],
@@ -628,6 +640,7 @@ def run_predictability(
     cache_dir: str | os.PathLike | None = ".cache/features",
     resume: bool = True,
     log: Callable[[str], None] | None = None,
+    against: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Train and score the suite on ``ds``; write ``predictability.json`` and the clips of the audio comparison.
 
@@ -650,6 +663,9 @@ def run_predictability(
         same dataset, split and hyperparameters.
     log : callable, optional
         Receives progress lines (default: stderr).
+    against : sequence of dict, optional
+        Other runs to compare with, per parameter, in the report
+        (:func:`synth_probe.predictability_probe.read_against`); kept under ``against``.
 
     Returns
     -------
@@ -665,6 +681,7 @@ def run_predictability(
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     run = _start(ds, config, Path(out), synth, resume, log)
     results = run.results
+    results["against"] = [dict(a) for a in against or []]
     preds, probas, interrupted = _train_models(run, cache_dir)
     results["models"].pop("ensemble", None)
     if not interrupted:
@@ -699,10 +716,11 @@ def _audio_study(ds, synth, settings, columns, rows, preds, results, config, log
         patches = ds.params.iloc[rows].reset_index(drop=True)
         seeds = np.asarray(ds.seeds)[rows]
         target = np.asarray(ds.audio[rows], dtype=np.float32)
+        renders = probe_renders(ds)
         audio: dict[str, Any] = {"n": k, "models": {}}
         for model, pred in preds.items():
-            dist = audio_report(s, patches, pred.iloc[:k], settings, seeds=seeds, target_audio=target,
-                                jobs=int(config.jobs))
+            dist = probe_audio_report(s, patches, pred.iloc[:k], settings, renders, seeds=seeds, target=target,
+                                      jobs=int(config.jobs))
             summ = summarize_audio(dist)
             audio["models"][model] = {c: {"mean": float(summ.loc[c, "mean"]), "median": float(summ.loc[c, "median"])}
                                       for c in summ.index}
@@ -710,6 +728,10 @@ def _audio_study(ds, synth, settings, columns, rows, preds, results, config, log
         learned = [m for m in preds if m != "mean"]
         media: dict[str, np.ndarray] = {}
         p = min(int(config.pairs), k)
+        if renders is not None:  # the pairs play one render of the probe
+            i = pair_render(renders, settings)
+            settings, target = renders[i], target[:, i]
+            audio["pairs_render"] = settings.to_dict()
         if learned and p > 0:
             best = max(learned, key=lambda m: results["models"][m].get("mean_skill") or -math.inf)
             audio["pairs_model"] = best

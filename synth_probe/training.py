@@ -4,6 +4,11 @@
 and the research scripts read a dataset's synth and render settings, choose the
 target columns, split the rows and describe the discrete targets through these
 functions (models and features come from :mod:`synth_probe.pipeline`).
+
+A probe dataset (several renders of each patch, :mod:`synth_probe.probe`) is read the same way:
+:func:`dataset_context` names its renders, which :func:`synth_probe.pipeline.build_pipeline`
+takes, and :func:`audio_rows` gives its audio as the pipeline reads it, one row of
+``n_renders * n_samples`` samples per patch.
 """
 from __future__ import annotations
 
@@ -21,8 +26,10 @@ from synth_probe.synths.base import RenderSettings
 from synth_probe.synths.registry import get_synth
 
 __all__ = [
+    "audio_rows",
     "dataset_context",
     "load_training_dataset",
+    "probe_renders",
     "select_params",
     "split_indices",
     "target_layout",
@@ -32,7 +39,7 @@ __all__ = [
 
 
 def load_training_dataset(path: str) -> Any:
-    """The dataset at ``path`` (every shard checked against its sha256).
+    """The dataset at ``path`` (every shard checked against its sha256); a probe dataset too.
 
     Raises
     ------
@@ -42,13 +49,44 @@ def load_training_dataset(path: str) -> Any:
     return load_dataset(path)
 
 
-def dataset_context(ds: Any) -> dict[str, Any]:
-    """Synth name and render settings of a loaded dataset, from ``ds.meta`` (or ``ds.settings``).
+def probe_renders(ds: Any) -> list[RenderSettings] | None:
+    """The render settings of each render of a probe dataset's patches; None for one render per patch.
+
+    A dataset made with the default probe (the settings' own note), or made before probes, gives None:
+    its audio rows are read as they always were.
+    """
+    probe = getattr(ds, "probe", None)
+    settings = getattr(ds, "settings", None)
+    if probe is None or probe.is_default or settings is None:
+        return None
+    return probe.renders(settings)
+
+
+def audio_rows(ds: Any, rows: Any = slice(None)) -> np.ndarray:
+    """Audio of dataset ``rows`` as a pipeline reads it.
+
+    Parameters
+    ----------
+    ds : Dataset
+    rows : int array, slice or bool mask
+        Row positions.
 
     Returns
     -------
-    dict with ``synth`` (str or None), ``synth_sha256`` (a plugin binary's, or None) and
-    ``settings`` (RenderSettings or None).
+    X : np.ndarray [shape=(n, n_samples) or (n, n_renders * n_samples), dtype=float32]
+        A probe dataset's renders of each patch side by side, in the probe's render order.
+    """
+    X = np.asarray(ds.audio[rows], dtype=np.float32)
+    return X.reshape(len(X), -1) if X.ndim == 3 else X
+
+
+def dataset_context(ds: Any) -> dict[str, Any]:
+    """Synth name, render settings and probe renders of a loaded dataset, from ``ds.meta`` (or ``ds.settings``).
+
+    Returns
+    -------
+    dict with ``synth`` (str or None), ``synth_sha256`` (a plugin binary's, or None), ``settings``
+    (RenderSettings or None) and ``renders`` (:func:`probe_renders`: list of RenderSettings, or None).
     """
     meta = dict(getattr(ds, "meta", None) or {})
     synth = meta.get("synth")
@@ -63,7 +101,8 @@ def dataset_context(ds: Any) -> dict[str, Any]:
         if isinstance(raw, dict):
             keys = ("note", "velocity", "note_length", "render_length", "sample_rate")
             settings = RenderSettings(**{k: raw[k] for k in keys if k in raw})
-    return {"synth": synth, "synth_sha256": sha if isinstance(sha, str) else None, "settings": settings}
+    return {"synth": synth, "synth_sha256": sha if isinstance(sha, str) else None, "settings": settings,
+            "renders": probe_renders(ds)}
 
 
 def select_params(params: pd.DataFrame, spec: str) -> list[str]:

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.models import load_model
     from synth_probe.models.io import choose_synth
     from synth_probe.training import (
+        audio_rows,
         dataset_context,
         discrete_proba,
         format_report,
@@ -69,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         idx = np.arange(n)
     if len(idx) == 0:
         raise ParameterValueError("no samples to evaluate")
-    X = np.asarray(ds.audio[idx])
+    if ctx["renders"] is not None and (args.audio or args.samples):
+        raise ParameterValueError("--audio and --samples re-render one note; this dataset holds a probe of "
+                                  f"{len(ctx['renders'])} renders per patch (leave them out)")
+    X = audio_rows(ds, idx)  # a probe dataset's renders side by side
     Y = ds.params[columns].iloc[idx].reset_index(drop=True)
     pred = model.predict(X)
     if not hasattr(pred, "columns"):

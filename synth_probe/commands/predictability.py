@@ -8,6 +8,7 @@ from typing import Any
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, key_value, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.probe import probe_arg
 from synth_probe.report.pages import write_predictability_report
 
 __all__ = ["register", "run", "DEFAULT_N"]
@@ -33,6 +34,8 @@ def _parse_sets(items: list[str] | None) -> dict[str, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     from synth_probe.errors import ParameterValueError
     from synth_probe.predictability import PredictabilityConfig, default_dataset_path, ensure_dataset, run_predictability
+    from synth_probe.predictability_probe import patches_for_budget, read_against
+    from synth_probe.probe import DEFAULT_PROBE
     from synth_probe.training import load_training_dataset
 
     def log(s: str) -> None:
@@ -48,16 +51,23 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.n is not None and args.n < 20:
         raise ParameterValueError(f"--n must be at least 20, got {args.n}")
-    n = args.n if args.n is not None else DEFAULT_N
-    data = Path(args.data) if args.data else default_dataset_path(args.synth, args.sampler, n)
-    if args.data and (data / "manifest.json").exists() and args.n is None:
+    against = read_against(args.against or [])  # a bad file is refused before any work
+    probe = args.probe or DEFAULT_PROBE
+    n = (patches_for_budget(args.renders, probe) if args.renders is not None
+         else args.n if args.n is not None else DEFAULT_N)
+    data = Path(args.data) if args.data else default_dataset_path(args.synth, args.sampler, n, probe=probe)
+    if args.data and (data / "manifest.json").exists() and args.n is None and args.renders is None:
         ds = load_training_dataset(str(data))  # a dataset given by --data is used as it is
+        if args.probe is not None and ds.probe != args.probe:
+            raise ParameterValueError(f"{data} was made with the probe {ds.probe.text()!r}, not {args.probe.text()!r}; "
+                                      "leave --probe out to use it, or give another --data")
     else:
-        log(f"dataset {data}: {n} renders of the {args.sampler} sampler (rendered where missing)")
+        per = f" x {probe.n_renders()} renders of the probe {probe.text()}" if not probe.is_default else " renders"
+        log(f"dataset {data}: {n} patches{per} of the {args.sampler} sampler (rendered where missing)")
         ds = ensure_dataset(args.synth, data, n, sampler=args.sampler, seed=args.data_seed, jobs=args.jobs,
-                            progress=not args.no_progress, log=log)
+                            progress=not args.no_progress, log=log, probe=probe)
     try:
-        results = run_predictability(ds, config, out=args.out, synth=args.synth,
+        results = run_predictability(ds, config, out=args.out, synth=args.synth, against=against,
                                      cache_dir=None if args.no_cache else args.cache, resume=not args.fresh, log=log)
     except KeyboardInterrupt:  # the run saved what it finished: the page shows that, then the interrupt goes on
         log(f"wrote {write_predictability_report(None, args.out)['html']}")
@@ -79,9 +89,20 @@ def register(subparsers: Any) -> None:
     p.add_argument("synth", help="built-in synth name (noisemaker) or a plugin path")
     p.add_argument("--data", default=None,
                    help="dataset folder; default data/<synth>-<sampler>-<n>, rendered (or completed) when missing")
-    p.add_argument("--n", type=int_arg(20), default=None,
-                   help=f"renders in the dataset (default {DEFAULT_N} for a new one; an existing dataset given by "
-                        "--data is used whole unless --n asks to extend it)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--n", type=int_arg(20), default=None,
+                      help=f"patches in the dataset (default {DEFAULT_N} for a new one; an existing dataset given by "
+                           "--data is used whole unless --n asks to extend it)")
+    size.add_argument("--renders", type=int_arg(20), default=None, metavar="N",
+                      help="a render budget instead of --n: N // (renders of the --probe) patches, e.g. --renders "
+                           "3000 --probe notes=36,60,84 renders 1,000 patches at 3 notes")
+    p.add_argument("--probe", type=probe_arg, default=None, metavar="PROBE",
+                   help="renders taken of each patch of a dataset that is built, e.g. notes=36,60,84 or "
+                        "velocities=64,127 (default: one note); the models read every render (features per render, "
+                        "the spectrogram models' input channels). The default dataset folder names the probe")
+    p.add_argument("--against", action="append", metavar="PREDICTABILITY_JSON",
+                   help="another run's predictability.json (or its reports folder) to compare with per parameter in "
+                        "the report, e.g. a one-note run at the same number of renders; repeatable")
     p.add_argument("--sampler", default="timbral", choices=["timbral", "inversynth", "all"],
                    help="sampler of a dataset that is built")
     p.add_argument("--data-seed", type=seed_arg(), default=0, help="seed of the patch stream of a dataset that is built")

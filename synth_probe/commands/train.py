@@ -7,8 +7,6 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
-
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, key_value, sample_rate_arg, seed_arg
 from synth_probe.errors import DatasetError
 from synth_probe.families import FAMILIES, FEATURE_SETS
@@ -26,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.models import save_model
     from synth_probe.pipeline import build_pipeline
     from synth_probe.training import (
+        audio_rows,
         dataset_context,
         discrete_proba,
         format_report,
@@ -52,14 +51,14 @@ def run(args: argparse.Namespace) -> int:
     layout = target_layout(columns, synth=synth) if synth else target_layout(columns, specs=ds.specs)
     pipe = build_pipeline(
         args.model, features=args.features, synth=synth, discrete=layout, sample_rate=int(sample_rate),
-        note_length=note_length, n_samples=ds.audio.shape[1], overrides=overrides, seed=args.seed, jobs=args.jobs,
+        note_length=note_length, n_samples=ds.audio.shape[-1], overrides=overrides, seed=args.seed, jobs=args.jobs,
+        renders=ctx["renders"],  # a probe dataset: features per render
     )
-    audio = ds.audio
     Y = params[columns]
     print(f"training {args.model} on {len(train_idx)} samples, {len(columns)} parameters "
           f"(features: {args.features or FAMILIES[args.model].features})", file=sys.stderr)
     t0 = time.perf_counter()
-    pipe.fit(np.asarray(audio[train_idx]), Y.iloc[train_idx].reset_index(drop=True))
+    pipe.fit(audio_rows(ds, train_idx), Y.iloc[train_idx].reset_index(drop=True))
     fit_s = time.perf_counter() - t0
     meta: dict[str, Any] = {
         "data": str(args.data), "model": args.model, "params": columns, "seed": args.seed,
@@ -71,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         meta["render"] = settings.to_dict()
     if len(test_idx):
         est = pipe.steps[-1][1]
-        Xt = np.asarray(audio[test_idx])
+        Xt = audio_rows(ds, test_idx)
         pred = pipe.predict(Xt)
         proba = discrete_proba(pipe, Xt)
         report = parameter_report(Y.iloc[test_idx].reset_index(drop=True), pred, est.synth if hasattr(est, "synth") else None,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from synth_probe.commands._args import float_arg, int_arg, jobs_arg, seed_arg
 from synth_probe.fileio import check_output_dir
+from synth_probe.probe import probe_arg
 from synth_probe.families import TUNED
 from synth_probe.report.tuning_section import write_tune_report
 from synth_probe.synths.registry import get_synth
@@ -40,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"dataset folder (default: data/<synth>-timbral-default, rendered first if missing: "
                         f"{DEFAULT_N} patches of the timbral sampler, 22.05 kHz, 1.5 s; for a parameter that sampler "
                         "holds, data/<synth>-timbral+<param>-default also varies it, with its gate open)")
+    p.add_argument("--probe", type=probe_arg, default=None, metavar="PROBE",
+                   help="renders taken of each patch, e.g. notes=36,60,84 or velocities=64,127: the default dataset "
+                        "is rendered with it (folder ...-default-<probe>), a --data dataset must have been made with "
+                        "it; the models read every render (default: one note, or whatever --data holds)")
     p.add_argument("--trials", type=int_arg(0), default=None,
                    help="trials this command runs (split over --jobs); default: until --timeout")
     p.add_argument("--timeout", type=float_arg(0.0, above=True), default=None,
@@ -95,14 +100,14 @@ def run(args: argparse.Namespace) -> int:
     # a storage that cannot be reached fails now, before any dataset is rendered
     folder = study_dir(args.studies, label, spec.name)
     open_storage(args.storage, folder / "study.journal", heartbeat_interval=args.heartbeat, grace_period=args.grace)
-    data = args.data or str(default_dataset(args.synth, label, spec.name, args.jobs, DEFAULT_N))
+    data = args.data or str(default_dataset(args.synth, label, spec.name, args.jobs, DEFAULT_N, probe=args.probe))
     timeout = args.timeout if args.timeout is not None else (1800.0 if args.trials is None else None)
     cfg = TuneConfig(
         synth=args.synth, param=spec.name, data=data, trials=args.trials, timeout=timeout, jobs=args.jobs,
         storage=args.storage, study=args.study, families=families, pruner=args.pruner,
         studies_root=args.studies, out=args.out, seed=args.seed, max_epochs=args.max_epochs,
         max_rounds=args.max_rounds, limit=args.limit, heartbeat_interval=args.heartbeat,
-        grace_period=args.grace, report=not args.no_report,
+        grace_period=args.grace, report=not args.no_report, probe=args.probe.text() if args.probe else None,
     )
     t0 = time.perf_counter()
     s = run_tuning(cfg, audibility)

@@ -1,11 +1,12 @@
 """Audio features as scikit-learn transformers (audio rows in, 2-D feature rows out).
 
-Both check their audio with :func:`synth_probe.frontend.check_audio` and compute on the feature
+The per-render steps check their audio with :func:`synth_probe.frontend.check_audio` and compute on the feature
 front-end of :mod:`synth_probe.frontend`.
 """
 from __future__ import annotations
 
 from synth_probe.features.handcrafted import DESCRIPTORS_VERSION, MOD_BANDS, HandcraftedFeatures, uses_handcrafted
+from synth_probe.features.probe import ProbeFeatures
 from synth_probe.features.spectrogram import LogMelSpectrogram
 
-__all__ = ["DESCRIPTORS_VERSION", "HandcraftedFeatures", "LogMelSpectrogram", "MOD_BANDS", "uses_handcrafted"]
+__all__ = ["DESCRIPTORS_VERSION", "HandcraftedFeatures", "LogMelSpectrogram", "MOD_BANDS", "ProbeFeatures", "uses_handcrafted"]

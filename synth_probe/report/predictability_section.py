@@ -32,6 +32,7 @@ from synth_probe.report.html import (
     wav_data_uri,
 )
 from synth_probe.report.in_context import parameter_estimates, summary_rows
+from synth_probe.report.probe_section import comparison_html
 
 __all__ = ["PART_KEY", "PART_TITLE", "RESULTS_NAME", "MEDIA_NAME", "predictability_html", "refresh_part",
            "load_media"]
@@ -317,7 +318,9 @@ def _audio_html(results: dict[str, Any], order: list[str], media: dict[str, np.n
 def _method_html(results: dict[str, Any]) -> list[str]:
     cfg = results.get("config", {})
     return ['<h3 id="measured-method">Method</h3>', key_value_table([
-        ("dataset", results.get("data")), ("rows", f"{results.get('n')} ({results.get('n_train')} train, "
+        ("dataset", results.get("data")),
+        ("probe", f"{results.get('probe', 'default')} ({results.get('n_renders', 1)} render(s) per patch, "
+                  f"{results.get('renders_total', results.get('n'))} renders in all)"), ("rows", f"{results.get('n')} ({results.get('n_train')} train, "
                                                    f"{results.get('n_test')} test; seed {cfg.get('seed')})"),
         ("targets", f"{len(results.get('columns', []))} parameters that vary in the dataset"),
         ("features", "; ".join(f"{k}: {v}" for k, v in results.get("features", {}).items())),
@@ -357,7 +360,7 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
     sens = {p["name"]: p for p in (sensitivity or {}).get("params", [])}
     context = parameter_estimates(results, identifiability)
     out = (_intro_html(results, order, sensitivity) + _summary_html(results, sensitivity, identifiability)
-           + _parameter_table_html(results, order, sens, context) + _models_html(results, order)
+           + _parameter_table_html(results, order, sens, context) + comparison_html(results) + _models_html(results, order)
            + _spread_html(results, context) + _scatter_html(results, sens) + _curves_html(results, order) + _audio_html(results, order, media)
            + _method_html(results))
     return "\n".join(out)

@@ -22,8 +22,10 @@ from synth_probe.features.spectrogram import pool_time as _pool_time
 from synth_probe.fileio import read_json
 from synth_probe.metrics import parameter_report
 from synth_probe.models.base import FitProgress, ParamTargets
+from synth_probe.features import ProbeFeatures
 from synth_probe.pipeline import build_estimator, feature_step, input_shape
-from synth_probe.training import target_layout
+from synth_probe.probe import parse_probe
+from synth_probe.training import audio_rows, probe_renders, target_layout
 from synth_probe.tuning.space import FAMILIES, TORCH_FAMILIES, feature_spec
 
 __all__ = ["TuneConfig", "TuneContext", "FeatureStore", "split_rows", "check_audible", "study_dir", "synth_label"]
@@ -134,6 +136,9 @@ class TuneConfig:
     limit : int or None
         Use only the first ``limit`` rows of the dataset.
     heartbeat_interval, grace_period : int
+    probe : str or None
+        The probe the dataset must have been made with (:func:`synth_probe.probe.parse_probe`);
+        None: whichever it has.
     """
 
     synth: str
@@ -157,6 +162,7 @@ class TuneConfig:
     heartbeat_interval: int = 15
     grace_period: int = 60
     report: bool = True
+    probe: str | None = None
 
 
 def split_rows(n: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
@@ -173,10 +179,21 @@ def split_rows(n: int, val_fraction: float, test_fraction: float, seed: int) -> 
             "train": np.sort(perm[n_val + n_test:])}
 
 
-def _pooled(S: np.ndarray, n_mels: int, pool: int) -> np.ndarray:
-    """Full log-mel spectrograms ``(n, n_mels * frames)`` pooled into ``pool`` segments as LogMelSpectrogram pools."""
-    frames = S.reshape(len(S), n_mels, -1)
+def _pooled(S: np.ndarray, n_mels: int, pool: int, n_renders: int = 1) -> np.ndarray:
+    """Full log-mel spectrograms ``(n, n_renders * n_mels * frames)`` pooled into ``pool`` segments as
+    LogMelSpectrogram pools, render by render."""
+    frames = S.reshape(len(S) * int(n_renders), n_mels, -1)
     return _pool_time(frames, int(pool)).reshape(len(S), -1)
+
+
+def _probe_matrix(parts: list[np.ndarray], renders: list[Any]) -> np.ndarray:
+    """Per-render feature blocks ``(n, n_renders * k_j)`` joined render by render, then each render's note
+    and velocity: the columns of :class:`~synth_probe.features.ProbeFeatures` around a FeatureUnion."""
+    R = len(renders)
+    n = len(parts[0])
+    blocks = np.concatenate([P.reshape(n, R, -1) for P in parts], axis=2).reshape(n, -1)
+    ctx = np.repeat(np.array([[r.note, r.velocity] for r in renders], dtype=np.float32).reshape(1, -1), n, axis=0)
+    return np.hstack([blocks, ctx])
 
 
 class FeatureStore:
@@ -202,12 +219,19 @@ class FeatureStore:
         self.sr = int(dataset.settings.sample_rate)
         self.note_length = float(dataset.settings.note_length)
         self.n_samples = int(dataset.settings.n_samples)
+        #: a probe dataset's renders (features per render, side by side); None: one render per patch
+        self.renders = probe_renders(dataset)
         self._mem: dict[str, np.ndarray] = {}
         self.seconds_computing = 0.0
 
     def step(self, fs: Mapping[str, Any]) -> Any:
         """The (unfitted) feature step of a trial's feature setting."""
-        return feature_step(feature_spec(fs), sample_rate=self.sr, note_length=self.note_length)
+        return feature_step(feature_spec(fs), sample_rate=self.sr, note_length=self.note_length, renders=self.renders)
+
+    def _cached_step(self, fs: Mapping[str, Any]) -> Any:
+        """The step of one cached block: for a probe, its per-render features side by side, no note columns."""
+        step = self.step(fs)
+        return ProbeFeatures(step.step, renders=step.renders, context=False) if isinstance(step, ProbeFeatures) else step
 
     def _compute(self, key: str, transformer: Any) -> np.ndarray:
         # the handcrafted file names the descriptor version, so a new descriptor set is never served old columns
@@ -217,10 +241,10 @@ class FeatureStore:
         if X is not None:
             return X
         t0 = time.perf_counter()
-        tr = transformer.fit(self.ds.audio[0:2])
+        tr = transformer.fit(audio_rows(self.ds, slice(0, 2)))
         parts = []
         for a in range(0, self.n, 250):
-            parts.append(tr.transform(self.ds.audio[a:min(a + 250, self.n)]).astype(np.float32))
+            parts.append(tr.transform(audio_rows(self.ds, slice(a, min(a + 250, self.n)))).astype(np.float32))
         X = np.concatenate(parts)
         save_array(path, X)
         self.seconds_computing += time.perf_counter() - t0
@@ -230,10 +254,10 @@ class FeatureStore:
         """Features ``(n_rows, n_features)`` float32 of a key: ``hand`` or ``mel-<n_mels>-<hop>``."""
         if key not in self._mem:
             if key == "hand":
-                X = self._compute(key, self.step({"kind": "handcrafted"}))
+                X = self._compute(key, self._cached_step({"kind": "handcrafted"}))
             else:
                 _, m, h = key.split("-")
-                X = self._compute(key, self.step({"kind": "mel", "n_mels": int(m), "hop": int(h)}))
+                X = self._compute(key, self._cached_step({"kind": "mel", "n_mels": int(m), "hop": int(h)}))
             if len(self._mem) >= 4:
                 self._mem.pop(next(iter(self._mem)))
             self._mem[key] = X
@@ -249,12 +273,14 @@ class FeatureStore:
             parts.append(self.get("hand"))
         if kind in ("logmel_stats", "combined"):
             S = self.get(f"mel-{fs['n_mels']}-{fs['hop']}")
-            parts.append(_pooled(S, int(fs["n_mels"]), int(fs["pool"])))
+            parts.append(_pooled(S, int(fs["n_mels"]), int(fs["pool"]), len(self.renders or [0])))
+        if self.renders is not None:
+            return _probe_matrix(parts, self.renders)
         return parts[0] if len(parts) == 1 else np.hstack(parts)
 
     def pipeline_steps(self, fs: Mapping[str, Any]) -> list[tuple[str, Any]]:
         """Fitted feature steps that turn audio rows into :meth:`matrix`'s columns."""
-        return [("features", self.step(fs).fit(self.ds.audio[0:2]))]
+        return [("features", self.step(fs).fit(audio_rows(self.ds, slice(0, 2))))]
 
 
 class TuneContext:
@@ -279,6 +305,9 @@ class TuneContext:
         ds_synth = str(self.ds.meta.get("synth", {}).get("synth", ""))
         if ds_synth and _safe_name(Path(ds_synth).stem if os.sep in ds_synth else ds_synth) != self.synth_name:
             raise DatasetError(f"dataset {config.data} was rendered with synth {ds_synth!r}, not {config.synth!r}")
+        if config.probe is not None and self.ds.probe != parse_probe(config.probe):
+            raise DatasetError(f"dataset {config.data} was made with the probe {self.ds.probe.text()!r}, not "
+                               f"{parse_probe(config.probe).text()!r}; leave --probe out to use it, or give another --data")
         if config.param not in self.ds.params.columns:
             raise UnknownParameterError(config.param, list(self.ds.params.columns), synth=f"dataset {config.data}")
         n = len(self.ds) if config.limit is None else min(len(self.ds), int(config.limit))
