@@ -13,7 +13,7 @@ A probe dataset (several renders of each patch, :mod:`synth_probe.probe`) is rea
 ``n_renders * n_samples`` samples: given the probe's ``renders``, the feature step is a
 :class:`~synth_probe.features.ProbeFeatures` that applies the family's features to each render
 (tabular features gain each render's note and velocity), and a spectrogram model reads the
-renders as input channels.
+renders' images stacked along the mel axis, ``(n_renders * bins, frames)`` (not yet as input channels).
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ Estimators keep 2-D input (the scikit-learn contract), so a pipeline reads a pat
 back into its renders, applies a copy of the per-render feature step to each (its note length
 set to that render's, where the step reads one) and joins the outputs in render order. Tabular
 features then get each render's note and velocity as columns; a full spectrogram (``context=False``)
-stays a stack of ``n_renders`` images, which the spectrogram models read as input channels.
+stays a stack of ``n_renders`` images, which the spectrogram models read stacked along the mel axis
+(:func:`synth_probe.pipeline.input_shape`), not as separate input channels.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from synth_probe.errors import ParameterValueError
 
-__all__ = ["ProbeFeatures", "render_triples", "split_renders"]
+__all__ = ["ProbeFeatures", "context_columns", "render_triples", "split_renders"]
 
 
 def render_triples(renders: Sequence[Any]) -> tuple[tuple[int, int, float], ...]:
@@ -32,6 +33,23 @@ def render_triples(renders: Sequence[Any]) -> tuple[tuple[int, int, float], ...]
             n, v, length = r
             out.append((int(n), int(v), float(length)))
     return tuple(out)
+
+
+def context_columns(renders: Sequence[Any], n: int) -> np.ndarray:
+    """The note and velocity of each render, as the columns :class:`ProbeFeatures` appends.
+
+    Parameters
+    ----------
+    renders : sequence of RenderSettings or (note, velocity, note_length)
+    n : int
+        Rows.
+
+    Returns
+    -------
+    C : np.ndarray [shape=(n, 2 * n_renders), dtype=float32]
+    """
+    row = np.array([[t[0], t[1]] for t in render_triples(renders)], dtype=np.float32).reshape(1, -1)
+    return np.repeat(row, int(n), axis=0)
 
 
 def split_renders(X: np.ndarray, n_renders: int) -> np.ndarray:
@@ -61,7 +79,7 @@ class ProbeFeatures(TransformerMixin, BaseEstimator):
         ``(note, velocity, note_length)`` of each render, in the order the row holds them.
     context : bool, default=True
         Append each render's note and velocity as two columns per render, after the features
-        (tabular features); False for a spectrogram read as channels.
+        (tabular features); False for a spectrogram whose images the models read stacked.
 
     Attributes
     ----------
@@ -147,8 +165,7 @@ class ProbeFeatures(TransformerMixin, BaseEstimator):
         out = [np.asarray(parts[:, r] if s is None else s.transform(parts[:, r]), dtype=np.float32)
                for r, s in enumerate(self.steps_)]
         if self.context:
-            ctx = np.array([[n, v] for n, v, _ in triples], dtype=np.float32).reshape(1, -1)
-            out.append(np.repeat(ctx, len(X), axis=0))
+            out.append(context_columns(triples, len(X)))
         return np.concatenate(out, axis=1)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

@@ -23,6 +23,7 @@ from synth_probe.fileio import read_json
 from synth_probe.metrics import parameter_report
 from synth_probe.models.base import FitProgress, ParamTargets
 from synth_probe.features import ProbeFeatures
+from synth_probe.features.probe import context_columns
 from synth_probe.pipeline import build_estimator, feature_step, input_shape
 from synth_probe.probe import parse_probe
 from synth_probe.training import audio_rows, probe_renders, target_layout
@@ -192,8 +193,7 @@ def _probe_matrix(parts: list[np.ndarray], renders: list[Any]) -> np.ndarray:
     R = len(renders)
     n = len(parts[0])
     blocks = np.concatenate([P.reshape(n, R, -1) for P in parts], axis=2).reshape(n, -1)
-    ctx = np.repeat(np.array([[r.note, r.velocity] for r in renders], dtype=np.float32).reshape(1, -1), n, axis=0)
-    return np.hstack([blocks, ctx])
+    return np.hstack([blocks, context_columns(renders, n)])
 
 
 class FeatureStore:
