@@ -13,7 +13,8 @@ A probe dataset (several renders of each patch, :mod:`synth_probe.probe`) is rea
 ``n_renders * n_samples`` samples: given the probe's ``renders``, the feature step is a
 :class:`~synth_probe.features.ProbeFeatures` that applies the family's features to each render
 (tabular features gain each render's note and velocity), and a spectrogram model reads the
-renders' images stacked along the mel axis, ``(n_renders * bins, frames)`` (not yet as input channels).
+renders' images as input channels, ``input_shape=(n_renders, bins, frames)`` (a probe of one render
+keeps the single image's ``(bins, frames)``).
 """
 from __future__ import annotations
 
@@ -137,15 +138,20 @@ def _render_step(spec: FeatureSpec, *, sample_rate: int, note_length: float | No
 
 
 def input_shape(step: Any, n_samples: int) -> tuple[int, ...] | None:
-    """Shape of the flattened spectrogram image ``step`` makes of ``n_samples``-sample clips.
+    """Shape of the flattened spectrogram image(s) ``step`` makes of ``n_samples``-sample clips.
 
     ``(bins, frames)`` for one render; for a probe's :class:`ProbeFeatures` around a full
-    spectrogram, the renders' images stacked along the bins, ``(n_renders * bins, frames)``
-    (``n_samples`` is one render's). None when ``step`` is not a full (unpooled) spectrogram.
+    spectrogram with more than one render, the renders' images as input channels,
+    ``(n_renders, bins, frames)`` (``n_samples`` is one render's; a probe of one render keeps
+    ``(bins, frames)``, so models, datasets and figures of single renders stay as they were).
+    Bins and frames are always ``shape[-2]`` and ``shape[-1]``. None when ``step`` is not a full
+    (unpooled) spectrogram.
     """
     if isinstance(step, ProbeFeatures) and not step.context:
         one = input_shape(step.step, n_samples)
-        return None if one is None else (len(step.renders) * one[0], one[1])
+        if one is None or len(step.renders) == 1:
+            return one
+        return (len(step.renders), *one)
     if isinstance(step, LogMelSpectrogram) and step.flatten and step.time_pool is None:
         return int(step.n_bins()), int(step.n_frames(int(n_samples)))
     return None
@@ -154,7 +160,7 @@ def input_shape(step: Any, n_samples: int) -> tuple[int, ...] | None:
 def build_estimator(
     name: str,
     *,
-    input_shape: tuple[int, int] | None = None,
+    input_shape: tuple[int, int] | tuple[int, int, int] | None = None,
     discrete: Mapping[Any, Any] | None = None,
     synth: str | None = None,
     seed: int | None = 0,
@@ -169,8 +175,9 @@ def build_estimator(
     ----------
     name : str
         Family name or alias.
-    input_shape : (int, int) or None
-        ``(bins, frames)`` of the spectrogram image (torch families).
+    input_shape : (int, int), (int, int, int) or None
+        ``(bins, frames)`` of the spectrogram image, or ``(n_renders, bins, frames)`` of a probe's
+        images read as input channels (torch families; :func:`input_shape`).
     discrete : mapping or None
         The targets' discrete layout (:func:`synth_probe.models.base.discrete_layout`; ``{}``: all
         continuous). Required with ``synth``.

@@ -365,7 +365,7 @@ def _fit_one(
     sample_rate: int,
     note_length: float | None,
     n_samples: int,
-    input_shape: tuple[int, int] | None,
+    input_shape: tuple[int, ...] | None,
     F_train: np.ndarray,
     Y_train: pd.DataFrame,
     F_test: np.ndarray,
@@ -573,9 +573,11 @@ def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
     input_shape = step_input_shape(lm, settings.n_samples)
     layout = target_layout(run.columns, synth=run.synth) if run.synth else target_layout(run.columns, specs=run.ds.specs)
     each = f", per render of the probe {results['probe']}" if results.get("n_renders", 1) > 1 else ""
+    channels = f", the probe's {input_shape[0]} renders as input channels" if len(input_shape) == 3 else each
     results["features"] = {"tabular": f"handcrafted + log-mel (64 bands) in 8 time segments{each}",
-                           "logmel": f"log-mel {input_shape[0]} bands x {input_shape[1]} frames "
-                                     f"(n_fft {getattr(lm, 'step', lm).n_fft}, hop {getattr(lm, 'step', lm).hop_length}){each}"}
+                           "logmel": f"log-mel {input_shape[-2]} bands x {input_shape[-1]} frames "
+                                     f"(n_fft {getattr(lm, 'step', lm).n_fft}, hop {getattr(lm, 'step', lm).hop_length})"
+                                     f"{channels}"}
     preds: dict[str, pd.DataFrame] = {}
     probas: dict[str, dict[str, np.ndarray] | None] = {}
     saved = load_predictions(run.out / PREDICTIONS_NAME, results["fingerprint"],

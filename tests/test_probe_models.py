@@ -94,7 +94,8 @@ def test_pipeline_over_a_probe_fits_and_predicts(probe_ds, model):
     assert np.asarray(pipe.predict(X[20:])).shape == (4, 2)
     if model == "cnn":
         one = input_shape(feature_step("logmel", sample_rate=SMALL.sample_rate, note_length=None), SMALL.n_samples)
-        assert input_shape(step, SMALL.n_samples) == (2 * one[0], one[1])
+        assert input_shape(step, SMALL.n_samples) == (2, *one)  # the renders as input channels
+        assert pipe.named_steps["estimator"].module_.features[0][0].in_channels == 2
 
 
 def test_predictability_with_a_probe_records_it_and_compares_runs(probe_ds, tmp_path):
@@ -160,7 +161,8 @@ def test_tune_on_a_probe_dataset_matrix_matches_the_saved_pipeline(probe_ds, tmp
         np.testing.assert_allclose(ctx.features.matrix(fs)[:3], step.transform(X), rtol=1e-5, atol=1e-4)
     mel = {"kind": "mel", "n_mels": 32, "hop": 512}
     est = ctx.estimator("cnn", {}, mel)
-    assert est.input_shape[0] * est.input_shape[1] == ctx.features.matrix(mel).shape[1]
+    assert est.input_shape == (2, 32, ctx.features.matrix(mel).shape[1] // 64)  # two renders as input channels
+    assert int(np.prod(est.input_shape)) == ctx.features.matrix(mel).shape[1]
     with pytest.raises(DatasetError, match="made with the probe 'notes=48,72'"):
         TuneContext(TuneConfig(synth="noisemaker", param="cutoff", data=str(probe_ds.path), probe="notes=60",
                                studies_root=str(tmp_path / "s")), get_synth("noisemaker"))

@@ -6,8 +6,8 @@ Estimators keep 2-D input (the scikit-learn contract), so a pipeline reads a pat
 back into its renders, applies a copy of the per-render feature step to each (its note length
 set to that render's, where the step reads one) and joins the outputs in render order. Tabular
 features then get each render's note and velocity as columns; a full spectrogram (``context=False``)
-stays a stack of ``n_renders`` images, which the spectrogram models read stacked along the mel axis
-(:func:`synth_probe.pipeline.input_shape`), not as separate input channels.
+stays ``n_renders`` images one after the other, which the spectrogram models read as input channels,
+``(n_renders, bins, frames)`` (:func:`synth_probe.pipeline.input_shape`).
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class ProbeFeatures(TransformerMixin, BaseEstimator):
         ``(note, velocity, note_length)`` of each render, in the order the row holds them.
     context : bool, default=True
         Append each render's note and velocity as two columns per render, after the features
-        (tabular features); False for a spectrogram whose images the models read stacked.
+        (tabular features); False for a spectrogram whose images the models read as input channels.
 
     Attributes
     ----------

@@ -21,9 +21,15 @@ from its base :class:`TorchBase` (hyperparameter checks, fit set-up, the call of
   stops after ``patience`` epochs without a better validation loss and the best
   epoch's weights are restored.
 * **Inputs.** ``X`` is 2-D: flattened spectrograms of ``input_shape=(n_mels,
-  n_frames)`` (row-major, as ``LogMelSpectrogram`` flattens them), or, with
+  n_frames)`` (row-major, as ``LogMelSpectrogram`` flattens them), a probe's
+  renders as input channels with ``input_shape=(n_channels, n_mels, n_frames)``
+  (each row the channels' images one after the other, as
+  :class:`~synth_probe.features.ProbeFeatures` joins them), or, with
   ``input_shape=None``, any feature rows treated as ``(1, n_features)``
-  images. ``X`` is standardized inside ``fit`` per image row (mel band).
+  images. :func:`check_input_shape` validates the shape and :func:`image_dims`
+  gives the network's ``(channels, height, width)``. ``X`` is standardized
+  inside ``fit`` per image row (mel band), and per channel with three dimensions
+  (:func:`image_stats`).
 * **Targets.** Continuous parameters are regressed in standardized units (each
   column's training mean and standard deviation), which weights every
   parameter equally in the loss; discrete parameters get one cross-entropy head
@@ -60,10 +66,14 @@ __all__ = [
     "TorchEstimator",
     "TrainResult",
     "build_module",
+    "check_input_shape",
     "fit_loop",
+    "image_dims",
+    "image_stats",
     "init_parameters",
     "resolve_device",
     "split_indices",
+    "standardize_images",
 ]
 
 
@@ -171,6 +181,91 @@ def build_module(factory: Callable[[], nn.Module], generator: torch.Generator) -
     return module
 
 
+
+# --------------------------------------------------------------------------- image shapes
+def check_input_shape(input_shape: Any, n_features: int) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of ints, checked against rows of ``n_features`` values.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        ``(n_mels, n_frames)`` of one spectrogram, or ``(n_channels, n_mels, n_frames)`` of
+        ``n_channels`` spectrograms read as input channels (a probe's renders).
+    n_features : int
+        Length of a row of ``X``.
+
+    Returns
+    -------
+    tuple of int
+        The 2- or 3-tuple (a list read from JSON comes back as a tuple).
+
+    Raises
+    ------
+    ValueError
+        For anything other than 2 or 3 positive ints, or a shape whose product is not ``n_features``
+        (the message names the expected row length).
+    """
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(
+            "input_shape must be None, (n_mels, n_frames) or (n_channels, n_mels, n_frames) of positive ints, "
+            f"got {input_shape!r}"
+        )
+    size = int(np.prod(shape))
+    if size != int(n_features):
+        layout = "(n_mels, n_frames)" if len(shape) == 2 else "(n_channels, n_mels, n_frames)"
+        raise ValueError(
+            f"input_shape={shape} holds {size} values but X has {n_features} features; "
+            f"X must be spectrograms of shape {layout} = {shape} flattened row-major "
+            f"({' * '.join(str(v) for v in shape)} = {size} values per row)"
+        )
+    return shape
+
+
+def image_dims(input_shape: Sequence[int]) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of a network's input: ``(1, h, w)`` for ``(h, w)``, a 3-tuple as it is."""
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) == 2:
+        return 1, shape[0], shape[1]
+    if len(shape) == 3:
+        return shape  # type: ignore[return-value]
+    raise ValueError(f"input_shape must have 2 or 3 dimensions, got {input_shape!r}")
+
+
+def image_stats(X: np.ndarray, input_shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per mel band (2-tuple) or per (channel, mel band) (3-tuple) mean and std of the rows of ``X``.
+
+    The statistics are computed in ``X``'s dtype; a standard deviation that is zero up to rounding
+    (below ``1e-8`` of the largest magnitude) becomes 1.
+
+    Returns
+    -------
+    mean, std : np.ndarray [shape=(n_mels,) or (n_channels, n_mels), dtype=float32]
+    """
+    c, h, w = image_dims(input_shape)
+    rows = X.reshape(len(X), c, h, w)
+    mean = rows.mean(axis=(0, 3))
+    std = rows.std(axis=(0, 3))
+    std = np.where(std > 1e-8 * max(1.0, float(np.abs(rows).max())), std, 1.0)
+    if len(tuple(input_shape)) == 2:
+        mean, std = mean[0], std[0]
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def standardize_images(X: np.ndarray, input_shape: Sequence[int], mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """Rows of ``X`` as a standardized float32 tensor ``(n, channels, n_mels, n_frames)`` on the CPU.
+
+    ``mean`` and ``std`` are :func:`image_stats`'s (per band, or per channel and band).
+    """
+    c, h, w = image_dims(input_shape)
+    img = X.reshape(len(X), c, h, w)
+    img = (img - np.reshape(mean, (1, c, h, 1))) / np.reshape(std, (1, c, h, 1))
+    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
+
+
 class ParamHeads(nn.Module):
     """Output layer: linear values for continuous targets, logits per discrete target.
 
@@ -226,7 +321,8 @@ class TorchBase(SynthEstimator):
     module_ : nn.Module
         The trained network, on the CPU.
     x_mean_, x_std_ : np.ndarray
-        Standardization of the input (per feature, or per mel band of a spectrogram).
+        Standardization of the input (per feature, or per mel band of a spectrogram, per channel
+        and mel band for ``input_shape=(n_channels, n_mels, n_frames)``).
     y_mean_, y_std_ : np.ndarray [shape=(n_continuous,)]
         Standardization of the continuous targets.
     history_ : list of dict
@@ -426,7 +522,8 @@ class TorchEstimator(TorchBase):
 
     Subclasses store their hyperparameters in ``__init__`` (all of this class's
     as well, with :meth:`~synth_probe.models.base.SynthEstimator._store_init_args`) and implement
-    :meth:`_build_module`, which returns an ``nn.Module`` mapping a standardized batch ``(n, 1, n_mels, n_frames)`` to
+    :meth:`_build_module`, which returns an ``nn.Module`` mapping a standardized batch
+    ``(n, n_channels, n_mels, n_frames)`` (``n_channels`` 1 for a 2-tuple ``input_shape``) to
     :class:`ParamHeads` outputs. :meth:`_pretrain` is an optional hook run
     before supervised training (the autoencoder uses it).
 
@@ -443,9 +540,9 @@ class TorchEstimator(TorchBase):
     Attributes
     ----------
     input_shape_ : tuple of int
-        ``(n_mels, n_frames)`` used.
-    x_mean_, x_std_ : np.ndarray [shape=(n_mels,)]
-        Per-row (mel band) standardization of the input.
+        ``(n_mels, n_frames)`` or ``(n_channels, n_mels, n_frames)`` used.
+    x_mean_, x_std_ : np.ndarray [shape=(n_mels,) or (n_channels, n_mels)]
+        Per-row (mel band) standardization of the input, per channel for a 3-tuple ``input_shape``.
     output_scale_ : np.ndarray [shape=(n_continuous,)]
         Shrinkage of each standardized continuous output toward the mean, fitted
         on the validation rows (all 1 without a validation split).
@@ -455,15 +552,16 @@ class TorchEstimator(TorchBase):
 
     # -- subclass hooks
     def _build_module(
-        self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]
+        self, input_shape: tuple[int, ...], n_continuous: int, n_classes: list[int]
     ) -> nn.Module:
+        """The network for ``input_shape`` (2- or 3-tuple; :func:`image_dims` gives its channels)."""
         raise NotImplementedError
 
     def _pretrain(self, X_train: torch.Tensor, X_valid: torch.Tensor | None,
                   generator: torch.Generator, device: torch.device) -> None:
         """Optional unsupervised stage before :meth:`_build_module` (default: none).
 
-        ``X_train``, ``X_valid``: standardized images (n, 1, n_mels, n_frames) on ``device``, of shape
+        ``X_train``, ``X_valid``: standardized images (n, n_channels, n_mels, n_frames) on ``device``, of shape
         ``input_shape_``.
         """
 
@@ -474,28 +572,14 @@ class TorchEstimator(TorchBase):
         shape = tuple(int(v) for v in self.input_shape_)
         return self._build_module(shape, len(self.y_mean_), list(self.targets_.n_classes))  # type: ignore[arg-type]
 
-    def _input_shape(self, n_features: int) -> tuple[int, int]:
+    def _input_shape(self, n_features: int) -> tuple[int, ...]:
         if self.input_shape is None:
             return (1, int(n_features))
-        try:
-            shape = tuple(int(v) for v in self.input_shape)
-        except (TypeError, ValueError):
-            shape = ()
-        if len(shape) != 2 or min(shape) < 1:
-            raise ValueError(f"input_shape must be None or (n_mels, n_frames) of positive ints, got {self.input_shape!r}")
-        if shape[0] * shape[1] != n_features:
-            raise ValueError(
-                f"input_shape={shape} holds {shape[0] * shape[1]} values but X has {n_features} features; "
-                "X must be spectrograms of shape (n_mels, n_frames) flattened row-major"
-            )
-        return shape  # type: ignore[return-value]
+        return check_input_shape(self.input_shape, n_features)
 
     def _images(self, X: np.ndarray) -> torch.Tensor:
-        """Standardized float32 tensor (n, 1, n_mels, n_frames) on the CPU."""
-        h, w = self.input_shape_
-        img = X.reshape(len(X), h, w)
-        img = (img - self.x_mean_[None, :, None]) / self.x_std_[None, :, None]
-        return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).unsqueeze(1)
+        """Standardized float32 tensor (n, n_channels, n_mels, n_frames) on the CPU (one channel for a 2-tuple)."""
+        return standardize_images(X, self.input_shape_, self.x_mean_, self.x_std_)
 
     # -- loss
     def _loss(self, module: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -515,11 +599,7 @@ class TorchEstimator(TorchBase):
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         device = self._begin_fit(X, Yc)
         self.input_shape_ = self._input_shape(X.shape[1])
-        h, w = self.input_shape_
-        rows = X.reshape(len(X), h, w).astype(np.float64)
-        self.x_mean_ = rows.mean(axis=(0, 2)).astype(np.float32)
-        std = rows.std(axis=(0, 2))
-        self.x_std_ = np.where(std > 1e-8 * max(1.0, float(np.abs(rows).max())), std, 1.0).astype(np.float32)
+        self.x_mean_, self.x_std_ = image_stats(X.astype(np.float64), self.input_shape_)
         seed = int(self._check_random_state().integers(0, 2**62))
         generator = torch.Generator().manual_seed(seed)
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth_probe.models._torch import LOOP_PARAMS_DOC, GenDropout, ParamHeads, TorchEstimator
+from synth_probe.models._torch import LOOP_PARAMS_DOC, GenDropout, ParamHeads, TorchEstimator, image_dims
 
 __all__ = ["SpectrogramTransformer"]
 
@@ -60,7 +60,7 @@ class _AST(nn.Module):
 
     def __init__(
         self,
-        input_shape: tuple[int, int],
+        input_shape: tuple[int, ...],
         patch_size: tuple[int, int],
         d_model: int,
         n_layers: int,
@@ -73,11 +73,11 @@ class _AST(nn.Module):
     ) -> None:
         super().__init__()
         ph, pw = patch_size
-        h, w = input_shape
+        c, h, w = image_dims(input_shape)
         self.padded = (-(-h // ph) * ph, -(-w // pw) * pw)
         n_tokens = (self.padded[0] // ph) * (self.padded[1] // pw)
         self.pooling = pooling
-        self.embed = nn.Conv2d(1, d_model, kernel_size=patch_size, stride=patch_size)
+        self.embed = nn.Conv2d(c, d_model, kernel_size=patch_size, stride=patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model))
         self.pos_embed = nn.Parameter(torch.zeros(1, n_tokens + 1, d_model))
         self.drop = GenDropout(dropout)
@@ -114,9 +114,11 @@ class SpectrogramTransformer(TorchEstimator):
 
     Parameters
     ----------
-    input_shape : tuple of (int, int) or None, default=None
-        ``(n_mels, n_frames)`` of the flattened spectrogram rows of ``X``; None
-        treats each row as a ``(1, n_features)`` image.
+    input_shape : tuple of (int, int), tuple of (int, int, int) or None, default=None
+        ``(n_mels, n_frames)`` of the flattened spectrogram rows of ``X``, or
+        ``(n_channels, n_mels, n_frames)`` for rows of ``n_channels`` spectrograms
+        (a probe's renders): a patch then holds every channel's pixels and is
+        embedded from all of them. None treats each row as a ``(1, n_features)`` image.
     patch_size : tuple of (int, int), default=(8, 8)
         Patch height (mel bands) and width (frames); patches do not overlap.
     d_model : int, default=64
@@ -155,7 +157,7 @@ class SpectrogramTransformer(TorchEstimator):
     def __init__(
         self,
         *,
-        input_shape: tuple[int, int] | None = None,
+        input_shape: tuple[int, int] | tuple[int, int, int] | None = None,
         patch_size: tuple[int, int] = (8, 8),
         d_model: int = 64,
         n_layers: int = 3,
@@ -183,7 +185,7 @@ class SpectrogramTransformer(TorchEstimator):
     # sizes (~1e-7), so a row's prediction would depend on its batch; float64 inference makes it exact
     _cpu_inference_dtype = torch.float64
 
-    def _build_module(self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]) -> nn.Module:
+    def _build_module(self, input_shape: tuple[int, ...], n_continuous: int, n_classes: list[int]) -> nn.Module:
         patch = tuple(int(p) for p in self.patch_size)
         if len(patch) != 2 or min(patch) < 1:
             raise ValueError(f"patch_size must be (height, width) positive ints, got {self.patch_size!r}")

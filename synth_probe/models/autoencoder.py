@@ -29,6 +29,7 @@ from synth_probe.models._torch import (
     TorchEstimator,
     build_module,
     fit_loop,
+    image_dims,
 )
 from synth_probe.models.cnn import _conv_bn
 
@@ -47,9 +48,9 @@ def _stage_sizes(input_shape: tuple[int, int], n_stages: int) -> list[tuple[int,
 class _Encoder(nn.Module):
     """Strided conv stages -> adaptive pool grid -> linear latent of ``latent_dim``."""
 
-    def __init__(self, channels: Sequence[int], pool: tuple[int, int], latent_dim: int) -> None:
+    def __init__(self, channels: Sequence[int], pool: tuple[int, int], latent_dim: int, in_channels: int = 1) -> None:
         super().__init__()
-        layers, c = [], 1
+        layers, c = [], int(in_channels)
         for c_out in channels:
             layers.append(_conv_bn(c, c_out, 2))
             c = c_out
@@ -63,7 +64,7 @@ class _Encoder(nn.Module):
 
 
 class _Decoder(nn.Module):
-    """Latent -> pool grid -> (upsample, conv) per stage, mirrored -> one-channel image of the input size.
+    """Latent -> pool grid -> (upsample, conv) per stage, mirrored -> image of the input's channels and size.
 
     Stage k (from the deepest) works at the size the encoder had after its
     stage K-k; the output layer predicts 2x2 pixel blocks from the
@@ -71,18 +72,20 @@ class _Decoder(nn.Module):
     """
 
     def __init__(
-        self, channels: Sequence[int], pool: tuple[int, int], latent_dim: int, input_shape: tuple[int, int]
+        self, channels: Sequence[int], pool: tuple[int, int], latent_dim: int, input_shape: tuple[int, ...]
     ) -> None:
         super().__init__()
         self.pool = tuple(pool)
         self.c_last = int(channels[-1])
-        self.sizes = _stage_sizes(input_shape, len(channels))
+        n_out, h, w = image_dims(input_shape)
+        self.sizes = _stage_sizes((h, w), len(channels))
         self.expand = nn.Linear(latent_dim, self.c_last * pool[0] * pool[1])
         rev = list(channels)[::-1]
         self.stages = nn.ModuleList(_conv_bn(c_in, c_out, 1) for c_in, c_out in zip(rev, rev[1:] + [rev[-1]]))
-        # the last layer works at half resolution: 4 channels -> pixel shuffle -> one full-size channel
-        # (a 3x3 convolution to 1 channel at full resolution is the slowest layer on CPUs by far)
-        self.out = nn.Conv2d(rev[-1], 4, 3, padding=1)
+        # the last layer works at half resolution: 4 channels per output channel -> pixel shuffle -> the
+        # input's channels at full size (a 3x3 convolution to 1 channel at full resolution is the slowest
+        # layer on CPUs by far)
+        self.out = nn.Conv2d(rev[-1], 4 * n_out, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.expand(z).view(len(z), self.c_last, *self.pool)
@@ -141,9 +144,12 @@ class AutoencoderMLP(TorchEstimator):
 
     Parameters
     ----------
-    input_shape : tuple of (int, int) or None, default=None
-        ``(n_mels, n_frames)`` of the flattened spectrogram rows of ``X``; None
-        treats each row as a ``(1, n_features)`` image.
+    input_shape : tuple of (int, int), tuple of (int, int, int) or None, default=None
+        ``(n_mels, n_frames)`` of the flattened spectrogram rows of ``X``, or
+        ``(n_channels, n_mels, n_frames)`` for rows of ``n_channels`` spectrograms
+        (a probe's renders): the encoder reads them as input channels and the
+        decoder reconstructs every channel. None treats each row as a
+        ``(1, n_features)`` image.
     channels : tuple of int, default=(16, 32, 64, 128)
         Encoder stages (stride 2 each); the decoder mirrors them.
     pool : tuple of (int, int), default=(4, 4)
@@ -187,7 +193,7 @@ class AutoencoderMLP(TorchEstimator):
     def __init__(
         self,
         *,
-        input_shape: tuple[int, int] | None = None,
+        input_shape: tuple[int, int] | tuple[int, int, int] | None = None,
         channels: tuple[int, ...] = (16, 32, 64, 128),
         pool: tuple[int, int] = (4, 4),
         latent_dim: int = 128,
@@ -239,7 +245,8 @@ class AutoencoderMLP(TorchEstimator):
         if self.pretrain_epochs == 0:
             return
         ae = build_module(
-            lambda: _Autoencoder(_Encoder(channels, pool, latent), _Decoder(channels, pool, latent, self.input_shape_)),
+            lambda: _Autoencoder(_Encoder(channels, pool, latent, image_dims(self.input_shape_)[0]),
+                                 _Decoder(channels, pool, latent, self.input_shape_)),
             generator,
         )
         ae = ae.to(device)
@@ -260,10 +267,10 @@ class AutoencoderMLP(TorchEstimator):
         self.pretrain_samples_per_s_ = result.samples_per_s
         self._pretrained_encoder = {k: v.detach().clone() for k, v in ae.encoder.state_dict().items()}
 
-    def _build_module(self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]) -> nn.Module:
+    def _build_module(self, input_shape: tuple[int, ...], n_continuous: int, n_classes: list[int]) -> nn.Module:
         channels, pool, latent, hidden = self._arch()
         return _EncoderMLP(
-            _Encoder(channels, pool, latent),
+            _Encoder(channels, pool, latent, image_dims(input_shape)[0]),
             hidden,
             float(self.dropout),
             n_continuous,

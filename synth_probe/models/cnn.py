@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from synth_probe.models._torch import LOOP_PARAMS_DOC, GenDropout, ParamHeads, TorchEstimator
+from synth_probe.models._torch import LOOP_PARAMS_DOC, GenDropout, ParamHeads, TorchEstimator, image_dims
 
 __all__ = ["SpectrogramCNN"]
 
@@ -55,7 +55,7 @@ class _BasicBlock(nn.Module):
 class _CNN(nn.Module):
     """Stages of stride-2 convolutions -> adaptive pooling -> MLP -> parameter heads.
 
-    Input ``(n, 1, n_mels, n_frames)``; output as :class:`ParamHeads`.
+    Input ``(n, in_channels, n_mels, n_frames)``; output as :class:`ParamHeads`.
     """
 
     def __init__(
@@ -68,10 +68,11 @@ class _CNN(nn.Module):
         dropout: float,
         n_continuous: int,
         n_classes: Sequence[int],
+        in_channels: int = 1,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        c = 1
+        c = int(in_channels)
         for c_out in channels:
             for j in range(depth):
                 stride = 2 if j == 0 else 1
@@ -103,8 +104,10 @@ class SpectrogramCNN(TorchEstimator):
 
     Parameters
     ----------
-    input_shape : tuple of (int, int) or None, default=None
-        ``(n_mels, n_frames)`` of the flattened spectrogram rows of ``X``; None
+    input_shape : tuple of (int, int), tuple of (int, int, int) or None, default=None
+        ``(n_mels, n_frames)`` of the flattened spectrogram rows of ``X``, or
+        ``(n_channels, n_mels, n_frames)`` for rows of ``n_channels`` spectrograms
+        (a probe's renders) read as input channels of the first convolution; None
         treats each row as a ``(1, n_features)`` image.
     channels : tuple of int, default=(16, 32, 64, 128)
         Output channels of each stage; each stage halves both axes (stride 2).
@@ -147,7 +150,7 @@ class SpectrogramCNN(TorchEstimator):
     def __init__(
         self,
         *,
-        input_shape: tuple[int, int] | None = None,
+        input_shape: tuple[int, int] | tuple[int, int, int] | None = None,
         channels: tuple[int, ...] = (16, 32, 64, 128),
         depth: int = 1,
         residual: bool = False,
@@ -170,7 +173,7 @@ class SpectrogramCNN(TorchEstimator):
     ) -> None:
         self._store_init_args(locals())
 
-    def _build_module(self, input_shape: tuple[int, int], n_continuous: int, n_classes: list[int]) -> nn.Module:
+    def _build_module(self, input_shape: tuple[int, ...], n_continuous: int, n_classes: list[int]) -> nn.Module:
         channels = tuple(int(c) for c in self.channels)
         if not channels or min(channels) < 1:
             raise ValueError(f"channels must be a non-empty tuple of positive ints, got {self.channels!r}")
@@ -192,6 +195,7 @@ class SpectrogramCNN(TorchEstimator):
             float(self.dropout),
             n_continuous,
             n_classes,
+            in_channels=image_dims(input_shape)[0],
         )
 
 

@@ -382,6 +382,9 @@ def _load_torch_model(path: Path, header: dict[str, Any]) -> Any:
     if f"{cls.__module__}.{cls.__qualname__}" != header.get("class"):
         raise ModelFileError(f"{str(path)!r}: class {header.get('class')!r} is not a synth_probe model")
     params = dict(header.get("params") or {})
+    # JSON has no tuples: an image shape (2 or 3 ints) comes back as the tuple the estimator was given
+    if isinstance(params.get("input_shape"), list):
+        params["input_shape"] = tuple(params["input_shape"])
     try:
         est = cls(**params)
     except TypeError as e:

@@ -27,7 +27,9 @@ interpolation path, Lipman et al. 2023; Hayes et al. 2025 for synthesizers):
 * **Encoder.** ``input_shape=None``: an MLP on standardized feature rows (the
   handcrafted descriptors, or any tabular features). ``input_shape=(n_mels,
   n_frames)``: the convolutional trunk of
-  :class:`~synth_probe.models.cnn.SpectrogramCNN` on flattened spectrograms.
+  :class:`~synth_probe.models.cnn.SpectrogramCNN` on flattened spectrograms;
+  ``input_shape=(n_channels, n_mels, n_frames)``: the same trunk with
+  ``n_channels`` input channels (a probe's renders).
 
 ``predict`` returns one patch per sound: among ``n_predict_samples`` draws, the
 draw whose values sit where the draws are densest (the highest sum over
@@ -54,7 +56,11 @@ from synth_probe.models._torch import (
     TorchBase,
     _torch_threads,
     build_module,
+    check_input_shape,
+    image_dims,
+    image_stats,
     split_indices,
+    standardize_images,
 )
 from synth_probe.models.cnn import _CNN
 
@@ -77,7 +83,7 @@ class _FlowNet(nn.Module):
     """Feature encoder and velocity field ``v(x_t, t, c)``.
 
     ``context(x)`` maps standardized inputs ``(n, n_features)`` (MLP encoder) or
-    ``(n, 1, n_mels, n_frames)`` (CNN trunk) to ``(n, context_dim)``;
+    ``(n, n_channels, n_mels, n_frames)`` (CNN trunk) to ``(n, context_dim)``;
     ``velocity(x_t (m, dim), t (m, 1), c (m, context_dim))`` returns ``(m, dim)``.
     """
 
@@ -121,10 +127,12 @@ class FlowMatchingPosterior(TorchBase):
 
     Parameters
     ----------
-    input_shape : tuple of (int, int) or None, default=None
+    input_shape : tuple of (int, int), tuple of (int, int, int) or None, default=None
         None: ``X`` rows are feature vectors, encoded by an MLP. ``(n_mels,
         n_frames)``: ``X`` rows are flattened spectrograms (row-major), encoded
         by the :class:`~synth_probe.models.cnn.SpectrogramCNN` trunk.
+        ``(n_channels, n_mels, n_frames)``: rows of ``n_channels`` flattened
+        spectrograms (a probe's renders), the trunk's input channels.
     channels : tuple of int, default=(16, 32, 64, 128)
         Channels of the CNN trunk's stride-2 stages (only with ``input_shape``).
     hidden : int, default=256
@@ -154,7 +162,8 @@ class FlowMatchingPosterior(TorchBase):
         Length of the flow's vector: continuous parameters plus one block per
         discrete parameter of its number of choices.
     x_mean_, x_std_ : np.ndarray
-        Input standardization: per feature (MLP encoder) or per mel band (CNN).
+        Input standardization: per feature (MLP encoder) or per mel band (CNN; per channel and
+        mel band with a 3-tuple ``input_shape``).
     y_mean_, y_std_ : np.ndarray [shape=(n_continuous,)]
         Standardization of the continuous targets.
     predict_seed_ : int
@@ -185,7 +194,7 @@ class FlowMatchingPosterior(TorchBase):
     def __init__(
         self,
         *,
-        input_shape: tuple[int, int] | None = None,
+        input_shape: tuple[int, int] | tuple[int, int, int] | None = None,
         channels: tuple[int, ...] = (16, 32, 64, 128),
         hidden: int = 256,
         n_layers: int = 3,
@@ -226,19 +235,10 @@ class FlowMatchingPosterior(TorchBase):
         if self.ode_method not in ("midpoint", "euler"):
             raise ValueError(f"ode_method must be 'midpoint' or 'euler', got {self.ode_method!r}")
 
-    def _shape(self, n_features: int) -> tuple[int, int] | None:
+    def _shape(self, n_features: int) -> tuple[int, ...] | None:
         if self.input_shape is None:
             return None
-        try:
-            shape = tuple(int(v) for v in self.input_shape)
-        except (TypeError, ValueError):
-            shape = ()
-        if len(shape) != 2 or min(shape) < 1 or shape[0] * shape[1] != n_features:
-            raise ValueError(
-                f"input_shape must be None or (n_mels, n_frames) with n_mels * n_frames = {n_features} "
-                f"(the number of features of X), got {self.input_shape!r}"
-            )
-        return shape  # type: ignore[return-value]
+        return check_input_shape(self.input_shape, n_features)
 
     @property
     def _blocks(self) -> list[tuple[int, int]]:
@@ -250,19 +250,19 @@ class FlowMatchingPosterior(TorchBase):
         return out
 
     def _inputs(self, X: np.ndarray) -> torch.Tensor:
-        """Standardized float32 inputs: (n, n_features), or (n, 1, n_mels, n_frames) with ``input_shape``."""
+        """Standardized float32 inputs: (n, n_features), or (n, n_channels, n_mels, n_frames) with ``input_shape``."""
         if self.input_shape_ is None:
             Z = (X - self.x_mean_) / self.x_std_
             return torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32))
-        h, w = self.input_shape_
-        img = (X.reshape(len(X), h, w) - self.x_mean_[None, :, None]) / self.x_std_[None, :, None]
-        return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).unsqueeze(1)
+        return standardize_images(X, self.input_shape_, self.x_mean_, self.x_std_)
 
     def _standardize_inputs(self, X: np.ndarray) -> None:
-        rows = X.astype(np.float64) if self.input_shape_ is None else X.reshape(len(X), *self.input_shape_)
-        axes = 0 if self.input_shape_ is None else (0, 2)
-        self.x_mean_ = rows.mean(axis=axes).astype(np.float32)
-        std = rows.std(axis=axes)
+        if self.input_shape_ is not None:
+            self.x_mean_, self.x_std_ = image_stats(X, self.input_shape_)
+            return
+        rows = X.astype(np.float64)
+        self.x_mean_ = rows.mean(axis=0).astype(np.float32)
+        std = rows.std(axis=0)
         self.x_std_ = np.where(std > 1e-8 * max(1.0, float(np.abs(rows).max())), std, 1.0).astype(np.float32)
 
     def _build(self, n_features: int) -> nn.Module:
@@ -271,7 +271,7 @@ class FlowMatchingPosterior(TorchBase):
             channels = tuple(int(c) for c in self.channels)
             if not channels or min(channels) < 1:
                 raise ValueError(f"channels must be a non-empty tuple of positive ints, got {self.channels!r}")
-            trunk = _CNN(channels, 1, False, (4, 4), 0, 0.0, 0, [])
+            trunk = _CNN(channels, 1, False, (4, 4), 0, 0.0, 0, [], in_channels=image_dims(self.input_shape_)[0])
             width = channels[-1] * 16
         return _FlowNet(n_features, self.dim_, int(self.hidden), int(self.n_layers), int(self.context_dim),
                         int(self.n_time_freqs), trunk, width, float(self.dropout))
