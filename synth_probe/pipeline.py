@@ -12,7 +12,8 @@ discrete/continuous layout of the targets, seed, threads).
 A probe dataset (several renders of each patch, :mod:`synth_probe.probe`) is read as rows of
 ``n_renders * n_samples`` samples: given the probe's ``renders``, the feature step is a
 :class:`~synth_probe.features.ProbeFeatures` that applies the family's features to each render
-(tabular features gain each render's note and velocity), and a spectrogram model reads the
+(tabular features gain the differences between neighbouring renders and each render's note and
+velocity), and a spectrogram model reads the
 renders' images as input channels, ``input_shape=(n_renders, bins, frames)`` (a probe of one render
 keeps the single image's ``(bins, frames)``).
 """
@@ -93,6 +94,11 @@ def _as_spec(features: FeatureSpec | str | None, name: str) -> FeatureSpec:
     return FeatureSpec(str(features))
 
 
+#: whether the tabular features of a probe of several renders also hold the differences between
+#: neighbouring renders' features (:class:`ProbeFeatures` ``contrast``; see the README's probe figures)
+PROBE_CONTRAST = True
+
+
 def feature_step(spec: FeatureSpec | str, *, sample_rate: int, note_length: float | None,
                  jobs: int | None = None, renders: Sequence[Any] | None = None) -> Any:
     """The (unfitted) transformer of a feature setting, or None for raw audio rows.
@@ -109,14 +115,17 @@ def feature_step(spec: FeatureSpec | str, *, sample_rate: int, note_length: floa
     renders : sequence of RenderSettings or (note, velocity, note_length), optional
         A probe's renders (:meth:`synth_probe.probe.Probe.renders`): the step reads rows of
         ``n_renders * n_samples`` samples and is a :class:`ProbeFeatures` around the per-render
-        step (tabular features with each render's note and velocity; ``logmel`` without, a stack of
-        images). None: one render per row, as before probes. Raw audio (``none``) passes through.
+        step (tabular features with the differences between neighbouring renders' features,
+        :data:`PROBE_CONTRAST`, and each render's note and velocity; ``logmel`` without either: the
+        renders as input channels of the spectrogram models). None: one render per row, as before probes. Raw audio (``none``) passes through.
     """
     spec = spec if isinstance(spec, FeatureSpec) else FeatureSpec(spec)
     step = _render_step(spec, sample_rate=sample_rate, note_length=note_length, jobs=jobs)
     if renders is None or step is None:
         return step
-    return ProbeFeatures(step, renders=render_triples(renders), context=spec.kind != "logmel")
+    tabular = spec.kind != "logmel"
+    return ProbeFeatures(step, renders=render_triples(renders), context=tabular,
+                         contrast=tabular and PROBE_CONTRAST)
 
 
 def _render_step(spec: FeatureSpec, *, sample_rate: int, note_length: float | None, jobs: int | None) -> Any:

@@ -5,9 +5,12 @@ Estimators keep 2-D input (the scikit-learn contract), so a pipeline reads a pat
 ``n_renders * n_samples`` samples, render after render, and :class:`ProbeFeatures` cuts the row
 back into its renders, applies a copy of the per-render feature step to each (its note length
 set to that render's, where the step reads one) and joins the outputs in render order. Tabular
-features then get each render's note and velocity as columns; a full spectrogram (``context=False``)
-stays ``n_renders`` images one after the other, which the spectrogram models read as input channels,
-``(n_renders, bins, frames)`` (:func:`synth_probe.pipeline.input_shape`).
+features then get each render's note and velocity as columns and, with ``contrast=True``, the
+difference between each render's features and the previous render's (how the sound changes from
+one note or velocity to the next, which is what key-follow and the velocity routings do; a tree
+model would otherwise have to learn each difference from two columns); a full spectrogram
+(``context=False``) stays ``n_renders`` images one after the other, which the spectrogram models
+read as input channels, ``(n_renders, bins, frames)`` (:func:`synth_probe.pipeline.input_shape`).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from synth_probe.errors import ParameterValueError
 
-__all__ = ["ProbeFeatures", "context_columns", "render_triples", "split_renders"]
+__all__ = ["ProbeFeatures", "context_columns", "join_renders", "render_triples", "split_renders"]
 
 
 def render_triples(renders: Sequence[Any]) -> tuple[tuple[int, int, float], ...]:
@@ -52,6 +55,33 @@ def context_columns(renders: Sequence[Any], n: int) -> np.ndarray:
     return np.repeat(row, int(n), axis=0)
 
 
+def join_renders(blocks: np.ndarray, renders: Sequence[Any], *, contrast: bool, context: bool) -> np.ndarray:
+    """Per-render feature blocks as one row per patch: the columns :class:`ProbeFeatures` makes.
+
+    Parameters
+    ----------
+    blocks : np.ndarray [shape=(n, n_renders, k)]
+        Each render's features.
+    renders : sequence of RenderSettings or (note, velocity, note_length)
+    contrast : bool
+        Append render r's features minus render r - 1's, for r = 1 .. n_renders - 1.
+    context : bool
+        Append each render's note and velocity (:func:`context_columns`).
+
+    Returns
+    -------
+    F : np.ndarray [shape=(n, n_renders * k (+ (n_renders - 1) * k) (+ 2 * n_renders)), dtype=float32]
+    """
+    blocks = np.asarray(blocks, dtype=np.float32)
+    n = len(blocks)
+    out = [blocks.reshape(n, -1)]
+    if contrast and blocks.shape[1] > 1:
+        out.append(np.diff(blocks, axis=1).reshape(n, -1))
+    if context:
+        out.append(context_columns(renders, n))
+    return np.concatenate(out, axis=1)
+
+
 def split_renders(X: np.ndarray, n_renders: int) -> np.ndarray:
     """Rows of ``n_renders * n_samples`` samples as ``(n, n_renders, n_samples)`` (a view where possible).
 
@@ -80,6 +110,10 @@ class ProbeFeatures(TransformerMixin, BaseEstimator):
     context : bool, default=True
         Append each render's note and velocity as two columns per render, after the features
         (tabular features); False for a spectrogram whose images the models read as input channels.
+    contrast : bool, default=False
+        Also append, for each render after the first, its features minus the previous render's
+        (``n_renders - 1`` blocks, after the renders' own features and before the context
+        columns). Nothing is added for a one-render probe.
 
     Attributes
     ----------
@@ -101,10 +135,11 @@ class ProbeFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, step: Any = None, *, renders: Sequence[Sequence[float]] = ((60, 100, 1.0),),
-                 context: bool = True) -> None:
+                 context: bool = True, contrast: bool = False) -> None:
         self.step = step
         self.renders = renders
         self.context = context
+        self.contrast = contrast
 
     def _triples(self) -> tuple[tuple[int, int, float], ...]:
         triples = render_triples(self.renders)
@@ -148,7 +183,7 @@ class ProbeFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """Features of each render, in render order, then (note, velocity) of each render.
+        """Features of each render, in render order, their differences (``contrast``), then (note, velocity).
 
         Parameters
         ----------
@@ -156,27 +191,32 @@ class ProbeFeatures(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        F : np.ndarray [shape=(n, n_renders * n_features_per_render_ (+ 2 * n_renders)), dtype=float32]
+        F : np.ndarray [shape=(n, n_renders * n_features_per_render_ (+ (n_renders - 1) * n_features_per_render_) (+ 2 * n_renders)), dtype=float32]
         """
         check_is_fitted(self, "steps_")
         triples = self._triples()
         X = validate_data(self, X, dtype=np.float32, reset=False)
         parts = split_renders(X, len(triples))
-        out = [np.asarray(parts[:, r] if s is None else s.transform(parts[:, r]), dtype=np.float32)
-               for r, s in enumerate(self.steps_)]
-        if self.context:
-            out.append(context_columns(triples, len(X)))
-        return np.concatenate(out, axis=1)
+        blocks = np.stack([np.asarray(parts[:, r] if s is None else s.transform(parts[:, r]), dtype=np.float32)
+                           for r, s in enumerate(self.steps_)], axis=1)
+        return join_renders(blocks, triples, contrast=self.contrast, context=self.context)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """``r<i>_<name>`` of each render's features (the step's names, or ``f<j>``), then ``r<i>_note``, ``r<i>_velocity``."""
+        """``r<i>_<name>`` of each render's features (the step's names, or ``f<j>``), with ``contrast``
+        ``d<i>_<name>`` (render i minus render i - 1), then ``r<i>_note``, ``r<i>_velocity``."""
         check_is_fitted(self, "steps_")
         names = []
-        for r, s in enumerate(self.steps_):
+        per_render = []
+        for s in self.steps_:
             inner = getattr(s, "feature_names_", None)
             if inner is None or len(inner) != self.n_features_per_render_:
                 inner = [f"f{j}" for j in range(self.n_features_per_render_)]
+            per_render.append(list(inner))
+        for r, inner in enumerate(per_render):
             names += [f"r{r}_{n}" for n in inner]
+        if self.contrast:
+            for r in range(1, len(per_render)):
+                names += [f"d{r}_{n}" for n in per_render[r]]
         if self.context:
             names += [f"r{r}_{k}" for r in range(len(self.steps_)) for k in ("note", "velocity")]
         return np.asarray(names, dtype=object)

@@ -23,7 +23,7 @@ from synth_probe.fileio import read_json
 from synth_probe.metrics import parameter_report
 from synth_probe.models.base import FitProgress, ParamTargets
 from synth_probe.features import ProbeFeatures
-from synth_probe.features.probe import context_columns
+from synth_probe.features.probe import join_renders
 from synth_probe.pipeline import build_estimator, feature_step, input_shape
 from synth_probe.probe import parse_probe
 from synth_probe.training import audio_rows, probe_renders, target_layout
@@ -187,13 +187,14 @@ def _pooled(S: np.ndarray, n_mels: int, pool: int, n_renders: int = 1) -> np.nda
     return _pool_time(frames, int(pool)).reshape(len(S), -1)
 
 
-def _probe_matrix(parts: list[np.ndarray], renders: list[Any]) -> np.ndarray:
-    """Per-render feature blocks ``(n, n_renders * k_j)`` joined render by render, then each render's note
-    and velocity: the columns of :class:`~synth_probe.features.ProbeFeatures` around a FeatureUnion."""
+def _probe_matrix(parts: list[np.ndarray], renders: list[Any], *, contrast: bool) -> np.ndarray:
+    """Per-render feature blocks ``(n, n_renders * k_j)`` joined render by render (with their
+    differences, ``contrast``), then each render's note and velocity: the columns of
+    :class:`~synth_probe.features.ProbeFeatures` around a FeatureUnion."""
     R = len(renders)
     n = len(parts[0])
-    blocks = np.concatenate([P.reshape(n, R, -1) for P in parts], axis=2).reshape(n, -1)
-    return np.hstack([blocks, context_columns(renders, n)])
+    blocks = np.concatenate([P.reshape(n, R, -1) for P in parts], axis=2)
+    return join_renders(blocks, renders, contrast=contrast, context=True)
 
 
 class FeatureStore:
@@ -275,7 +276,7 @@ class FeatureStore:
             S = self.get(f"mel-{fs['n_mels']}-{fs['hop']}")
             parts.append(_pooled(S, int(fs["n_mels"]), int(fs["pool"]), len(self.renders or [0])))
         if self.renders is not None:
-            return _probe_matrix(parts, self.renders)
+            return _probe_matrix(parts, self.renders, contrast=bool(getattr(self.step(fs), "contrast", False)))
         return parts[0] if len(parts) == 1 else np.hstack(parts)
 
     def pipeline_steps(self, fs: Mapping[str, Any]) -> list[tuple[str, Any]]:
