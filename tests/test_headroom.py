@@ -104,7 +104,9 @@ def test_missing_data_gives_no_verdict():
     assert d["discrete"] and d["estimate"] == 0.6 and d["loose"] is None
     assert d["headroom"] == pytest.approx(0.6 - 1 / 3)
     # no identifiability run at all: every row without a verdict
-    assert all(r["limited_by"] is None and r["estimate"] is None for r in headroom_rows(res, {}))
+    bare = headroom_rows(res, {})
+    assert all(r["limited_by"] is None and r["estimate"] is None for r in bare)
+    assert [r["discrete"] for r in bare] == [False, False, True, False]  # the run's kind, estimate or not
     # figures of another probe: the estimates stay, nothing is judged
     unjudged = headroom_rows(res, parameter_estimates(res, identifiability()), judge=False)
     assert [r["estimate"] for r in unjudged][:2] == [0.85, 0.90]
@@ -204,6 +206,7 @@ def test_probe_run_page_reads_the_probes_file_of_the_folder(tmp_path):
     html = part.read_text()
     # only a one-note run beside a probe run: marked, not judged
     assert "Headroom not judged." in html and f"beside a run of the probe <code>{PROBE}</code>" in html
+    assert f"<code>synth-probe identifiability noisemaker --probes {PROBE}</code>" in html
     assert {r[-1] for r in _table(html)[1].values()} == {"—"}
     assert _table(html)[1]["cutoff"][-4] == "0.85"
     probed = summary(cutoff=0.95, ampattack=0.32, distinct=0.8)

@@ -69,6 +69,11 @@ def distinct_shares(identifiability: Mapping[str, Any] | None, results: Mapping[
             for r in identifiability.get("summary", []) if r.get(key) is not None}
 
 
+def _is_discrete(results: Mapping[str, Any], param: str) -> bool:
+    return any(r["parameter"] == param and r.get("kind") == "discrete"
+               for entry in results.get("models", {}).values() for r in entry.get("parameters", []))
+
+
 def _chance(results: Mapping[str, Any], param: str) -> float | None:
     for entry in results.get("models", {}).values():
         for r in entry.get("parameters", []):
@@ -311,7 +316,7 @@ def headroom_rows(results: Mapping[str, Any], estimates: Mapping[str, Mapping[st
         if p not in best:
             continue
         e = estimates.get(p) or {}
-        discrete = "accuracy" in e
+        discrete = "accuracy" in e or _is_discrete(results, p)
         est = e.get("skill")
         loose = None if discrete else (e.get("r2_at") or {}).get(f"{loose_db:g}")
         room = headroom(best[p].get("skill"), est) if judge else None

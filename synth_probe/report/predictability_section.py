@@ -5,7 +5,8 @@
 ``sensitivity.json`` and ``identifiability.json`` (or the run of the same probe in
 ``identifiability_probes.json``), when given, add the sensitivity score and class, the in-context
 estimates, the headroom between them and the best skill and whether the render or the models limit
-the parameter (:mod:`synth_probe.report.in_context`) beside each parameter. :func:`refresh_part` rewrites the part from the files of a reports folder;
+the parameter (:mod:`synth_probe.report.in_context`) beside each parameter.
+:func:`refresh_part` rewrites the part from the files of a reports folder;
 :mod:`synth_probe.report.pages` calls it whenever a study writes its part, so whichever
 study runs last, the page shows every study's numbers side by side.
 """
@@ -42,6 +43,7 @@ from synth_probe.report.in_context import (
     parameter_estimates,
     summary_rows,
 )
+from synth_probe.report.identifiability_section import PROBES_RESULTS_NAME
 from synth_probe.report.probe_section import comparison_html
 
 __all__ = ["PART_KEY", "PART_TITLE", "RESULTS_NAME", "MEDIA_NAME", "predictability_html", "refresh_part",
@@ -51,9 +53,6 @@ PART_KEY = "20-measured"
 PART_TITLE = "Measured predictability: how well each parameter is recovered"
 RESULTS_NAME = "predictability.json"
 MEDIA_NAME = "predictability_media.npz"
-#: the identifiability study's comparison of probes (``synth-probe identifiability --probes``), read beside
-#: ``identifiability.json``
-PROBES_RESULTS_NAME = "identifiability_probes.json"
 MODEL_LABELS = {"mean": "MeanBaseline", "knn": "kNN", "gbm": "LightGBM", "cnn": "CNN",
                 "autoencoder": "Autoencoder+MLP", "transformer": "Transformer", "ensemble": "Ensemble",
                 "posterior": "Flow-matching posterior"}
@@ -197,7 +196,7 @@ def _headroom_columns(tolerance: float) -> list[Column]:
     ]
 
 
-def _source_text(source: dict[str, Any]) -> str:
+def _source_text(source: dict[str, Any], synth: Any = None) -> str:
     """Where the in-context figures come from, for the table's caption and the summary."""
     f, probe, want = source["file"], source["probe"], source["run_probe"]
     what = "one note" if probe == "default" else f"the probe <code>{esc(probe)}</code>"
@@ -205,16 +204,16 @@ def _source_text(source: dict[str, Any]) -> str:
         return f"In-context estimates from <code>{esc(f)}</code> ({what}, as this run)."
     this = "one note" if want == "default" else f"the probe <code>{esc(want)}</code>"
     return (f"In-context estimates from <code>{esc(f)}</code> of {what}, beside a run of {this}: shown for "
-            "orientation, no headroom judged. Run <code>synth-probe identifiability --probes "
-            f"{esc(want)}</code> into this folder to judge it.")
+            f"orientation, no headroom judged. Run <code>synth-probe identifiability {esc(synth or 'SYNTH')} "
+            f"--probes {esc(want)}</code> into this folder to judge it.")
 
 
-def _headroom_html(hrows: list[dict[str, Any]], source: dict[str, Any]) -> list[str]:
+def _headroom_html(hrows: list[dict[str, Any]], source: dict[str, Any], synth: Any = None) -> list[str]:
     """The line above the table: how many parameters the render limits, how many the models."""
     if source["file"] is None:
         return []
     line = headroom_sentence(headroom_summary(hrows)) if source["matches"] else "Headroom not judged."
-    return [f'<p id="headroom-summary"><strong>{esc(line)}</strong> {_source_text(source)} Headroom = '
+    return [f'<p id="headroom-summary"><strong>{esc(line)}</strong> {_source_text(source, synth)} Headroom = '
             "in-context estimate − best skill; below "
             f"{HEADROOM_MARGIN:g} the parameter is limited by the render, else by the models.</p>"]
 
@@ -247,13 +246,14 @@ def _parameter_table_html(results: dict[str, Any], order: list[str], sens: dict[
             row[f"c_{m}"] = _metric_cell(r, by.get("mean", {}).get(p), best=b.get("model") == m)
         rows.append(row)
     rows.sort(key=lambda r: -(r["best_skill"] if _finite(r["best_skill"]) else -9))
-    caption = _source_text(source) if context and source["file"] else None
-    return (['<h3 id="measured-table">Parameter × model</h3>'] + (_headroom_html(list(hby.values()), source)
-                                                                   if context else []) +
-            ['<input class="filter-box" type="search" placeholder="filter rows" data-filter="measured-table-t" '
-             'aria-label="filter the table">',
-             table(_table_columns(order, sens, context, tolerance), rows, id="measured-table-t", caption=caption,
-                   row_class=lambda r: f"cls-{r['cls']}" if r.get("cls") else "")])
+    synth = results.get("synth")
+    caption = _source_text(source, synth) if context and source["file"] else None
+    summary = _headroom_html(list(hby.values()), source, synth) if context else []
+    return ['<h3 id="measured-table">Parameter × model</h3>', *summary,
+            '<input class="filter-box" type="search" placeholder="filter rows" data-filter="measured-table-t" '
+            'aria-label="filter the table">',
+            table(_table_columns(order, sens, context, tolerance), rows, id="measured-table-t", caption=caption,
+                  row_class=lambda r: f"cls-{r['cls']}" if r.get("cls") else "")]
 
 
 def _models_html(results: dict[str, Any], order: list[str]) -> list[str]:
