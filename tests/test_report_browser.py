@@ -402,3 +402,38 @@ def test_matching_page_of_a_tiny_evaluation_loads_and_passes_no_verdict(tmp_path
     assert dom.count("<audio") == 4 * 3  # target, model, model + hill, hill from default for each preset
     assert_layout_holds(tmp_path, page, min_audio=12)
     assert_layout_holds(tmp_path, tmp_path / "reports" / "index.html")
+
+
+#: writes whether #headroom-summary is rendered (a box with a size, not hidden) and its text into the DOM
+HEADROOM_CHECK = """<script>
+window.addEventListener("load", function () {
+  var el = document.getElementById("headroom-summary"), r = el.getBoundingClientRect();
+  document.documentElement.setAttribute("data-headroom", JSON.stringify({
+    visible: el.checkVisibility() && r.width > 0 && r.height > 0, text: el.textContent}));
+});
+</script>"""
+
+
+def test_headroom_summary_is_visible_above_the_measured_table(tmp_path):
+    """Hand-made predictability and identifiability data: the headroom line shows in the page, no script errors."""
+    from html import unescape
+
+    from test_headroom import identifiability, results
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "predictability.json").write_text(json.dumps(results()))
+    (folder / "identifiability.json").write_text(json.dumps(identifiability(cutoff=0.82)))
+    page = write_predictability_report(None, folder)["html"]
+    copy = page.with_name("_headroom_check.html")
+    copy.write_text(page.read_text(encoding="utf-8").replace("</body>", HEADROOM_CHECK + "</body>", 1),
+                    encoding="utf-8")
+    res = chromium(tmp_path, copy.as_uri(), "--dump-dom", "--window-size=1280,1000", "--virtual-time-budget=5000")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert console_messages(res.stderr) == []
+    assert 'data-report-ready="1"' in res.stdout and "data-js-errors=" not in res.stdout
+    check = json.loads(unescape(re.search(r'data-headroom="([^"]*)"', res.stdout).group(1)))
+    assert check["visible"], check
+    assert check["text"].startswith("1 of 4 parameters limited by the render, 2 by the models")
+    r = layout(tmp_path, page, 1280)
+    assert r["overflow"] == 0, r["offenders"]

@@ -2,9 +2,11 @@
 
 :func:`predictability_html` turns ``predictability.json`` (the results of
 :func:`synth_probe.predictability.run_predictability`, as a dict) into the part's HTML;
-``sensitivity.json`` and ``identifiability.json``, when given, add the sensitivity score and
-class and the in-context estimates (:mod:`synth_probe.report.in_context`) beside each
-parameter. :func:`refresh_part` rewrites the part from the files of a reports folder;
+``sensitivity.json`` and ``identifiability.json`` (or the run of the same probe in
+``identifiability_probes.json``), when given, add the sensitivity score and class, the in-context
+estimates, the headroom between them and the best skill and whether the render or the models limit
+the parameter (:mod:`synth_probe.report.in_context`) beside each parameter.
+:func:`refresh_part` rewrites the part from the files of a reports folder;
 :mod:`synth_probe.report.pages` calls it whenever a study writes its part, so whichever
 study runs last, the page shows every study's numbers side by side.
 """
@@ -31,7 +33,17 @@ from synth_probe.report.html import (
     table,
     wav_data_uri,
 )
-from synth_probe.report.in_context import parameter_estimates, summary_rows
+from synth_probe.report.in_context import (
+    HEADROOM_MARGIN,
+    LOOSE_TOLERANCE_DB,
+    choose_identifiability,
+    headroom_rows,
+    headroom_sentence,
+    headroom_summary,
+    parameter_estimates,
+    summary_rows,
+)
+from synth_probe.report.identifiability_section import PROBES_RESULTS_NAME
 from synth_probe.report.probe_section import comparison_html
 
 __all__ = ["PART_KEY", "PART_TITLE", "RESULTS_NAME", "MEDIA_NAME", "predictability_html", "refresh_part",
@@ -124,14 +136,16 @@ def _context_text(e: dict[str, Any] | None) -> str:
     if not e or e.get("skill") is None:
         return "—"
     if "accuracy" in e:
-        tip = f"distinct {100 * e['distinct']:.0f} %: accuracy ≈ {e['accuracy']:.2f}, MPR ≈ {e['mpr']:.1f}"
+        tip = (f"discrete: its distinct share ({100 * e['distinct']:.0f} %) is its in-context skill; accuracy ≈ "
+               f"{e['accuracy']:.2f}, MPR ≈ {e['mpr']:.1f}")
     else:
         looser = "".join(f", {float(v):.2f} at {t} dB" for t, v in list(e.get("r2_at", {}).items())[:2])
         tip = f"resolvable R² ≈ {e['skill']:.2f}{looser}; distinct {100 * e['distinct']:.0f} %, MPR ≈ {e['mpr']:.1f}"
     return f'<span title="{esc(tip)}">{fmt_num(e["skill"], 2)}</span>'
 
 
-def _table_columns(order: list[str], sens: dict[str, Any], context: dict[str, Any]) -> list[Column]:
+def _table_columns(order: list[str], sens: dict[str, Any], context: dict[str, Any],
+                   tolerance: float = 0.2) -> list[Column]:
     cols = [Column("parameter", "Parameter")]
     if sens:
         cols += [Column("sens", "Sensitivity (dB)", fmt=fmt_num, numeric=True,
@@ -152,16 +166,64 @@ def _table_columns(order: list[str], sens: dict[str, Any], context: dict[str, An
              Column("best_skill", "Best skill", fmt=lambda v: fmt_num(v, 3), numeric=True),
              Column("best_mpr", "Best MPR", fmt=lambda v: fmt_num(v, 1), numeric=True)]
     if context:
-        cols.append(Column("context", "In context ≈", numeric=True, cell=lambda r: _context_text(r["ctx"]),
-                           title="skill the sound allows among random patches (identifiability.json): resolvable "
-                                 "R² of a continuous parameter, the distinct share of a discrete one; hover for "
-                                 "accuracy and MPR"))
+        cols += _headroom_columns(tolerance)
     return cols
 
 
+def _verdict(v: str | None) -> str:
+    return "—" if v is None else f'<span class="verdict-{esc(v)}">{esc(v)}</span>'
+
+
+def _headroom_columns(tolerance: float) -> list[Column]:
+    """The in-context estimates at two tolerances, the headroom and the verdict."""
+    loose = f"{LOOSE_TOLERANCE_DB:g}"
+    return [
+        Column("context", f"Resolvable R² @{tolerance:g} dB", numeric=True, cell=lambda r: _context_text(r["ctx"]),
+               title=f"in-context estimate of the skill at the identifiability run's {tolerance:g} dB tolerance: "
+                     "resolvable R² of a continuous parameter; for a discrete one its distinct share (its "
+                     "chance-corrected accuracy in context); hover for accuracy and MPR"),
+        Column("loose", f"@{loose} dB", numeric=True,
+               cell=lambda r: ('<span title="discrete: the distinct share is not re-judged at looser tolerances">'
+                               "—</span>") if r["discrete"] else fmt_num(r["loose"], 2),
+               title=f"resolvable R² at a {loose} dB tolerance (what a model that hears only coarser differences "
+                     "could reach); — for a discrete parameter, whose distinct share is judged at the run's "
+                     "tolerance only"),
+        Column("headroom", "Headroom", fmt=lambda v: fmt_num(v, 2, signed=True), numeric=True,
+               title="in-context estimate minus the best measured skill: what the sound would still allow"),
+        Column("limited_by", "Limited by", fmt=_verdict,
+               title=f"render: headroom below {HEADROOM_MARGIN:g} (the models reach what the sound tells apart); "
+                     f"models: {HEADROOM_MARGIN:g} or more; — without an in-context estimate of this probe"),
+    ]
+
+
+def _source_text(source: dict[str, Any], synth: Any = None) -> str:
+    """Where the in-context figures come from, for the table's caption and the summary."""
+    f, probe, want = source["file"], source["probe"], source["run_probe"]
+    what = "one note" if probe == "default" else f"the probe <code>{esc(probe)}</code>"
+    if source["matches"]:
+        return f"In-context estimates from <code>{esc(f)}</code> ({what}, as this run)."
+    this = "one note" if want == "default" else f"the probe <code>{esc(want)}</code>"
+    return (f"In-context estimates from <code>{esc(f)}</code> of {what}, beside a run of {this}: shown for "
+            f"orientation, no headroom judged. Run <code>synth-probe identifiability {esc(synth or 'SYNTH')} "
+            f"--probes {esc(want)}</code> into this folder to judge it.")
+
+
+def _headroom_html(hrows: list[dict[str, Any]], source: dict[str, Any], synth: Any = None) -> list[str]:
+    """The line above the table: how many parameters the render limits, how many the models."""
+    if source["file"] is None:
+        return []
+    line = headroom_sentence(headroom_summary(hrows)) if source["matches"] else "Headroom not judged."
+    return [f'<p id="headroom-summary"><strong>{esc(line)}</strong> {_source_text(source, synth)} Headroom = '
+            "in-context estimate − best skill; below "
+            f"{HEADROOM_MARGIN:g} the parameter is limited by the render, else by the models.</p>"]
+
+
 def _parameter_table_html(results: dict[str, Any], order: list[str], sens: dict[str, Any],
-                          context: dict[str, Any]) -> list[str]:
+                          context: dict[str, Any], source: dict[str, Any] | None = None,
+                          tolerance: float = 0.2) -> list[str]:
     models, best = results.get("models", {}), results.get("best", {})
+    source = source or {"file": None, "probe": None, "run_probe": "default", "matches": False}
+    hby = {r["parameter"]: r for r in headroom_rows(results, context, judge=source["matches"])}
     by = {m: {r["parameter"]: r for r in models[m]["parameters"]} for m in order}
     rows = []
     for p in results.get("columns", []):
@@ -174,6 +236,9 @@ def _parameter_table_html(results: dict[str, Any], order: list[str], sens: dict[
                "sens": (sens.get(p) or {}).get("score"), "cls": (sens.get(p) or {}).get("classification"),
                "distinct": (ctx or {}).get("distinct"), "ctx": ctx, "context": (ctx or {}).get("skill"),
                "best_model": b.get("model"), "best_skill": b.get("skill"), "best_mpr": b.get("mpr")}
+        h = hby.get(p) or {}
+        row.update({"discrete": h.get("discrete", any_r["kind"] == "discrete"), "loose": h.get("loose"),
+                    "headroom": h.get("headroom"), "limited_by": h.get("limited_by")})
         for m in order:
             r = by[m].get(p)
             v = None if r is None else (r.get("r2") if r["kind"] == "continuous" else r.get("accuracy"))
@@ -181,10 +246,13 @@ def _parameter_table_html(results: dict[str, Any], order: list[str], sens: dict[
             row[f"c_{m}"] = _metric_cell(r, by.get("mean", {}).get(p), best=b.get("model") == m)
         rows.append(row)
     rows.sort(key=lambda r: -(r["best_skill"] if _finite(r["best_skill"]) else -9))
-    return ['<h3 id="measured-table">Parameter × model</h3>',
+    synth = results.get("synth")
+    caption = _source_text(source, synth) if context and source["file"] else None
+    summary = _headroom_html(list(hby.values()), source, synth) if context else []
+    return ['<h3 id="measured-table">Parameter × model</h3>', *summary,
             '<input class="filter-box" type="search" placeholder="filter rows" data-filter="measured-table-t" '
             'aria-label="filter the table">',
-            table(_table_columns(order, sens, context), rows, id="measured-table-t",
+            table(_table_columns(order, sens, context, tolerance), rows, id="measured-table-t", caption=caption,
                   row_class=lambda r: f"cls-{r['cls']}" if r.get("cls") else "")]
 
 
@@ -335,7 +403,8 @@ def _method_html(results: dict[str, Any]) -> list[str]:
 
 def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | None = None,
                         media: dict[str, np.ndarray] | None = None,
-                        identifiability: dict[str, Any] | None = None) -> str:
+                        identifiability: dict[str, Any] | None = None,
+                        identifiability_probes: dict[str, Any] | None = None) -> str:
     """The HTML body of the measured-predictability part.
 
     Parameters
@@ -349,8 +418,12 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
         ``predictability_media.npz``: ``target``, ``prediction``, ``mean`` int16
         clips [shape=(n_pairs, n_samples)] and ``sample_rate`` for the listenable pairs.
     identifiability : dict, optional
-        ``identifiability.json``: adds each parameter's distinct share and in-context
-        estimate (of the same sampler) beside it and to the summary figures.
+        ``identifiability.json``: adds each parameter's distinct share, in-context
+        estimates (of the same sampler), headroom and verdict beside it and to the summary figures.
+    identifiability_probes : dict, optional
+        ``identifiability_probes.json``: when it holds a run of this run's probe, that run's figures
+        are used instead (:func:`synth_probe.report.in_context.choose_identifiability`; the table's
+        caption names the source, and figures of another probe are marked and judge no headroom).
 
     Returns
     -------
@@ -358,9 +431,11 @@ def predictability_html(results: dict[str, Any], sensitivity: dict[str, Any] | N
     """
     order = _order(results)
     sens = {p["name"]: p for p in (sensitivity or {}).get("params", [])}
-    context = parameter_estimates(results, identifiability)
-    out = (_intro_html(results, order, sensitivity) + _summary_html(results, sensitivity, identifiability)
-           + _parameter_table_html(results, order, sens, context) + comparison_html(results) + _models_html(results, order)
+    chosen, source = choose_identifiability(results, identifiability, identifiability_probes)
+    context = parameter_estimates(results, chosen)
+    tolerance = float((chosen or {}).get("config", {}).get("tolerance_db") or 0.2)
+    out = (_intro_html(results, order, sensitivity) + _summary_html(results, sensitivity, chosen)
+           + _parameter_table_html(results, order, sens, context, source, tolerance) + comparison_html(results) + _models_html(results, order)
            + _spread_html(results, context) + _scatter_html(results, sens) + _curves_html(results, order) + _audio_html(results, order, media)
            + _method_html(results))
     return "\n".join(out)
@@ -396,5 +471,5 @@ def refresh_part(reports_dir: str | os.PathLike, results: dict[str, Any] | None 
     if media is None:
         media = load_media(d)
     html = predictability_html(results, load_json(d / "sensitivity.json"), media,
-                               load_json(d / "identifiability.json"))
+                               load_json(d / "identifiability.json"), load_json(d / PROBES_RESULTS_NAME))
     return write_part(d, "predictability", PART_KEY, PART_TITLE, html)
