@@ -64,3 +64,18 @@ def test_the_builder_sets_contrast_on_tabular_probe_features_only(kind):
     step = feature_step(kind, sample_rate=8000, note_length=0.3, renders=renders)
     tabular = kind != "logmel"
     assert step.contrast == (tabular and PROBE_CONTRAST) and step.context == tabular
+
+
+def test_a_probe_features_step_saved_before_contrast_loads_without_the_differences(tmp_path):
+    import skops.io as sio
+
+    rng = np.random.default_rng(3)
+    rows = (0.3 * rng.standard_normal((3, 2 * 2000))).astype(np.float32)
+    f = ProbeFeatures(_step(), renders=RENDERS[:2]).fit(rows)
+    expected = f.transform(rows)
+    del f.__dict__["contrast"]  # the object as a model folder of the previous version holds it
+    path = tmp_path / "old.skops"
+    sio.dump(f, path)
+    loaded = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    assert loaded.contrast is False
+    np.testing.assert_array_equal(loaded.transform(rows), expected)

@@ -141,6 +141,12 @@ class ProbeFeatures(TransformerMixin, BaseEstimator):
         self.context = context
         self.contrast = contrast
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a ProbeFeatures saved before ``contrast`` existed reads as it was written: without the differences
+        state = dict(state)
+        state.setdefault("contrast", False)
+        super().__setstate__(state)
+
     def _triples(self) -> tuple[tuple[int, int, float], ...]:
         triples = render_triples(self.renders)
         if not triples:
