@@ -73,6 +73,7 @@ __all__ = [
     "init_parameters",
     "resolve_device",
     "split_indices",
+    "standardization",
     "standardize_images",
 ]
 
@@ -235,24 +236,32 @@ def image_dims(input_shape: Sequence[int]) -> tuple[int, int, int]:
     raise ValueError(f"input_shape must have 2 or 3 dimensions, got {input_shape!r}")
 
 
+def standardization(rows: np.ndarray, axis: int | tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of ``rows`` over ``axis``, as float32, computed in ``rows``' dtype.
+
+    A standard deviation that is zero up to rounding (below ``1e-8`` of the largest magnitude) becomes 1,
+    so a constant input standardizes to 0 instead of dividing by zero.
+    """
+    mean = rows.mean(axis=axis)
+    std = rows.std(axis=axis)
+    std = np.where(std > 1e-8 * max(1.0, float(np.abs(rows).max())), std, 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 def image_stats(X: np.ndarray, input_shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Per mel band (2-tuple) or per (channel, mel band) (3-tuple) mean and std of the rows of ``X``.
 
-    The statistics are computed in ``X``'s dtype; a standard deviation that is zero up to rounding
-    (below ``1e-8`` of the largest magnitude) becomes 1.
+    Computed as :func:`standardization` does (in ``X``'s dtype, a zero spread becomes 1).
 
     Returns
     -------
     mean, std : np.ndarray [shape=(n_mels,) or (n_channels, n_mels), dtype=float32]
     """
     c, h, w = image_dims(input_shape)
-    rows = X.reshape(len(X), c, h, w)
-    mean = rows.mean(axis=(0, 3))
-    std = rows.std(axis=(0, 3))
-    std = np.where(std > 1e-8 * max(1.0, float(np.abs(rows).max())), std, 1.0)
+    mean, std = standardization(X.reshape(len(X), c, h, w), (0, 3))
     if len(tuple(input_shape)) == 2:
         mean, std = mean[0], std[0]
-    return mean.astype(np.float32), std.astype(np.float32)
+    return mean, std
 
 
 def standardize_images(X: np.ndarray, input_shape: Sequence[int], mean: np.ndarray, std: np.ndarray) -> torch.Tensor:

@@ -60,6 +60,7 @@ from synth_probe.models._torch import (
     image_dims,
     image_stats,
     split_indices,
+    standardization,
     standardize_images,
 )
 from synth_probe.models.cnn import _CNN
@@ -260,10 +261,7 @@ class FlowMatchingPosterior(TorchBase):
         if self.input_shape_ is not None:
             self.x_mean_, self.x_std_ = image_stats(X, self.input_shape_)
             return
-        rows = X.astype(np.float64)
-        self.x_mean_ = rows.mean(axis=0).astype(np.float32)
-        std = rows.std(axis=0)
-        self.x_std_ = np.where(std > 1e-8 * max(1.0, float(np.abs(rows).max())), std, 1.0).astype(np.float32)
+        self.x_mean_, self.x_std_ = standardization(X.astype(np.float64), 0)
 
     def _build(self, n_features: int) -> nn.Module:
         trunk, width = None, 0
