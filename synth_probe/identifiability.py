@@ -52,6 +52,16 @@ keeps the best distance it had after half its renders; the estimate from those
 finding twins, so a bigger ``budget`` would lower the estimate further; the same
 value is no proof that they had settled.
 
+The same verdicts give a *resolvable MPR* (``resolvable_mpr``), in the predictability
+study's own metric (:mod:`synth_probe.metrics`): at a base whose largest not-distinct
+move took the value from ``x`` to ``m``, two patches that sound alike hold ``x`` and
+``m``, so one prediction serves both; the base scores the best mean percentile rank
+that one prediction gives the pair (continuous: the 16 bins, or the sampler's grid
+levels; discrete: the two choices ranked first, ``100 − 50 / (K − 1)`` over the
+sampler's ``K`` choices), 50 (chance) where even the half-range move is masked, and 100
+where every move is distinct. It counts one twin per base and nothing finer than the
+smallest move, so it leans high.
+
 These are estimates, not bounds: twins the search missed would lower them;
 a model can hear differences below the tolerance in renders without noise,
 which would raise them; and with K bases each share is uncertain by about
@@ -73,6 +83,7 @@ import numpy as np
 from synth_probe.errors import ParameterValueError, RenderError, SamplerError
 from synth_probe.matching import SEARCH_METHODS, MatchObjective, ProbeObjective, refine
 from synth_probe.probe import parse_probe, render_probe
+from synth_probe.metrics import mpr_continuous, mpr_levels
 from synth_probe.progress import Progress
 from synth_probe.render import Task, TaskFailure, run_tasks
 from synth_probe.sampling import SAMPLERS, make_plan
@@ -113,6 +124,63 @@ def _resolvable_r2(recs: Sequence[dict[str, Any]], tolerance_db: float | None = 
             nd = [m["step"] for m in moves if _not_distinct(m, r["floor"], tolerance_db, twin_key)]
         widths.append(max(nd, default=0.0))
     return float(1.0 - 4.0 * np.mean(np.square(widths)))
+
+
+def _pair_rank(x: float, m: float, levels: Sequence[float] | None, discrete: bool) -> float:
+    """The best mean percentile rank one prediction gives two patches holding ``x`` and ``m`` (see the module
+    notes): discrete, the two choices ranked first among ``len(levels)``; continuous, the best point between the
+    two, ranked over ``levels`` (a sampler's grid) or the metric's 16 bins."""
+    if discrete:
+        k = len(levels) if levels else 0
+        return 100.0 if k < 2 else 100.0 - 50.0 / (k - 1)
+    lo, hi = sorted((float(x), float(m)))
+    truth = [float(x), float(m)]
+    best = 0.0
+    for p in np.linspace(lo, hi, 21):
+        pred = [p, p]
+        r = mpr_levels(truth, pred, levels) if levels else mpr_continuous(truth, pred)
+        best = max(best, r)
+    return best
+
+
+def _resolvable_mpr(recs: Sequence[dict[str, Any]], levels: Sequence[float] | None, discrete: bool) -> float | None:
+    """Mean over ``recs`` of :func:`_pair_rank` at the largest move not distinct (100 where all are, 50 where
+    the half-range move is masked); None for a discrete parameter whose number of choices is not known (a run
+    from before this estimate) or records without the moved values."""
+    if discrete and not levels:
+        return None
+    ranks = []
+    for r in recs:
+        moves = [m for m in r.get("steps", []) if m["verdict"] != "distinct"]
+        if not moves:
+            ranks.append(100.0)
+            continue
+        widest = max(moves, key=lambda m: m["step"])
+        if widest["verdict"] == "masked" and widest["step"] >= 0.5:  # not heard across half the range: chance
+            ranks.append(50.0)
+        elif widest.get("moved") is None or r.get("value") is None:  # a record without the values moved
+            return None
+        else:
+            ranks.append(_pair_rank(r["value"], widest["moved"], levels, discrete))
+    return float(np.mean(ranks)) if ranks else None
+
+
+def mpr_classes(synth: Synth, plan: Any, params: Sequence[str]) -> dict[str, list[float]]:
+    """The classes the predictability study's MPR ranks, per parameter of ``params`` (unit values): a
+    discrete parameter's choices as the sampler draws them, a continuous parameter's grid levels where the
+    sampler draws from a grid; a continuous parameter drawn from the whole range is left out (16 bins)."""
+    out: dict[str, list[float]] = {}
+    for j, name in enumerate(plan.names):
+        if name not in params:
+            continue
+        spec = synth.spec(name)
+        if plan.mode[j] == 2:
+            out[name] = sorted({float(v) for v in plan.values[j]})
+        elif plan.mode[j] == 1 and plan.grid:
+            out[name] = [float(v) for v in np.linspace(0.0, 1.0, int(plan.grid))]
+        elif spec.is_discrete:
+            out[name] = sorted({float(v) for v in spec.choice_values})
+    return out
 
 
 @dataclass(frozen=True)
@@ -366,12 +434,14 @@ class IdentifiabilityResult:
         :data:`LOOSER_TOLERANCES_DB` above the run's tolerance (dB as str -> value);
         ``resolvable_r2_half_budget``: the same with the twins each search had after half its
         renders (above ``resolvable_r2`` when the searches were still finding twins; None for
-        records without it); medians of the effect, floor and twin distances; the parameters
-        the twins moved most often.
+        records without it); ``resolvable_mpr``: the MPR the verdicts leave reachable (see the
+        module notes; None for a discrete parameter of a run that did not record its classes);
+        medians of the effect, floor and twin distances; the parameters the twins moved most often.
         """
         rows = []
         tolerance = float(self.config.get("tolerance_db", 0.0))
         looser = [t for t in LOOSER_TOLERANCES_DB if t > tolerance]
+        classes = self.config.get("mpr_classes") or {}
         for p, recs in self.records.items():
             recs = [r for r in recs if r and "error" not in r]
             if not recs:
@@ -397,6 +467,8 @@ class IdentifiabilityResult:
                 "resolvable_r2_at": {f"{t:g}": _resolvable_r2(recs, t) for t in looser} if continuous else {},
                 "resolvable_r2_half_budget": (_resolvable_r2(recs, tolerance, "twin_half_budget")
                                               if continuous and half_budget else None),
+                "resolvable_mpr": _resolvable_mpr(recs, classes.get(p), any(r.get("discrete") for r in recs))
+                                  if any(r.get("steps") for r in recs) else None,
                 "compensators": [k for k, _ in comp.most_common(3)],
             })
         rows.sort(key=lambda r: (-r["distinct"], -r["effect_db"]))
@@ -463,6 +535,7 @@ def run_identifiability(synth: Synth, config: IdentifiabilityConfig, *,
     cfg["params"] = list(params)
     cfg["sampler"] = sampler
     cfg["render"] = asdict(settings)
+    cfg["mpr_classes"] = mpr_classes(synth, plan, params)
     if probe.is_default:  # a one-note run's results read as they did before probes
         cfg.pop("probe")
     else:
@@ -490,9 +563,10 @@ def compare_probes(synth: Synth, config: IdentifiabilityConfig, probes: Sequence
     data : dict
         Plain data: ``probes`` (text forms, in order), ``n_renders`` (per probe), ``config`` (the first
         run's, without the probe), ``rows`` (one per parameter: ``parameter``, ``discrete`` and
-        ``by_probe``: probe -> ``distinct``, ``masked``, ``confounded``, ``resolvable_r2``, and ``best_probe``: the probe with the highest distinct
+        ``by_probe``: probe -> ``distinct``, ``masked``, ``confounded``, ``resolvable_r2``, ``resolvable_mpr``, and ``best_probe``: the probe with the highest distinct
         share, the first on ties), ``mean_distinct`` (probe -> mean distinct share over the parameters), ``mean_resolvable_r2``
-        (probe -> mean over the continuous parameters), ``seconds`` (probe -> s), ``complete``, ``runs``
+        (probe -> mean over the continuous parameters), ``mean_resolvable_mpr`` (probe -> mean over the parameters
+        that have one), ``seconds`` (probe -> s), ``complete``, ``runs``
         (probe -> the run's ``to_dict()`` without its records).
     """
     log = log or (lambda m: None)
@@ -518,11 +592,11 @@ def _probe_table(runs: dict[str, dict[str, Any]], complete: bool) -> dict[str, A
     texts = list(runs)
     first = next(iter(runs.values()))
     params = list(first["config"]["params"])
-    keys = ("distinct", "masked", "confounded", "resolvable_r2")
+    keys = ("distinct", "masked", "confounded", "resolvable_r2", "resolvable_mpr")
     by = {t: {r["parameter"]: r for r in runs[t]["summary"]} for t in texts}
     rows = []
     for p in params:
-        cells = {t: {k: by[t][p][k] for k in keys} for t in texts if p in by[t]}
+        cells = {t: {k: by[t][p].get(k) for k in keys} for t in texts if p in by[t]}
         if not cells:
             continue
         discrete = all(c["resolvable_r2"] is None for c in cells.values())
@@ -538,6 +612,7 @@ def _probe_table(runs: dict[str, dict[str, Any]], complete: bool) -> dict[str, A
             "probes": texts, "n_renders": {t: len(runs[t]["config"].get("probe_renders") or [0]) for t in texts},
             "rows": rows, "mean_distinct": {t: _mean(t, "distinct") for t in texts},
             "mean_resolvable_r2": {t: _mean(t, "resolvable_r2") for t in texts},
+            "mean_resolvable_mpr": {t: _mean(t, "resolvable_mpr") for t in texts},
             "seconds": {t: runs[t]["seconds"] for t in texts}, "complete": complete,
             "command": first.get("command"), "created": first.get("created"), "runs": runs}
 

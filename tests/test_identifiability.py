@@ -130,7 +130,11 @@ def test_study_files_report_and_in_context_estimates(noisemaker, tmp_path):
     summary = {r["name"]: r for r in summary_rows(results, sens, data)}
     plain = summary["strong parameters where the CNN beats MeanBaseline"]
     assert plain["value"].startswith("1/2 (not: osc2phase [distinct")
-    resolvable = 50 + 50 * np.mean([rows["ampattack"]["distinct"], rows["osc2phase"]["distinct"]])
+    for r in rows.values():  # continuous, drawn from the whole range: ranked over the metric's 16 bins
+        assert 50.0 <= r["resolvable_mpr"] <= 100.0
+    if all(m["verdict"] == "distinct" for rec in res.records["ampattack"] for m in rec["steps"]):
+        assert rows["ampattack"]["resolvable_mpr"] == 100.0
+    resolvable = np.mean([rows["ampattack"]["resolvable_mpr"], rows["osc2phase"]["resolvable_mpr"]])
     assert summary["best model mean MPR"]["context"] == f"≈ {resolvable:.1f}"
     # each parameter's estimate on the scale of its measured skill, with the looser tolerances beside it
     est = parameter_estimates(results, data)
@@ -138,7 +142,11 @@ def test_study_files_report_and_in_context_estimates(noisemaker, tmp_path):
     assert set(at) == {"0.5", "1", "2"}
     assert est["ampattack"]["skill"] == pytest.approx(rows["ampattack"]["resolvable_r2"])
     assert est["ampattack"]["r2_at"] == at and list(est["ampattack"]["r2_at"]) == ["0.5", "1", "2"]
-    assert est["osc2phase"]["mpr"] == pytest.approx(50 + 50 * rows["osc2phase"]["distinct"])
+    assert est["osc2phase"]["mpr"] == pytest.approx(rows["osc2phase"]["resolvable_mpr"])
+    # a run from before the resolvable MPR: the rough rule
+    old = {**data, "summary": [{k: v for k, v in r.items() if k != "resolvable_mpr"} for r in data["summary"]]}
+    assert parameter_estimates(results, old)["osc2phase"]["mpr"] == pytest.approx(
+        50 + 50 * rows["osc2phase"]["distinct"])
     if rows["osc2phase"]["distinct"] < 0.5:
         assert plain["context"].startswith("1/1 of the strong parameters distinct in ≥ 50 %")
     # a discrete parameter's estimate is its distinct share, and accuracy ≈ distinct + (1 − distinct) × chance
@@ -178,6 +186,52 @@ def test_resolvable_r2_at_looser_tolerances_rejudges_the_stored_distances():
     disc = IdentifiabilityResult({}, {"tolerance_db": 0.2}, {"p": [{**rec, "discrete": True}]}).summary()[0]
     assert disc["resolvable_r2"] is None and disc["resolvable_r2_at"] == {}
     assert row["resolvable_r2_half_budget"] is None  # records without the half-budget distances
+
+
+def test_resolvable_mpr_scores_each_patch_with_the_patch_it_sounds_like():
+    def rec(value, *moves, discrete=False):
+        steps = [{"step": st, "moved": mv, "effect": 5.0, "twin": 1.0, "verdict": v} for st, mv, v in moves]
+        return {"value": value, "floor": 0.1, "effect": 5.0, "twin": 1.0, "verdict": steps[0]["verdict"],
+                "steps": steps, "discrete": discrete}
+
+    distinct = rec(0.2, (0.5, 0.7, "distinct"), (0.25, 0.45, "distinct"), (0.1, 0.3, "distinct"))
+    masked = rec(0.2, (0.5, 0.7, "masked"), (0.25, 0.45, "masked"), (0.1, 0.3, "masked"))
+    near = rec(0.2, (0.5, 0.7, "distinct"), (0.25, 0.45, "distinct"), (0.1, 0.3, "confounded"))
+    far = rec(0.2, (0.5, 0.7, "distinct"), (0.25, 0.45, "confounded"), (0.1, 0.3, "confounded"))
+
+    def mpr(recs, classes=None, name="p"):
+        cfg = {"tolerance_db": 0.2, **({"mpr_classes": {name: classes}} if classes else {})}
+        return IdentifiabilityResult({}, cfg, {name: recs}).summary()[0]["resolvable_mpr"]
+
+    assert mpr([distinct]) == 100.0 and mpr([masked]) == 50.0  # told apart everywhere / not heard: chance
+    assert 50.0 < mpr([far]) < mpr([near]) < 100.0  # a twin further away costs more rank
+    assert mpr([distinct, masked]) == 75.0
+    # three grid levels, a twin one level away: predicting between them ties the two (rank 0.5 of 2): 75
+    assert mpr([rec(0.0, (0.5, 0.5, "confounded"))], [0.0, 0.5, 1.0]) == pytest.approx(75.0)
+    # discrete, K choices: the two alike ranked first, 100 - 50 / (K - 1); unknown K (an old run): None
+    assert mpr([rec(0.0, (0.5, 0.6, "confounded"), discrete=True)], [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]) == 90.0
+    assert mpr([rec(0.0, (0.5, 0.6, "confounded"), discrete=True)]) is None
+
+
+def test_the_classes_are_the_ones_the_predictability_study_ranks(noisemaker):
+    # inversynth draws from grids (the levels MPR ranks there); timbral draws continuous values from the whole
+    # range (16 bins: left out) and discrete ones from every choice
+    import pandas as pd
+
+    from synth_probe.identifiability import mpr_classes
+    from synth_probe.metrics import grid_levels
+    from synth_probe.sampling import make_plan
+
+    for sampler in ("inversynth", "timbral"):
+        plan = make_plan(noisemaker, sampler)
+        classes = mpr_classes(noisemaker, plan, plan.varied)
+        V, _ = plan.rows(0, 0, 4000)
+        drawn = grid_levels(pd.DataFrame(V, columns=plan.names)[plan.varied], max_levels=64)
+        for p in plan.varied:
+            if noisemaker.spec(p).is_discrete or sampler == "inversynth":
+                assert classes[p] == pytest.approx(list(drawn[p])), p
+            else:
+                assert p not in classes
 
 
 def test_resolvable_r2_half_budget_uses_the_twin_each_search_had_half_way():

@@ -107,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {r['parameter']:<22} {100 * r['distinct']:4.0f} % / {100 * r['masked']:4.0f} % / "
               f"{100 * r['confounded']:4.0f} %; {small}; {resolvable}   effect {r['effect_db']:6.2f} dB, "
               f"floor {r['floor_db']:5.2f} dB{comp}")
+    mprs = [r["resolvable_mpr"] for r in rows if r.get("resolvable_mpr") is not None]
+    if mprs:
+        print(f"mean distinct share {sum(r['distinct'] for r in rows) / len(rows):.3f}; resolvable MPR "
+              f"(the predictability study's metric) {sum(mprs) / len(mprs):.1f} over {len(mprs)} parameters")
     print(f"wrote {paths['html']}, {paths['csv']}, {paths['json']}")
     print(f"time taken: {time.perf_counter() - t0:.1f} s")
     if not result.complete:
@@ -141,6 +145,9 @@ def _run_probes(synth, config, args: argparse.Namespace, log, t0: float) -> int:
     means = data["mean_distinct"]
     print(f"  {'mean distinct share':<22} " + "  ".join(
         f"{'-' if means[p] is None else f'{means[p]:.3f}':>26}" for p in probes))
+    mprs = data["mean_resolvable_mpr"]
+    print(f"  {'mean resolvable MPR':<22} " + "  ".join(
+        f"{'-' if mprs[p] is None else f'{mprs[p]:.1f}':>26}" for p in probes))
     print(f"wrote {html}, {jpath}")
     print(f"time taken: {time.perf_counter() - t0:.1f} s")
     return 0 if data["complete"] else 130

@@ -72,6 +72,11 @@ def _columns(cfg: dict[str, Any], rows: list[dict[str, Any]], with_class: bool, 
                title="the resolvable R² from the twins each search had after half its renders: above the full "
                      "search's, the searches were still finding twins (the same is no proof they had settled)"),
     ] * any(r.get("resolvable_r2_half_budget") is not None for r in rows) + [
+        Column("resolvable_mpr", "Resolvable MPR ≈", fmt=lambda v: fmt_num(v, 1), numeric=True,
+               title="the predictability study's MPR the verdicts leave reachable: at each patch the best mean "
+                     "percentile rank one prediction gives the base and the patch it sounds like (100 where every "
+                     "move is distinct, 50 where even the half-range move is masked)"),
+    ] * any(r.get("resolvable_mpr") is not None for r in rows) + [
         Column("effect_db", "Effect (dB)", fmt=fmt_num, numeric=True, title="median distance of the moved render"),
         Column("floor_db", "Floor (dB)", fmt=fmt_num, numeric=True,
                title="median distance between two render seeds of the base"),
@@ -168,7 +173,8 @@ def probes_html(data: dict[str, Any]) -> str:
             row[f"d{i}"], row[f"r{i}"] = c.get("distinct"), c.get("resolvable_r2")
         rows.append(row)
     summary = [{"probe": p, "renders": nr.get(p), "mean_distinct": data.get("mean_distinct", {}).get(p),
-                "mean_r2": data.get("mean_resolvable_r2", {}).get(p), "seconds": data.get("seconds", {}).get(p)}
+                "mean_r2": data.get("mean_resolvable_r2", {}).get(p),
+                "mean_mpr": (data.get("mean_resolvable_mpr") or {}).get(p), "seconds": data.get("seconds", {}).get(p)}
                for p in probes]
     out = [
         f"<p>The same study on the same {esc(cfg.get('bases'))} <code>{esc(cfg.get('sampler'))}</code> patches "
@@ -181,6 +187,8 @@ def probes_html(data: dict[str, Any]) -> str:
         table([Column("probe", "Probe"), Column("renders", "Renders per patch", numeric=True),
                Column("mean_distinct", "Mean distinct share", fmt=lambda v: fmt_num(v, 3), numeric=True),
                Column("mean_r2", "Mean resolvable R²", fmt=lambda v: fmt_num(v, 3), numeric=True),
+               Column("mean_mpr", "Mean resolvable MPR", fmt=lambda v: fmt_num(v, 1), numeric=True,
+                      title="over the parameters with an estimate (see the study's table)"),
                Column("seconds", "Time (s)", fmt=lambda v: fmt_num(v, 0), numeric=True)],
               summary, id="identifiability-probes-summary"),
         f'<p class="muted">Command: <code>{esc(data.get("command"))}</code>; every run in '

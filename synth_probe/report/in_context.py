@@ -8,7 +8,8 @@ and at chance elsewhere has roughly
 
 * skill ≈ resolvable R² (continuous) or the distinct share (discrete: chance-corrected accuracy),
 * accuracy ≈ distinct + (1 − distinct) × chance,
-* MPR ≈ 50 + 50 × distinct.
+* MPR ≈ the study's resolvable MPR (each patch's best percentile rank when it sounds like the
+  patch its twin search found; runs from before that estimate: 50 + 50 × distinct).
 
 These are estimates, not bounds (see the identifiability part of the report).
 
@@ -90,16 +91,17 @@ def parameter_estimates(results: Mapping[str, Any],
     -------
     estimates : dict of str to dict
         ``skill`` (resolvable R² of a continuous parameter, distinct share of a discrete one),
-        ``mpr`` (50 + 50 × distinct), ``accuracy`` (discrete: distinct + (1 − distinct) × chance),
+        ``mpr`` (the resolvable MPR, else 50 + 50 × distinct), ``accuracy`` (discrete: distinct + (1 − distinct) × chance),
         ``r2_at`` (continuous: resolvable R² at looser tolerances, dB -> value) and ``distinct``;
         a key is left out when it cannot be estimated. Empty without a matching identifiability run.
     """
     distinct = distinct_shares(identifiability, results)
     r2 = distinct_shares(identifiability, results, "resolvable_r2")
     r2_at = distinct_shares(identifiability, results, "resolvable_r2_at")
+    mprs = distinct_shares(identifiability, results, "resolvable_mpr")
     out: dict[str, dict[str, Any]] = {}
     for p, d in distinct.items():
-        e: dict[str, Any] = {"distinct": d, "mpr": 50 + 50 * d}
+        e: dict[str, Any] = {"distinct": d, "mpr": mprs.get(p, 50 + 50 * d)}
         chance = _chance(results, p)
         if chance is not None:
             e["skill"], e["accuracy"] = d, d + (1 - d) * chance
@@ -166,10 +168,10 @@ def summary_rows(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | No
     rows: list[dict[str, str]] = []
     if learned:
         best_m = max(learned, key=lambda m: models[m].get("mean_mpr") or 0.0)
-        ds = [distinct[p] for p in by[best_m] if p in distinct]
+        est = parameter_estimates(results, identifiability)
+        ms = [est[p]["mpr"] for p in by[best_m] if p in est]
         rows.append({"name": "best model mean MPR", "value": f"{models[best_m]['mean_mpr']:.1f} ({best_m})",
-                     "context": f"≈ {50 + 50 * float(np.mean(ds)):.1f}" if ds and len(ds) == len(by[best_m])
-                     else "—"})
+                     "context": f"≈ {float(np.mean(ms)):.1f}" if ms and len(ms) == len(by[best_m]) else "—"})
     if sensitivity and "cnn" in by and "mean" in by:
         strong = {p["name"] for p in sensitivity.get("params", []) if p.get("classification") == "strong"}
         rows += _cnn_rows(by, strong, distinct)
