@@ -82,8 +82,8 @@ import numpy as np
 
 from synth_probe.errors import ParameterValueError, RenderError, SamplerError
 from synth_probe.matching import SEARCH_METHODS, MatchObjective, ProbeObjective, refine
-from synth_probe.probe import parse_probe, render_probe
 from synth_probe.metrics import mpr_continuous, mpr_levels
+from synth_probe.probe import parse_probe, render_probe
 from synth_probe.progress import Progress
 from synth_probe.render import Task, TaskFailure, run_tasks
 from synth_probe.sampling import SAMPLERS, make_plan
@@ -91,7 +91,7 @@ from synth_probe.sensitivity import select_specs
 from synth_probe.synths.base import ParamSpec, RenderSettings, Synth
 
 __all__ = ["IdentifiabilityConfig", "IdentifiabilityResult", "probe_base", "moved_value", "run_identifiability",
-           "compare_probes", "RESULTS_NAME", "PROBES_RESULTS_NAME"]
+           "compare_probes", "mpr_classes", "RESULTS_NAME", "PROBES_RESULTS_NAME"]
 
 RESULTS_NAME = "identifiability.json"
 #: the comparison of candidate probes (:func:`compare_probes`); the report section reads it under the same name

@@ -115,7 +115,7 @@ def test_study_files_report_and_in_context_estimates(noisemaker, tmp_path):
     assert data["config"]["sampler"] == "timbral" and len(data["records"]["ampattack"]) == 3
     assert paths["csv"].read_text().splitlines()[0].startswith(
         "parameter,bases,masked,confounded,distinct,distinct_at_0.25,distinct_at_0.1,resolvable_r2,"
-        "resolvable_r2_at_0.5db,resolvable_r2_at_1db,resolvable_r2_at_2db,")
+        "resolvable_r2_at_0.5db,resolvable_r2_at_1db,resolvable_r2_at_2db,resolvable_r2_half_budget,resolvable_mpr,")
     page = paths["html"].read_text()
     assert 'id="identifiability-t"' in page and "ampattack" in page
 

@@ -229,12 +229,12 @@ def csv_rows(data: dict[str, Any]) -> list[list[str]]:
     out = [["parameter", "bases", "masked", "confounded", "distinct"]
            + [f"distinct_at_{x}" for x in steps[1:]] + ["resolvable_r2"]
            + [f"resolvable_r2_at_{t}db" for t in looser]
-           + ["resolvable_r2_half_budget", "effect_db", "floor_db", "twin_db", "compensators"]]
+           + ["resolvable_r2_half_budget", "resolvable_mpr", "effect_db", "floor_db", "twin_db", "compensators"]]
     for r in rows:
         out.append([r["parameter"], r["bases"], f"{r['masked']:.3f}", f"{r['confounded']:.3f}", f"{r['distinct']:.3f}"]
                    + [_num(r["distinct_by_step"].get(x)) for x in steps[1:]]
                    + [_num(r["resolvable_r2"])] + [_num(r["resolvable_r2_at"].get(t)) for t in looser]
-                   + [_num(r["resolvable_r2_half_budget"])]
+                   + [_num(r["resolvable_r2_half_budget"]), _num(r.get("resolvable_mpr"))]
                    + [f"{r['effect_db']:.3f}", f"{r['floor_db']:.3f}",
                       "" if r["twin_db"] is None else f"{r['twin_db']:.3f}", " ".join(r["compensators"])])
     return out
