@@ -12,7 +12,7 @@ from typing import Any
 
 from synth_probe.errors import ParameterValueError, UnknownModelError
 
-__all__ = ["Family", "FAMILIES", "SUITE", "TUNED", "TORCH_FAMILIES", "FEATURE_SETS", "FeatureSpec", "N_FFT",
+__all__ = ["Family", "FAMILIES", "GRID_CLASS_MODELS", "SUITE", "TUNED", "TORCH_FAMILIES", "FEATURE_SETS", "FeatureSpec", "N_FFT",
            "MEL_HOP", "STATS_HOP", "N_MELS", "TIME_POOL", "family", "resolve_family", "default_features"]
 
 #: STFT size of every feature step
@@ -79,6 +79,10 @@ SUITE: tuple[str, ...] = ("mean", "knn", "gbm", "cnn", "autoencoder", "transform
 #: the families ``tune`` searches, in the order of its family choice (the first is the untuned default)
 TUNED: tuple[str, ...] = ("gbm", "knn", "cnn", "autoencoder", "transformer")
 TORCH_FAMILIES: frozenset[str] = frozenset(n for n, f in FAMILIES.items() if f.torch)
+#: families that learn a continuous parameter drawn from a grid (the ``inversynth`` sampler's levels) as a
+#: class over its levels, as InverSynth does, ranking the levels by their probabilities for the MPR
+#: (``GBMEstimator(levels=...)``); the others regress it
+GRID_CLASS_MODELS: tuple[str, ...] = ("gbm",)
 
 #: ``--features`` choices
 FEATURE_SETS: dict[str, str] = {

@@ -25,8 +25,10 @@ every parameter
       from. Uniform 16 bins would misplace such a grid (cutoff's 16 levels in
       0.3..1 fill only 12 of them, two to a bin), and a constant prediction
       would score far from 50 (67 for the mean patch on ``inversynth``).
-      Continuous levels are ranked by distance to the prediction; discrete
-      ones by the class probabilities restricted to the sampled choices.
+      Continuous levels are ranked by the model's level probabilities where it
+      gives them (a model that learns the levels as classes, as InverSynth's
+      do: ``GBMEstimator(levels=...)``), else by distance to the prediction;
+      discrete ones by the class probabilities restricted to the sampled choices.
     * discrete parameters: the classes are the parameter's own choices, ranked
       by the estimator's class probabilities when given (``proba=``), else by
       the distance of the predicted unit value to each choice's unit value.
@@ -211,7 +213,9 @@ def parameter_report(
         Column -> number of choices (or their unit values); overrides ``synth``.
     proba : mapping of str -> np.ndarray [shape=(n_samples, n_choices)], optional
         Class probabilities of discrete parameters (e.g. from
-        ``SynthEstimator.predict_discrete_proba``), used to rank choices for MPR.
+        ``SynthEstimator.predict_discrete_proba``), used to rank choices for MPR; and of
+        continuous parameters with a grid in ``levels``, shape ``(n_samples, n_levels)`` in the
+        order of the sorted levels (``GBMEstimator.predict_level_proba``), used to rank the levels.
     n_bins : int, default=16
         MPR bins of continuous parameters.
     levels : mapping of str -> sequence of float, optional
@@ -249,7 +253,10 @@ def parameter_report(
     for k, j in enumerate(targets.continuous_index):
         t, p = Tc[:, k], Pc_raw[:, k]
         grid = levels.get(names[j])
-        mpr = mpr_levels(t, p, grid) if grid is not None and len(set(grid)) >= 2 else mpr_continuous(t, p, n_bins)
+        if grid is not None and len(set(grid)) >= 2:
+            mpr = _grid_mpr(names[j], t, p, grid, (proba or {}).get(names[j]))
+        else:
+            mpr = mpr_continuous(t, p, n_bins)
         rows.append(dict(
             parameter=names[j], kind="continuous", n_choices=np.nan,
             mae=float(np.mean(np.abs(t - p))),
@@ -262,6 +269,20 @@ def parameter_report(
     order = {n: i for i, n in enumerate(names)}
     rows.sort(key=lambda r: order[r["parameter"]])
     return pd.DataFrame(rows).set_index("parameter")
+
+
+def _grid_mpr(name: str, t: np.ndarray, p: np.ndarray, grid: Any, scores: np.ndarray | None) -> float:
+    """MPR of a continuous parameter drawn from ``grid``: its levels ranked by the model's level
+    probabilities ``scores`` ``(n, K)`` when given, else by the distance to the prediction ``p``."""
+    if scores is None:
+        return mpr_levels(t, p, grid)
+    lv = np.asarray(sorted(set(np.asarray(grid, dtype=np.float64).ravel().tolist())))
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(t), len(lv)):
+        raise ParameterValueError(
+            f"proba[{name!r}] has shape {scores.shape}, expected {(len(t), len(lv))} (one column per level of "
+            "its grid)")
+    return mpr_from_scores(np.argmin(np.abs(t[:, None] - lv[None, :]), axis=1), scores)
 
 
 def _discrete_row(targets: ParamTargets, k: int, name: str, t: np.ndarray, p: np.ndarray, p_raw: np.ndarray,

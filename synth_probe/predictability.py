@@ -59,6 +59,7 @@ from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
 from synth_probe.dataset import generate, load_dataset
 from synth_probe.metrics import _patch_matrix, grid_levels, parameter_report, summarize_audio
+from synth_probe.families import GRID_CLASS_MODELS
 from synth_probe.pipeline import FAMILIES, SUITE as PIPELINE_SUITE, TORCH_FAMILIES, build_estimator, feature_step
 from synth_probe.pipeline import input_shape as step_input_shape
 from synth_probe.predictability_probe import pair_render, probe_audio_report, probe_fields, probe_slug
@@ -353,6 +354,8 @@ def _model_fingerprint(config: PredictabilityConfig, model: str) -> str:
     d: dict[str, Any] = dict(config.suite_overrides(model))
     if model not in TORCH_MODELS:
         d["_descriptors_version"] = DESCRIPTORS_VERSION
+    if model in GRID_CLASS_MODELS:
+        d["_grid_levels_as_classes"] = True
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
@@ -374,9 +377,11 @@ def _fit_one(
     levels: Mapping[str, Sequence[float]] | None = None,
     discrete: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, np.ndarray] | None]:
+    overrides = config.suite_overrides(model)
+    if model in GRID_CLASS_MODELS and levels and "levels" not in overrides:
+        overrides["levels"] = {str(k): [float(v) for v in vs] for k, vs in levels.items()}
     est = build_estimator(model, input_shape=input_shape if model in TORCH_MODELS else None,
-                          discrete=discrete, synth=synth, overrides=config.suite_overrides(model),
-                          seed=config.seed, jobs=config.jobs)
+                          discrete=discrete, synth=synth, overrides=overrides, seed=config.seed, jobs=config.jobs)
     log(f"{model}: fitting {type(est).__name__} on {len(F_train)} rows x {F_train.shape[1]} features, "
         f"{Y_train.shape[1]} parameters")
     t0 = time.perf_counter()
@@ -393,9 +398,12 @@ def _fit_one(
             proba = est.predict_discrete_proba(F_test)
         except NotImplementedError:
             proba = None
+    if hasattr(est, "predict_level_proba"):  # gridded continuous parameters learned as classes
+        proba = {**(proba or {}), **est.predict_level_proba(F_test)}
     entry: dict[str, Any] = {
         "model": model, "estimator": type(est).__name__,
-        "hyperparameters": {k: repr(v) if not isinstance(v, (int, float, str, bool, type(None))) else v
+        "hyperparameters": {k: (f"the levels of {len(v)} gridded parameters, learned as classes" if k == "levels"
+                                else repr(v)) if not isinstance(v, (int, float, str, bool, type(None))) else v
                             for k, v in est.get_params(deep=False).items()},
         "fingerprint": _model_fingerprint(config, model),
         "fit_seconds": fit_s, "predict_seconds": predict_s, "predict_rows_per_s": len(F_test) / max(predict_s, 1e-9),

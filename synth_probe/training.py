@@ -179,20 +179,25 @@ def target_layout(columns: Sequence[str], *, synth: Any = None, specs: Sequence[
 
 
 def discrete_proba(pipe: Any, X: np.ndarray) -> dict[str, np.ndarray] | None:
-    """Class probabilities of each discrete target from a fitted Pipeline (None when it gives none).
+    """Class probabilities of each discrete target from a fitted Pipeline (None when it gives none), with
+    the level probabilities of the gridded continuous targets a model learned as classes
+    (``GBMEstimator.predict_level_proba``).
 
     Returns
     -------
-    dict of str -> np.ndarray [shape=(n_samples, n_choices)], or None
+    dict of str -> np.ndarray [shape=(n_samples, n_choices or n_levels)], or None
     """
     est = pipe.steps[-1][1]
     if not hasattr(est, "predict_discrete_proba"):
         return None
     Z = pipe[:-1].transform(X) if len(pipe.steps) > 1 else X
     try:
-        return est.predict_discrete_proba(Z)
+        proba = est.predict_discrete_proba(Z)
     except NotImplementedError:
         return None
+    if hasattr(est, "predict_level_proba"):
+        proba = {**proba, **est.predict_level_proba(Z)}
+    return proba
 
 
 def format_report(report: pd.DataFrame) -> str:

@@ -77,6 +77,21 @@ def test_parameter_report_ranks_grid_levels_and_sampled_choices():
     assert rep.loc["lfo1destination", "mpr"] == 100.0 and rep.loc["cutoff", "mpr"] == 100.0
 
 
+def test_level_probabilities_rank_a_gridded_continuous_parameter():
+    rng = np.random.default_rng(5)
+    lv = np.linspace(0.3, 1.0, 16)
+    y = pd.DataFrame({"cutoff": lv[rng.integers(0, 16, 500)]})
+    middle = pd.DataFrame({"cutoff": np.full(500, 0.65)})  # a prediction that hedges to the middle
+    truth = np.argmin(np.abs(y["cutoff"].to_numpy()[:, None] - lv), axis=1)
+    proba = np.full((500, 16), 0.01)
+    proba[np.arange(500), truth] = 0.9
+    ranked = parameter_report(y, middle, levels={"cutoff": lv}, proba={"cutoff": proba})
+    assert ranked.loc["cutoff", "mpr"] == 100.0  # by the probabilities, not by the distance to 0.65
+    assert parameter_report(y, middle, levels={"cutoff": lv}).loc["cutoff", "mpr"] < 80
+    with pytest.raises(ParameterValueError, match="one column per level"):
+        parameter_report(y, middle, levels={"cutoff": lv}, proba={"cutoff": proba[:, :8]})
+
+
 def test_parameter_report_continuous_and_discrete():
     rng = np.random.default_rng(0)
     n = 400

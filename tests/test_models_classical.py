@@ -181,6 +181,36 @@ def test_bad_hyperparameters():
 
 
 # ----------------------------------------------------------------- save/load
+def test_gbm_learns_a_gridded_parameter_as_classes_over_its_levels(tmp_path):
+    # a target drawn from 8 levels, heard through a noisy feature: learned as a class over the levels
+    rng = np.random.default_rng(0)
+    lv = np.linspace(0.2, 0.8, 8)
+    y = lv[rng.integers(0, 8, 600)]
+    X = np.c_[y + rng.normal(0, 0.04, 600), rng.normal(size=600)]
+    Y = pd.DataFrame({"cutoff": y, "resonance": rng.random(600), "osc1waveform": rng.choice([0.0, 0.5], 600)})
+    kw = dict(n_estimators=60, random_state=0, n_jobs=1, synth="noisemaker", discrete=layout(list(Y.columns)))
+    # one mapping serves every subset: the discrete and absent columns named in it are ignored
+    est = GBMEstimator(levels={"cutoff": list(lv), "osc1waveform": [0.0, 0.5], "tune": [0.0, 1.0]}, **kw)
+    est.fit(X[:450], Y[:450])
+    assert est.level_values_ == {"cutoff": list(lv)}
+    proba = est.predict_level_proba(X[450:])
+    assert list(proba) == ["cutoff"] and proba["cutoff"].shape == (150, 8)
+    np.testing.assert_allclose(proba["cutoff"].sum(axis=1), 1.0)
+    pred = est.predict(X[450:])
+    np.testing.assert_allclose(pred["cutoff"], proba["cutoff"] @ lv)  # the mean of the levels
+    # the MPR ranks the levels by their probabilities: right for nearly every row
+    rep = parameter_report(Y[450:], pred, "noisemaker", levels={"cutoff": lv}, proba=proba)
+    assert rep.loc["cutoff", "mpr"] > 95 and rep.loc["cutoff", "r2"] > 0.9
+    # without levels the same column is regressed, as before
+    plain = GBMEstimator(**kw).fit(X[:450], Y[:450])
+    assert plain.level_values_ == {} and plain.predict_level_proba(X[450:]) == {}
+    # a saved model keeps its levels
+    loaded = load_model(save_model(est, tmp_path / "gbm-levels"))
+    pd.testing.assert_frame_equal(loaded.predict(X[450:]), pred)
+    with pytest.raises(ParameterValueError, match="levels must be a mapping"):
+        GBMEstimator(levels=[0.1, 0.2], **kw).fit(X[:450], Y[:450])
+
+
 def test_save_load_round_trip(features, tmp_path):
     F, Y = features
     nm = dict(synth="noisemaker", discrete=layout(VARY))

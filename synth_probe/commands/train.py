@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.metrics import grid_levels, parameter_report
     from synth_probe.models import save_model
     from synth_probe.pipeline import build_pipeline
+    from synth_probe.families import GRID_CLASS_MODELS
     from synth_probe.training import (
         audio_rows,
         dataset_context,
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     n = len(params) if args.limit is None else min(len(params), args.limit)
     train_idx, test_idx = split_indices(n, args.test_fraction, args.seed)
     overrides = dict(key_value(s) for s in (args.set or []))
+    if args.model in GRID_CLASS_MODELS and "levels" not in overrides:
+        # parameters drawn from a grid (the inversynth sampler) are learned as classes over their levels
+        overrides["levels"] = {k: list(v) for k, v in grid_levels(params[columns]).items()}
     layout = target_layout(columns, synth=synth) if synth else target_layout(columns, specs=ds.specs)
     pipe = build_pipeline(
         args.model, features=args.features, synth=synth, discrete=layout, sample_rate=int(sample_rate),

@@ -28,7 +28,12 @@ class GBMEstimator(SynthEstimator):
     """Gradient-boosted trees (LightGBM), one model per target parameter.
 
     Continuous parameters get an ``LGBMRegressor`` (L2 loss), discrete ones an
-    ``LGBMClassifier`` over the parameter's choices. With
+    ``LGBMClassifier`` over the parameter's choices. A continuous parameter the data was drawn
+    from a grid of (``levels``, e.g. the ``inversynth`` sampler's 8 or 16 levels) can be learned
+    as InverSynth learns it, as a class over its levels: its prediction is then the mean of the
+    levels under the class probabilities, and :meth:`predict_level_proba` gives the
+    probabilities, which rank the levels for the mean percentile rank (a regression that
+    hedges towards the middle of the range misranks the levels at its ends). With
     ``validation_fraction > 0``, a random part of the training set is held out
     and each model stops when its validation loss has not improved for
     ``early_stopping_rounds`` rounds.
@@ -52,6 +57,11 @@ class GBMEstimator(SynthEstimator):
         Seeds the validation split and LightGBM.
     verbose : int, default=-1
         LightGBM's verbosity.
+    levels : mapping of str -> sequence of float, or None, default=None
+        Continuous target columns drawn from a grid, with the grid's unit values (for example
+        :func:`synth_probe.metrics.grid_levels` of the training targets): each is learned as a
+        class over its levels (two or more). Entries for discrete or absent columns are ignored,
+        so one mapping serves every subset of a dataset's parameters.
 {synth_params}
 
     Attributes
@@ -61,6 +71,8 @@ class GBMEstimator(SynthEstimator):
         or ``LGBMClassifier``, or an int class when the training set held a single class.
     best_iterations_ : list of int
         Rounds used by each model.
+    level_values_ : dict of str -> list of float
+        The sorted levels of each continuous column learned as classes (empty without ``levels``).
     """
 
     def __init__(
@@ -77,6 +89,7 @@ class GBMEstimator(SynthEstimator):
         n_jobs: int | None = None,
         random_state: Any = None,
         verbose: int = -1,
+        levels: Mapping[str, Sequence[float]] | None = None,
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
     ) -> None:
@@ -129,20 +142,27 @@ class GBMEstimator(SynthEstimator):
             model.fit(X, y)
             return model, int(model.n_estimators)
 
-        for k, j in enumerate(self.targets_.continuous_index):
-            models[j], best[j] = fit_one(lgb.LGBMRegressor(**params), Yc[:, k])
-        for k, j in enumerate(self.targets_.discrete_index):
-            y = Yd[:, k]
+        def fit_classes(y):
             classes = np.unique(y[tr])
             if len(classes) < 2:
-                models[j], best[j] = int(np.bincount(y).argmax()), 0
-                continue
+                return int(np.bincount(y).argmax()), 0
             if use_val:  # LightGBM's multi-class eval needs validation labels it has seen
                 keep = np.isin(y[val], classes)
                 if not keep.all():
                     y = y.copy()
                     y[val[~keep]] = classes[0]
-            models[j], best[j] = fit_one(lgb.LGBMClassifier(**params), y)
+            return fit_one(lgb.LGBMClassifier(**params), y)
+
+        self.level_values_ = self._grids()
+        names = self.targets_.names
+        for k, j in enumerate(self.targets_.continuous_index):
+            grid = self.level_values_.get(str(names[j]))
+            if grid is None:
+                models[j], best[j] = fit_one(lgb.LGBMRegressor(**params), Yc[:, k])
+            else:
+                models[j], best[j] = fit_classes(_nearest(Yc[:, k], grid))
+        for k, j in enumerate(self.targets_.discrete_index):
+            models[j], best[j] = fit_classes(Yd[:, k])
         order = range(self.targets_.n_outputs)
         self.estimators_ = [models[j] for j in order]
         self.best_iterations_ = [best[j] for j in order]
@@ -151,23 +171,58 @@ class GBMEstimator(SynthEstimator):
         n = len(X)
         t = self.targets_
         Yc = np.empty((n, len(t.continuous_index)))
+        grids = getattr(self, "level_values_", {})  # models saved before levels have none
         for k, j in enumerate(t.continuous_index):
-            Yc[:, k] = self.estimators_[j].predict(X)
+            grid = grids.get(str(t.names[j]))
+            if grid is None:
+                Yc[:, k] = self.estimators_[j].predict(X)
+            else:
+                Yc[:, k] = _class_proba(self.estimators_[j], X, len(grid)) @ np.asarray(grid)
         probas = self._predict_discrete_proba(X)
         Yd = np.stack([p.argmax(axis=1) for p in probas], axis=1) if probas else np.zeros((n, 0), np.int64)
         return Yc, Yd
 
     def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
         t = self.targets_
-        out = []
-        for k, j in enumerate(t.discrete_index):
-            model = self.estimators_[j]
-            proba = np.zeros((len(X), t.n_classes[k]))
-            if isinstance(model, (int, np.integer)):
-                proba[:, int(model)] = 1.0
-            else:
-                proba[:, model.classes_.astype(int)] = model.predict_proba(X)
-            out.append(proba)
+        return [_class_proba(self.estimators_[j], X, t.n_classes[k]) for k, j in enumerate(t.discrete_index)]
+
+    def predict_level_proba(self, X: Any) -> dict[str, np.ndarray]:
+        """Probabilities of the levels of each continuous column learned as classes (``levels``).
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_samples, n_features)]
+
+        Returns
+        -------
+        proba : dict of str -> np.ndarray [shape=(n_samples, n_levels)]
+            Keyed by parameter name, columns in the order of ``level_values_[name]``; empty without
+            ``levels``. :func:`synth_probe.metrics.parameter_report` ranks the levels by them
+            (``proba=``) when they are the report's grid.
+        """
+        X = self._prepare_predict(X)
+        t = self.targets_
+        grids = getattr(self, "level_values_", {})
+        return {str(t.names[j]): _class_proba(self.estimators_[j], X, len(grids[str(t.names[j])]))
+                for j in t.continuous_index if str(t.names[j]) in grids}
+
+    def _grids(self) -> dict[str, list[float]]:
+        """The sorted levels (two or more) of each continuous target named in ``levels``."""
+        if self.levels is None:
+            return {}
+        if not isinstance(self.levels, Mapping):
+            raise ParameterValueError(f"levels must be a mapping of parameter -> grid values, got {self.levels!r}")
+        t = self.targets_
+        out: dict[str, list[float]] = {}
+        for j in t.continuous_index:
+            name = str(t.names[j])
+            if name not in self.levels:
+                continue
+            grid = sorted({float(v) for v in np.asarray(self.levels[name], dtype=np.float64).ravel()})
+            if not all(np.isfinite(grid)):
+                raise ParameterValueError(f"levels[{name!r}] holds a value that is not finite: {grid}")
+            if len(grid) >= 2:
+                out[name] = grid
         return out
 
     def feature_importances(self) -> np.ndarray:
@@ -179,6 +234,21 @@ class GBMEstimator(SynthEstimator):
             else:
                 rows.append(m.booster_.feature_importance(importance_type="gain"))
         return np.asarray(rows, dtype=np.float64)
+
+
+def _nearest(y: np.ndarray, grid: Sequence[float]) -> np.ndarray:
+    """Index of the level of ``grid`` nearest each value of ``y``."""
+    return np.abs(np.asarray(y, dtype=np.float64)[:, None] - np.asarray(grid)[None, :]).argmin(axis=1)
+
+
+def _class_proba(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n, n_classes)`` probabilities of a fitted classifier, or of a constant class (an int)."""
+    proba = np.zeros((len(X), n_classes))
+    if isinstance(model, (int, np.integer)):
+        proba[:, int(model)] = 1.0
+    else:
+        proba[:, model.classes_.astype(int)] = model.predict_proba(X)
+    return proba
 
 
 GBMEstimator.__doc__ = GBMEstimator.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC)
