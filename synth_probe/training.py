@@ -13,7 +13,7 @@ takes, and :func:`audio_rows` gives its audio as the pipeline reads it, one row 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -178,10 +178,11 @@ def target_layout(columns: Sequence[str], *, synth: Any = None, specs: Sequence[
     return discrete_layout(list(specs or ()), columns)
 
 
-def discrete_proba(pipe: Any, X: np.ndarray) -> dict[str, np.ndarray] | None:
+def discrete_proba(pipe: Any, X: np.ndarray, levels: Mapping[str, Sequence[float]] | None = None
+                   ) -> dict[str, np.ndarray] | None:
     """Class probabilities of each discrete target from a fitted Pipeline (None when it gives none), with
     the level probabilities of the gridded continuous targets a model learned as classes
-    (``GBMEstimator.predict_level_proba``).
+    (``GBMEstimator.predict_level_proba``) over the same levels as ``levels`` (the report's grids).
 
     Returns
     -------
@@ -195,9 +196,18 @@ def discrete_proba(pipe: Any, X: np.ndarray) -> dict[str, np.ndarray] | None:
         proba = est.predict_discrete_proba(Z)
     except NotImplementedError:
         return None
-    if hasattr(est, "predict_level_proba"):
-        proba = {**proba, **est.predict_level_proba(Z)}
+    if hasattr(est, "predict_level_proba") and levels:
+        # a model fit on another grid ranks by its prediction's distance instead (parameter_report's default)
+        grids = getattr(est, "level_values_", {})
+        same = {k for k, g in grids.items() if k in levels and _same_levels(g, levels[k])}
+        proba = {**proba, **{k: v for k, v in est.predict_level_proba(Z).items() if k in same}}
     return proba
+
+
+def _same_levels(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two grids hold the same levels (as sorted sets, to float precision)."""
+    x, y = sorted(set(float(v) for v in a)), sorted(set(float(v) for v in b))
+    return len(x) == len(y) and bool(np.allclose(x, y, rtol=0, atol=1e-9))
 
 
 def format_report(report: pd.DataFrame) -> str:

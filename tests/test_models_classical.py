@@ -258,6 +258,34 @@ def test_cli_train_and_evaluate(dataset_dir, tmp_path, capsys):
     assert set(result["audio"]["mean"]) >= {"log_mel", "baseline_log_mel"}
 
 
+def test_cli_train_learns_the_inversynth_grids_as_classes(tmp_path, capsys):
+    from synth_probe import load_dataset
+    from synth_probe.cli import main
+    from synth_probe.metrics import grid_levels
+    from synth_probe.training import audio_rows, discrete_proba
+
+    data = tmp_path / "inv"
+    assert main(["generate", "noisemaker", "--sampler", "inversynth", "--n", "80", "--out", str(data),
+                 "--jobs", "1", "--no-progress"]) == 0
+    out = tmp_path / "models" / "gbm"
+    assert main(["train", "gbm", "--data", str(data), "--params", "cutoff,osc2finetune,lfo1destination",
+                 "--out", str(out), "--set", "n_estimators=20", "--jobs", "1", "--test-fraction", "0.25"]) == 0
+    model = load_model(out)
+    est = model.steps[-1][1]
+    ds = load_dataset(data)
+    levels = grid_levels(ds.params[["cutoff", "osc2finetune", "lfo1destination"]])
+    # the two gridded continuous parameters are classes over their levels (16 and 9); the discrete one stays a class
+    assert {k: len(v) for k, v in est.level_values_.items()} == {"cutoff": 16, "osc2finetune": 9}
+    X = audio_rows(ds, np.arange(8))
+    assert discrete_proba(model, X, levels)["cutoff"].shape == (8, 16)
+    # a report on another grid ranks by the prediction's distance instead of failing
+    assert "cutoff" not in discrete_proba(model, X, {"cutoff": (0.0, 0.5, 1.0)})
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(data), "--json", str(tmp_path / "e.json")]) == 0
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert {p["parameter"] for p in result["parameters"]} == {"cutoff", "osc2finetune", "lfo1destination"}
+
+
 def test_models_on_other_descriptors_are_refused(dataset_dir, tmp_path, monkeypatch):
     # a model fitted on one version of the handcrafted descriptors must not meet another's columns
     import synth_probe.features as features_module

@@ -78,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
     pred = model.predict(X)
     if not hasattr(pred, "columns"):
         pred = pd.DataFrame(np.asarray(pred).reshape(len(X), -1), columns=columns)
-    report = parameter_report(Y, pred, synth, proba=discrete_proba(model, X) if hasattr(model, "steps") else None,
-                              levels=grid_levels(ds.params[columns]))
+    levels = grid_levels(ds.params[columns])
+    report = parameter_report(Y, pred, synth, proba=discrete_proba(model, X, levels) if hasattr(model, "steps") else None,
+                              levels=levels)
     print(format_report(report))
     result: dict[str, Any] = {
         "model": str(args.model_path), "data": str(args.data), "n": int(len(idx)), "split": args.split,

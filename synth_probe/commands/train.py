@@ -76,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
         est = pipe.steps[-1][1]
         Xt = audio_rows(ds, test_idx)
         pred = pipe.predict(Xt)
-        proba = discrete_proba(pipe, Xt)
+        levels = grid_levels(Y)
+        proba = discrete_proba(pipe, Xt, levels)
         report = parameter_report(Y.iloc[test_idx].reset_index(drop=True), pred, est.synth if hasattr(est, "synth") else None,
-                                  proba=proba, levels=grid_levels(Y))
+                                  proba=proba, levels=levels)
         print(format_report(report))
         meta["test_report"] = json.loads(report.reset_index().to_json(orient="records"))
     out = save_model(pipe, args.out, metadata=meta)
