@@ -125,6 +125,13 @@ def mpr_continuous(y_true: Any, y_pred: Any, n_bins: int = N_MPR_BINS) -> float:
     return float(percentile_ranks(_bin(y_true, n_bins), _continuous_scores(y_pred, n_bins)).mean())
 
 
+def _level_index(y_true: Any, levels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's distinct levels, sorted, and the index of the level nearest each true value."""
+    lv = np.asarray(sorted(set(np.asarray(levels, dtype=np.float64).ravel().tolist())))
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    return lv, np.argmin(np.abs(y_true[:, None] - lv[None, :]), axis=1)
+
+
 def mpr_levels(y_true: Any, y_pred: Any, levels: Any) -> float:
     """MPR of a parameter drawn from a grid: the ``K`` levels ranked by distance to the prediction.
 
@@ -140,10 +147,8 @@ def mpr_levels(y_true: Any, y_pred: Any, levels: Any) -> float:
     mpr : float
         In [0, 100]; a constant prediction scores 50 when the levels are drawn uniformly.
     """
-    lv = np.asarray(sorted(set(np.asarray(levels, dtype=np.float64).ravel().tolist())))
-    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    lv, true_index = _level_index(y_true, levels)
     y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
-    true_index = np.argmin(np.abs(y_true[:, None] - lv[None, :]), axis=1)
     return float(percentile_ranks(true_index, -np.abs(y_pred[:, None] - lv[None, :])).mean())
 
 
@@ -276,13 +281,13 @@ def _grid_mpr(name: str, t: np.ndarray, p: np.ndarray, grid: Any, scores: np.nda
     probabilities ``scores`` ``(n, K)`` when given, else by the distance to the prediction ``p``."""
     if scores is None:
         return mpr_levels(t, p, grid)
-    lv = np.asarray(sorted(set(np.asarray(grid, dtype=np.float64).ravel().tolist())))
+    lv, true_index = _level_index(t, grid)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(t), len(lv)):
         raise ParameterValueError(
             f"proba[{name!r}] has shape {scores.shape}, expected {(len(t), len(lv))} (one column per level of "
             "its grid)")
-    return mpr_from_scores(np.argmin(np.abs(t[:, None] - lv[None, :]), axis=1), scores)
+    return mpr_from_scores(true_index, scores)
 
 
 def _discrete_row(targets: ParamTargets, k: int, name: str, t: np.ndarray, p: np.ndarray, p_raw: np.ndarray,

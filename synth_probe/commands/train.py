@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
     n = len(params) if args.limit is None else min(len(params), args.limit)
     train_idx, test_idx = split_indices(n, args.test_fraction, args.seed)
     overrides = dict(key_value(s) for s in (args.set or []))
+    levels = grid_levels(params[columns])  # the whole table's grids: the model's classes and the report's ranks
     if args.model in GRID_CLASS_MODELS and "levels" not in overrides:
         # parameters drawn from a grid (the inversynth sampler) are learned as classes over their levels
-        overrides["levels"] = {k: list(v) for k, v in grid_levels(params[columns]).items()}
+        overrides["levels"] = {k: list(v) for k, v in levels.items()}
     layout = target_layout(columns, synth=synth) if synth else target_layout(columns, specs=ds.specs)
     pipe = build_pipeline(
         args.model, features=args.features, synth=synth, discrete=layout, sample_rate=int(sample_rate),
@@ -76,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
         est = pipe.steps[-1][1]
         Xt = audio_rows(ds, test_idx)
         pred = pipe.predict(Xt)
-        levels = grid_levels(Y)
         proba = discrete_proba(pipe, Xt, levels)
         report = parameter_report(Y.iloc[test_idx].reset_index(drop=True), pred, est.synth if hasattr(est, "synth") else None,
                                   proba=proba, levels=levels)
