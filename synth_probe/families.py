@@ -81,8 +81,8 @@ TUNED: tuple[str, ...] = ("gbm", "knn", "cnn", "autoencoder", "transformer")
 TORCH_FAMILIES: frozenset[str] = frozenset(n for n, f in FAMILIES.items() if f.torch)
 #: families that learn a continuous parameter drawn from a grid (the ``inversynth`` sampler's levels) as a
 #: class over its levels, as InverSynth does, ranking the levels by their probabilities for the MPR
-#: (``GBMEstimator(levels=...)``); the others regress it
-GRID_CLASS_MODELS: tuple[str, ...] = ("gbm",)
+#: (``levels=``: LightGBM classifiers, kNN's votes, the torch models' class heads); the others regress it
+GRID_CLASS_MODELS: tuple[str, ...] = ("knn", "gbm", "cnn", "autoencoder", "transformer")
 
 #: ``--features`` choices
 FEATURE_SETS: dict[str, str] = {

@@ -220,7 +220,7 @@ def parameter_report(
         Class probabilities of discrete parameters (e.g. from
         ``SynthEstimator.predict_discrete_proba``), used to rank choices for MPR; and of
         continuous parameters with a grid in ``levels``, shape ``(n_samples, n_levels)`` in the
-        order of the sorted levels (``GBMEstimator.predict_level_proba``), used to rank the levels.
+        order of the sorted levels (``SynthEstimator.predict_level_proba``), used to rank the levels.
     n_bins : int, default=16
         MPR bins of continuous parameters.
     levels : mapping of str -> sequence of float, optional

@@ -626,7 +626,7 @@ def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
 def _add_ensemble(run: _Run, preds: dict[str, pd.DataFrame],
                   probas: Mapping[str, Mapping[str, np.ndarray] | None]) -> None:
     """Score the :func:`ensemble` of the run's members and add it to the results (and to ``preds``)."""
-    e_pred, e_proba, members = ensemble(preds, probas, run.synth, run.Y_test)
+    e_pred, e_proba, members = ensemble(preds, probas, run.synth, run.Y_test, run.levels)
     if members:
         entry = {"model": "ensemble", "estimator": "mean of " + ", ".join(members), "members": members,
                  "n_train": int(len(run.train_idx)), "n_test": int(len(run.test_idx)),

@@ -9,7 +9,7 @@ analysis scripts can compare with a finished run (:func:`load_saved_run`, :func:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pandas as pd
 from synth_probe.dataset import load_dataset
 from synth_probe.errors import DatasetError
 from synth_probe.fileio import read_json
-from synth_probe.models.base import ParamTargets
+from synth_probe.models.base import ParamTargets, nearest_level
 from synth_probe.util import atomic_write
 
 __all__ = ["RESULTS_NAME", "PREDICTIONS_NAME", "ENSEMBLE_MEMBERS", "ensemble", "save_predictions",
@@ -33,12 +33,16 @@ ENSEMBLE_MEMBERS: tuple[str, ...] = ("gbm", "cnn", "autoencoder", "transformer")
 
 
 def ensemble(preds: Mapping[str, pd.DataFrame], probas: Mapping[str, Mapping[str, np.ndarray] | None],
-             synth: str | None, Y: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[str]]:
+             synth: str | None, Y: pd.DataFrame, levels: Mapping[str, Sequence[float]] | None = None,
+             ) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[str]]:
     """The equal-weight ensemble of the :data:`ENSEMBLE_MEMBERS` in ``preds``.
 
     Continuous parameters: the mean of the members' predictions. Discrete ones: the mean of
     their class probabilities, and the most probable choice (a member without probabilities
-    counts as certain of its predicted choice).
+    counts as certain of its predicted choice). A continuous parameter drawn from a grid
+    (``levels``) that some member learned as classes (level probabilities in ``probas``) also
+    gets the mean of the members' level probabilities, which rank its levels for the MPR (a
+    member without them counts as certain of the level nearest its prediction).
 
     Parameters
     ----------
@@ -49,6 +53,8 @@ def ensemble(preds: Mapping[str, pd.DataFrame], probas: Mapping[str, Mapping[str
         Whose specs mark the discrete parameters.
     Y : DataFrame
         The test targets (for the columns and the choices).
+    levels : mapping of str -> sequence of float, optional
+        The grids of the continuous parameters drawn from one (the report's ``levels``).
 
     Returns
     -------
@@ -75,6 +81,19 @@ def ensemble(preds: Mapping[str, pd.DataFrame], probas: Mapping[str, Mapping[str
             acc += pm
         proba[name] = acc / len(members)
         out[:, j] = cv[proba[name].argmax(axis=1)]
+    for j in targets.continuous_index:
+        name = cols[j]
+        grid = sorted({float(v) for v in (levels or {}).get(name, ())})
+        given = [(probas.get(m) or {}).get(name) for m in members]
+        if len(grid) < 2 or not any(p is not None and np.shape(p) == (len(Y), len(grid)) for p in given):
+            continue
+        acc = np.zeros((len(Y), len(grid)))
+        for m, pm in zip(members, given):
+            if pm is None or np.shape(pm) != acc.shape:  # all the weight on the level nearest its prediction
+                pm = np.zeros_like(acc)
+                pm[np.arange(len(Y)), nearest_level(preds[m][name].to_numpy(), grid)] = 1.0
+            acc += pm
+        proba[name] = acc / len(members)
     return pd.DataFrame(out, columns=cols), proba, members
 
 

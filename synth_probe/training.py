@@ -182,7 +182,7 @@ def discrete_proba(pipe: Any, X: np.ndarray, levels: Mapping[str, Sequence[float
                    ) -> dict[str, np.ndarray] | None:
     """Class probabilities of each discrete target from a fitted Pipeline (None when it gives none), with
     the level probabilities of the gridded continuous targets a model learned as classes
-    (``GBMEstimator.predict_level_proba``) over the same levels as ``levels`` (the report's grids).
+    (``SynthEstimator.predict_level_proba``) over the same levels as ``levels`` (the report's grids).
 
     Returns
     -------

@@ -324,3 +324,25 @@ def test_cli_errors(dataset_dir, tmp_path, capsys):
     assert rc == 2 and "did you mean 'n_estimators'" in capsys.readouterr().err
     rc = main(["evaluate", str(tmp_path / "missing"), "--data", str(dataset_dir)])
     assert rc == 2 and "not a saved model" in capsys.readouterr().err
+
+
+def test_knn_votes_rank_the_levels_of_a_gridded_parameter():
+    rng = np.random.default_rng(1)
+    lv = np.linspace(0.0, 1.0, 8)
+    y = lv[rng.integers(0, 8, 500)]
+    X = np.c_[y + rng.normal(0, 0.05, 500), rng.normal(size=500)]
+    Y = pd.DataFrame({"cutoff": y, "resonance": rng.random(500)})
+    kw = dict(n_neighbors=7, synth="noisemaker", discrete={})
+    est = NearestNeighbours(levels={"cutoff": lv, "tune": [0.0, 1.0]}, **kw).fit(X[:400], Y[:400])
+    assert est.level_values_ == {"cutoff": list(lv)}
+    proba = est.predict_level_proba(X[400:])
+    assert list(proba) == ["cutoff"] and proba["cutoff"].shape == (100, 8)
+    np.testing.assert_allclose(proba["cutoff"].sum(axis=1), 1.0)
+    pred = est.predict(X[400:])
+    # the neighbours' weights are the votes: their mean over the levels is the prediction, unchanged by levels
+    np.testing.assert_allclose(pred["cutoff"], proba["cutoff"] @ lv)
+    pd.testing.assert_frame_equal(pred, NearestNeighbours(**kw).fit(X[:400], Y[:400]).predict(X[400:]))
+    by_votes = parameter_report(Y[400:], pred, "noisemaker", levels={"cutoff": lv}, proba=proba)
+    by_distance = parameter_report(Y[400:], pred, "noisemaker", levels={"cutoff": lv})
+    assert by_votes.loc["cutoff", "mpr"] > 90
+    assert by_votes.loc["cutoff", "mpr"] >= by_distance.loc["cutoff", "mpr"] - 1

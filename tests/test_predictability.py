@@ -236,8 +236,19 @@ def test_ensemble_averages_values_and_probabilities():
     assert np.allclose(pred["cutoff"], [0.3, 0.7, 0.5])
     assert np.allclose(proba["osc1waveform"], [[0.3, 0.15, 0.55], [0.1, 0.85, 0.05], [0.05, 0.25, 0.7]])
     assert list(pred["osc1waveform"]) == [1.0, 0.5, 1.0]
+    assert "cutoff" not in proba  # no grid given: the continuous values alone
     # one member alone is no ensemble
     assert ensemble({"gbm": preds["gbm"]}, {}, "noisemaker", Y)[2] == []
+    # cutoff drawn from a grid: the members' level probabilities are averaged (a member without them
+    # counts as certain of the level nearest its prediction); the value stays the mean of the predictions
+    grid = [0.0, 0.5, 1.0]
+    probas["gbm"]["cutoff"] = np.array([[0.8, 0.2, 0.0], [0.0, 0.4, 0.6], [0.2, 0.6, 0.2]])
+    pred, proba, _ = ensemble(preds, probas, "noisemaker", Y, levels={"cutoff": grid, "osc1waveform": grid})
+    assert np.allclose(pred["cutoff"], [0.3, 0.7, 0.5])
+    assert np.allclose(proba["cutoff"], [[0.4, 0.6, 0.0], [0.0, 0.7, 0.3], [0.1, 0.8, 0.1]])
+    # a grid no member learned as classes: ranked by the values, as before
+    del probas["gbm"]["cutoff"]
+    assert "cutoff" not in ensemble(preds, probas, "noisemaker", Y, levels={"cutoff": grid})[1]
 
 
 def test_refine_discrete_study_never_moves_away_from_the_target(study, capsys):

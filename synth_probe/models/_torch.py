@@ -58,7 +58,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from synth_probe.models._loop import GenDropout, TrainResult, fit_loop, split_indices
-from synth_probe.models.base import SYNTH_PARAMS_DOC, FitProgress, SynthEstimator
+from synth_probe.models.base import SYNTH_PARAMS_DOC, FitProgress, SynthEstimator, nearest_level
 
 __all__ = [
     "GenDropout",
@@ -546,16 +546,24 @@ class TorchEstimator(TorchBase):
     head has full gradient everywhere. Predictions are mapped back and clipped
     to [0, 1] (by :class:`~synth_probe.models.base.ParamTargets`).
 
+    A continuous column named in ``levels`` (drawn from a grid) gets a class head over its
+    levels instead, trained with cross-entropy like a discrete column; its prediction is the
+    mean of the levels under the head's softmax.
+
     Attributes
     ----------
     input_shape_ : tuple of int
         ``(n_mels, n_frames)`` or ``(n_channels, n_mels, n_frames)`` used.
     x_mean_, x_std_ : np.ndarray [shape=(n_mels,) or (n_channels, n_mels)]
         Per-row (mel band) standardization of the input, per channel for a 3-tuple ``input_shape``.
-    output_scale_ : np.ndarray [shape=(n_continuous,)]
-        Shrinkage of each standardized continuous output toward the mean, fitted
+    level_values_ : dict of str -> list of float
+        The sorted levels of each continuous column learned as classes (empty without ``levels``).
+    y_mean_, y_std_ : np.ndarray [shape=(n_regressed,)]
+        Standardization of the continuous columns the linear head regresses (those not learned as levels).
+    output_scale_ : np.ndarray [shape=(n_regressed,)]
+        Shrinkage of each standardized regressed output toward the mean, fitted
         on the validation rows (all 1 without a validation split).
-    module_, y_mean_, y_std_, history_, best_epoch_, n_epochs_, train_samples_per_s_, device_ :
+    module_, history_, best_epoch_, n_epochs_, train_samples_per_s_, device_ :
         As for :class:`TorchBase`.
     """
 
@@ -579,7 +587,7 @@ class TorchEstimator(TorchBase):
 
     def _new_module(self) -> nn.Module:
         shape = tuple(int(v) for v in self.input_shape_)
-        return self._build_module(shape, len(self.y_mean_), list(self.targets_.n_classes))  # type: ignore[arg-type]
+        return self._build_module(shape, len(self.y_mean_), self._head_classes())  # type: ignore[arg-type]
 
     def _input_shape(self, n_features: int) -> tuple[int, ...]:
         if self.input_shape is None:
@@ -606,6 +614,14 @@ class TorchEstimator(TorchBase):
 
     # -- SynthEstimator hooks
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
+        # a gridded continuous column (``levels``) is learned as one more class head, after the discrete ones
+        self.level_values_ = self._grids()
+        levels = self._level_columns()
+        free = self._free_columns(Yc.shape[1])
+        Yl = np.stack([nearest_level(Yc[:, k], grid) for k, _, grid in levels], axis=1) if levels else None
+        Yc = Yc[:, free]
+        if Yl is not None:
+            Yd = np.concatenate([Yd, Yl], axis=1)
         device = self._begin_fit(X, Yc)
         self.input_shape_ = self._input_shape(X.shape[1])
         self.x_mean_, self.x_std_ = image_stats(X.astype(np.float64), self.input_shape_)
@@ -633,8 +649,17 @@ class TorchEstimator(TorchBase):
         else:
             self.output_scale_ = self._fit_output_scale(X[valid_idx.numpy()], Yc[valid_idx.numpy()])
 
+    def _free_columns(self, n_continuous: int) -> list[int]:
+        """Positions in ``Yc`` of the continuous columns regressed by the linear head (not learned as levels)."""
+        gridded = {k for k, _, _ in self._level_columns()}
+        return [k for k in range(n_continuous) if k not in gridded]
+
+    def _head_classes(self) -> list[int]:
+        """Choices per class head: the discrete columns', then the levels of each gridded continuous column."""
+        return list(self.targets_.n_classes) + [len(grid) for _, _, grid in self._level_columns()]
+
     def _fit_output_scale(self, X_valid: np.ndarray | None, Yc_valid: np.ndarray | None) -> np.ndarray:
-        """Per continuous output, the factor ``a`` in [0, 1] minimizing ``sum((a * z_pred - z_true)^2)``.
+        """Per regressed continuous output, the factor ``a`` in [0, 1] minimizing ``sum((a * z_pred - z_true)^2)``.
 
         ``z_pred`` are the fitted module's standardized outputs on the validation rows, as :meth:`predict` computes
         them; all ones without validation rows.
@@ -662,32 +687,38 @@ class TorchEstimator(TorchBase):
                 logits.append([g.cpu().numpy() for g in lg])
         n_cont = len(self.y_mean_)
         vals = np.concatenate(values) if n_cont else np.zeros((len(X), 0), dtype=np.float32)
-        lgs = [np.concatenate([b[k] for b in logits]) for k in range(len(self.targets_.n_classes))]
+        lgs = [np.concatenate([b[k] for b in logits]) for k in range(len(self._head_classes()))]
         return vals, lgs
 
     def _predict_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z, logits = self._forward_all(X)
         scale = np.asarray(getattr(self, "output_scale_", np.ones(len(self.y_mean_))), dtype=np.float64)
-        Yc = z.astype(np.float64) * scale * self.y_std_ + self.y_mean_
+        n_disc = len(self.targets_.n_classes)
+        levels = self._level_columns()
+        Yc = np.empty((len(X), len(self.targets_.continuous_index)))
+        Yc[:, self._free_columns(Yc.shape[1])] = z.astype(np.float64) * scale * self.y_std_ + self.y_mean_
+        for i, (k, _, grid) in enumerate(levels):  # the mean of the levels under their probabilities
+            Yc[:, k] = _softmax(logits[n_disc + i]) @ np.asarray(grid)
         Yd = (
-            np.stack([lg.argmax(axis=1) for lg in logits], axis=1)
-            if logits
+            np.stack([lg.argmax(axis=1) for lg in logits[:n_disc]], axis=1)
+            if n_disc
             else np.zeros((len(X), 0), dtype=np.int64)
         )
         return Yc, Yd
 
     def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
         _, logits = self._forward_all(X)
-        out = []
-        for lg in logits:
-            lg = lg.astype(np.float64)
-            e = np.exp(lg - lg.max(axis=1, keepdims=True))
-            out.append(e / e.sum(axis=1, keepdims=True))
-        return out
+        return [_softmax(lg) for lg in logits[: len(self.targets_.n_classes)]]
+
+    def _predict_level_proba(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        _, logits = self._forward_all(X)
+        n_disc = len(self.targets_.n_classes)
+        return {name: _softmax(logits[n_disc + i]) for i, (_, name, _) in enumerate(self._level_columns())}
 
     # -- saving: TorchBase's file plus the output shrinkage
     _JSON_STATE = (
         "input_shape_",
+        "level_values_",
         "history_",
         "best_epoch_",
         "n_epochs_",
@@ -728,6 +759,13 @@ class TorchEstimator(TorchBase):
         tags = super().__sklearn_tags__()
         tags.regressor_tags.poor_score = True  # few epochs on the checks' tiny tabular data
         return tags
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``(n, k)`` logits, in float64."""
+    lg = np.asarray(logits, dtype=np.float64)
+    e = np.exp(lg - lg.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 #: numpydoc text of the constructor parameters every torch estimator shares

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from synth_probe.models._torch import LOOP_PARAMS_DOC, GenDropout, ParamHeads, TorchEstimator, image_dims
+from synth_probe.models.base import LEVELS_DOC
 
 __all__ = ["SpectrogramTransformer"]
 
@@ -133,6 +134,7 @@ class SpectrogramTransformer(TorchEstimator):
         Dropout on tokens, residual branches and MLPs.
     pooling : {{"cls", "mean"}}, default="cls"
         Summary vector: the class token, or the mean of the patch tokens.
+{levels}
 {loop}
 
     Attributes
@@ -165,6 +167,7 @@ class SpectrogramTransformer(TorchEstimator):
         dim_feedforward: int = 128,
         dropout: float = 0.1,
         pooling: str = "cls",
+        levels: Mapping[str, Sequence[float]] | None = None,
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
         batch_size: int = 64,
@@ -214,5 +217,6 @@ class SpectrogramTransformer(TorchEstimator):
 
 
 SpectrogramTransformer.__doc__ = SpectrogramTransformer.__doc__.format(
+    levels=LEVELS_DOC,
     loop=LOOP_PARAMS_DOC.format(max_epochs=60, lr=5e-4, weight_decay=0.05, patience=8)
 )

@@ -31,6 +31,7 @@ from synth_probe.models._torch import (
     fit_loop,
     image_dims,
 )
+from synth_probe.models.base import LEVELS_DOC
 from synth_probe.models.cnn import _conv_bn
 
 __all__ = ["AutoencoderMLP"]
@@ -165,6 +166,7 @@ class AutoencoderMLP(TorchEstimator):
         0 skips pretraining (the encoder then starts from random weights).
     freeze_encoder : bool, default=False
         Keep the pretrained encoder fixed and train only the MLP head.
+{levels}
 {loop}
 
     Attributes
@@ -201,6 +203,7 @@ class AutoencoderMLP(TorchEstimator):
         dropout: float = 0.1,
         pretrain_epochs: int = 20,
         freeze_encoder: bool = False,
+        levels: Mapping[str, Sequence[float]] | None = None,
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
         batch_size: int = 64,
@@ -293,5 +296,6 @@ class AutoencoderMLP(TorchEstimator):
 
 
 AutoencoderMLP.__doc__ = AutoencoderMLP.__doc__.format(
+    levels=LEVELS_DOC,
     loop=LOOP_PARAMS_DOC.format(max_epochs=40, lr=1e-3, weight_decay=1e-4, patience=6)
 )

@@ -42,7 +42,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from synth_probe.errors import ParameterValueError, UnknownParameterError
 from synth_probe.synths.registry import get_synth
 
-__all__ = ["ParamTargets", "SynthEstimator", "discrete_columns_of", "discrete_layout", "FitProgress", "SYNTH_PARAMS_DOC"]
+__all__ = ["ParamTargets", "SynthEstimator", "discrete_columns_of", "discrete_layout", "FitProgress", "SYNTH_PARAMS_DOC",
+           "LEVELS_DOC", "nearest_level"]
 
 #: numpydoc text of the ``synth`` and ``discrete`` constructor parameters every estimator takes
 SYNTH_PARAMS_DOC = """\
@@ -51,6 +52,23 @@ SYNTH_PARAMS_DOC = """\
     discrete : mapping or None, default=None
         The targets' discrete layout: column -> :func:`~synth_probe.models.base.discrete_layout` entry,
         number of choices, or the choices' unit values. Columns not named are continuous."""
+
+#: numpydoc text of the ``levels`` constructor parameter of the estimators that learn a grid as classes
+LEVELS_DOC = """\
+    levels : mapping of str -> sequence of float, or None, default=None
+        Continuous target columns drawn from a grid, with the grid's unit values (for example
+        :func:`synth_probe.metrics.grid_levels` of the training targets): each is learned as a
+        class over its levels (two or more), as InverSynth learns its parameters; its prediction
+        is the mean of the levels under the class probabilities, and
+        :meth:`~synth_probe.models.base.SynthEstimator.predict_level_proba` gives the probabilities.
+        Entries for discrete or absent columns are ignored, so one mapping serves every subset of
+        a dataset's parameters."""
+
+
+def nearest_level(y: Any, grid: Sequence[float]) -> np.ndarray:
+    """Index of the level of ``grid`` nearest each value of ``y`` (int64, shape of ``y`` flattened)."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    return np.abs(y[:, None] - np.asarray(grid, dtype=np.float64)[None, :]).argmin(axis=1).astype(np.int64)
 
 
 def _n_choices_and_values(spec_like: Any) -> tuple[int, tuple[float, ...]]:
@@ -559,6 +577,26 @@ class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
         names = [self.targets_.names[j] for j in self.targets_.discrete_index]
         return dict(zip(names, probas))
 
+    def predict_level_proba(self, X: Any) -> dict[str, np.ndarray]:
+        """Probabilities of the levels of each continuous column learned as classes (``levels``).
+
+        Parameters
+        ----------
+        X : array-like [shape=(n_samples, n_features)]
+
+        Returns
+        -------
+        proba : dict of str -> np.ndarray [shape=(n_samples, n_levels)]
+            Keyed by parameter name, columns in the order of ``level_values_[name]``; empty for an
+            estimator fit without ``levels`` (or one that has no such parameter).
+            :func:`synth_probe.metrics.parameter_report` ranks the levels by them (``proba=``) when
+            they are the report's grid.
+        """
+        X = self._prepare_predict(X)
+        if not getattr(self, "level_values_", {}):
+            return {}
+        return self._predict_level_proba(X)
+
     # -------------------------------------------------------- subclass hooks
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray,
                      callbacks: Sequence[FitCallback] = ()) -> None:
@@ -571,6 +609,50 @@ class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
         raise NotImplementedError(f"{type(self).__name__} predicts classes without probabilities")
+
+    def _predict_level_proba(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Level probabilities of the gridded continuous columns (called only when ``level_values_`` is set)."""
+        raise NotImplementedError(f"{type(self).__name__} does not learn levels as classes")
+
+    # ------------------------------------------------ gridded continuous targets
+    def _grids(self) -> dict[str, list[float]]:
+        """The sorted levels (two or more) of each continuous target named in the ``levels`` parameter.
+
+        Call after :meth:`_prepare_fit` (it reads ``targets_``). Estimators without a ``levels``
+        parameter, or with ``levels=None``, get an empty dict.
+
+        Raises
+        ------
+        ParameterValueError
+            ``levels`` is not a mapping, or a grid holds a value that is not finite.
+        """
+        levels = getattr(self, "levels", None)
+        if levels is None:
+            return {}
+        if not isinstance(levels, Mapping):
+            raise ParameterValueError(f"levels must be a mapping of parameter -> grid values, got {levels!r}")
+        t = self.targets_
+        out: dict[str, list[float]] = {}
+        for j in t.continuous_index:
+            name = str(t.names[j])
+            if name not in levels:
+                continue
+            grid = sorted({float(v) for v in np.asarray(levels[name], dtype=np.float64).ravel()})
+            if not all(np.isfinite(grid)):
+                raise ParameterValueError(f"levels[{name!r}] holds a value that is not finite: {grid}")
+            if len(grid) >= 2:
+                out[name] = grid
+        return out
+
+    def _level_columns(self) -> list[tuple[int, str, list[float]]]:
+        """``(k, name, grid)`` of each continuous column learned as classes; ``k`` indexes ``Yc``'s columns.
+
+        Empty for an estimator fit (or saved) without ``levels``.
+        """
+        grids = getattr(self, "level_values_", None) or {}
+        t = self.targets_
+        return [(k, str(t.names[j]), list(grids[str(t.names[j])]))
+                for k, j in enumerate(t.continuous_index) if str(t.names[j]) in grids]
 
     # ------------------------------------------------------------- helpers
     def _prepare_fit(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from synth_probe.models._torch import LOOP_PARAMS_DOC, GenDropout, ParamHeads, TorchEstimator, image_dims
+from synth_probe.models.base import LEVELS_DOC
 
 __all__ = ["SpectrogramCNN"]
 
@@ -122,6 +123,7 @@ class SpectrogramCNN(TorchEstimator):
     hidden : int, default=256
         Width of the hidden layer before the heads (0: heads on the pooled features).
     dropout : float, default=0.1
+{levels}
 {loop}
 
     Attributes
@@ -157,6 +159,7 @@ class SpectrogramCNN(TorchEstimator):
         pool: tuple[int, int] = (4, 4),
         hidden: int = 256,
         dropout: float = 0.1,
+        levels: Mapping[str, Sequence[float]] | None = None,
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
         batch_size: int = 64,
@@ -200,5 +203,6 @@ class SpectrogramCNN(TorchEstimator):
 
 
 SpectrogramCNN.__doc__ = SpectrogramCNN.__doc__.format(
+    levels=LEVELS_DOC,
     loop=LOOP_PARAMS_DOC.format(max_epochs=40, lr=1e-3, weight_decay=1e-4, patience=6)
 )

@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 
 from synth_probe.errors import ParameterValueError
-from synth_probe.models.base import SYNTH_PARAMS_DOC, FitProgress, SynthEstimator
+from synth_probe.models.base import LEVELS_DOC, SYNTH_PARAMS_DOC, FitProgress, SynthEstimator, nearest_level
 
 __all__ = ["GBMEstimator"]
 
@@ -57,11 +57,7 @@ class GBMEstimator(SynthEstimator):
         Seeds the validation split and LightGBM.
     verbose : int, default=-1
         LightGBM's verbosity.
-    levels : mapping of str -> sequence of float, or None, default=None
-        Continuous target columns drawn from a grid, with the grid's unit values (for example
-        :func:`synth_probe.metrics.grid_levels` of the training targets): each is learned as a
-        class over its levels (two or more). Entries for discrete or absent columns are ignored,
-        so one mapping serves every subset of a dataset's parameters.
+{levels}
 {synth_params}
 
     Attributes
@@ -160,7 +156,7 @@ class GBMEstimator(SynthEstimator):
             if grid is None:
                 models[j], best[j] = fit_one(lgb.LGBMRegressor(**params), Yc[:, k])
             else:
-                models[j], best[j] = fit_classes(_nearest(Yc[:, k], grid))
+                models[j], best[j] = fit_classes(nearest_level(Yc[:, k], grid))
         for k, j in enumerate(self.targets_.discrete_index):
             models[j], best[j] = fit_classes(Yd[:, k])
         order = range(self.targets_.n_outputs)
@@ -186,44 +182,10 @@ class GBMEstimator(SynthEstimator):
         t = self.targets_
         return [_class_proba(self.estimators_[j], X, t.n_classes[k]) for k, j in enumerate(t.discrete_index)]
 
-    def predict_level_proba(self, X: Any) -> dict[str, np.ndarray]:
-        """Probabilities of the levels of each continuous column learned as classes (``levels``).
-
-        Parameters
-        ----------
-        X : array-like [shape=(n_samples, n_features)]
-
-        Returns
-        -------
-        proba : dict of str -> np.ndarray [shape=(n_samples, n_levels)]
-            Keyed by parameter name, columns in the order of ``level_values_[name]``; empty without
-            ``levels``. :func:`synth_probe.metrics.parameter_report` ranks the levels by them
-            (``proba=``) when they are the report's grid.
-        """
-        X = self._prepare_predict(X)
+    def _predict_level_proba(self, X: np.ndarray) -> dict[str, np.ndarray]:
         t = self.targets_
-        grids = getattr(self, "level_values_", {})
-        return {str(t.names[j]): _class_proba(self.estimators_[j], X, len(grids[str(t.names[j])]))
-                for j in t.continuous_index if str(t.names[j]) in grids}
-
-    def _grids(self) -> dict[str, list[float]]:
-        """The sorted levels (two or more) of each continuous target named in ``levels``."""
-        if self.levels is None:
-            return {}
-        if not isinstance(self.levels, Mapping):
-            raise ParameterValueError(f"levels must be a mapping of parameter -> grid values, got {self.levels!r}")
-        t = self.targets_
-        out: dict[str, list[float]] = {}
-        for j in t.continuous_index:
-            name = str(t.names[j])
-            if name not in self.levels:
-                continue
-            grid = sorted({float(v) for v in np.asarray(self.levels[name], dtype=np.float64).ravel()})
-            if not all(np.isfinite(grid)):
-                raise ParameterValueError(f"levels[{name!r}] holds a value that is not finite: {grid}")
-            if len(grid) >= 2:
-                out[name] = grid
-        return out
+        return {name: _class_proba(self.estimators_[t.continuous_index[k]], X, len(grid))
+                for k, name, grid in self._level_columns()}
 
     def feature_importances(self) -> np.ndarray:
         """Split-gain importance, shape ``(n_outputs, n_features)`` (zeros for constant models)."""
@@ -236,11 +198,6 @@ class GBMEstimator(SynthEstimator):
         return np.asarray(rows, dtype=np.float64)
 
 
-def _nearest(y: np.ndarray, grid: Sequence[float]) -> np.ndarray:
-    """Index of the level of ``grid`` nearest each value of ``y``."""
-    return np.abs(np.asarray(y, dtype=np.float64)[:, None] - np.asarray(grid)[None, :]).argmin(axis=1)
-
-
 def _class_proba(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
     """``(n, n_classes)`` probabilities of a fitted classifier, or of a constant class (an int)."""
     proba = np.zeros((len(X), n_classes))
@@ -251,4 +208,4 @@ def _class_proba(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
     return proba
 
 
-GBMEstimator.__doc__ = GBMEstimator.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC)
+GBMEstimator.__doc__ = GBMEstimator.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC).replace("{levels}", LEVELS_DOC)

@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from synth_probe.errors import ParameterValueError
-from synth_probe.models.base import SYNTH_PARAMS_DOC, SynthEstimator
+from synth_probe.models.base import LEVELS_DOC, SYNTH_PARAMS_DOC, SynthEstimator, nearest_level
 
 __all__ = ["NearestNeighbours"]
 
@@ -18,7 +18,10 @@ class NearestNeighbours(SynthEstimator):
     """k-nearest neighbours on standardized features.
 
     Continuous parameters are the (distance-weighted) mean of the neighbours'
-    values; discrete ones the (weighted) majority class.
+    values; discrete ones the (weighted) majority class. For a continuous parameter drawn
+    from a grid (``levels``) the neighbours' weights are also votes for their levels:
+    :meth:`predict_level_proba` gives them, and they rank the levels for the mean percentile
+    rank (the prediction, their mean over the levels, is the weighted mean as before).
 
     Parameters
     ----------
@@ -30,6 +33,7 @@ class NearestNeighbours(SynthEstimator):
     metric : str, default="euclidean"
         Any metric of :class:`sklearn.neighbors.NearestNeighbors`.
     n_jobs : int or None, default=None
+{levels}
 {synth_params}
 
     Attributes
@@ -39,6 +43,8 @@ class NearestNeighbours(SynthEstimator):
         Fitted on the (scaled) training features.
     Yc_ : np.ndarray [shape=(n_train, n_continuous)]
     Yd_ : np.ndarray [shape=(n_train, n_discrete), dtype=int64]
+    level_values_ : dict of str -> list of float
+        The sorted levels of each continuous column named in ``levels`` (empty without ``levels``).
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class NearestNeighbours(SynthEstimator):
         standardize: bool = True,
         metric: str = "euclidean",
         n_jobs: int | None = None,
+        levels: Mapping[str, Sequence[float]] | None = None,
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
     ) -> None:
@@ -64,6 +71,7 @@ class NearestNeighbours(SynthEstimator):
         self.index_ = NearestNeighbors(metric=self.metric, n_jobs=self.n_jobs).fit(Z)
         self.Yc_ = np.asarray(Yc, dtype=np.float64)
         self.Yd_ = np.asarray(Yd, dtype=np.int64)
+        self.level_values_ = self._grids()
 
     def _neighbours(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
@@ -85,17 +93,24 @@ class NearestNeighbours(SynthEstimator):
         return Yc, Yd
 
     def _class_votes(self, idx: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
-        out = []
-        for k, n in enumerate(self.targets_.n_classes):
-            votes = np.zeros((len(idx), n))
-            cls = self.Yd_[idx, k]
-            np.add.at(votes, (np.arange(len(idx))[:, None].repeat(idx.shape[1], 1), cls), w)
-            out.append(votes)
-        return out
+        return [_votes(self.Yd_[idx, k], w, n) for k, n in enumerate(self.targets_.n_classes)]
+
+    def _predict_level_proba(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        idx, w = self._neighbours(X)
+        return {name: _votes(nearest_level(self.Yc_[:, k], grid)[idx], w, len(grid))
+                for k, name, grid in self._level_columns()}
 
     def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
         idx, w = self._neighbours(X)
         return self._class_votes(idx, w)
 
 
-NearestNeighbours.__doc__ = NearestNeighbours.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC)
+def _votes(cls: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+    """``(n_queries, n)`` summed weights ``w`` of each class of ``cls`` (both ``(n_queries, k)``)."""
+    votes = np.zeros((len(cls), n))
+    np.add.at(votes, (np.arange(len(cls))[:, None].repeat(cls.shape[1], 1), cls), w)
+    return votes
+
+
+NearestNeighbours.__doc__ = NearestNeighbours.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC).replace(
+    "{levels}", LEVELS_DOC)
