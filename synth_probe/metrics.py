@@ -70,7 +70,7 @@ __all__ = [
 N_MPR_BINS = 16
 
 
-def percentile_ranks(true_index: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def percentile_ranks(true_index: np.ndarray, scores: np.ndarray, tiebreak: np.ndarray | None = None) -> np.ndarray:
     """Percentile rank of the true class in each row of ``scores`` (higher score = ranked first).
 
     Parameters
@@ -78,22 +78,30 @@ def percentile_ranks(true_index: np.ndarray, scores: np.ndarray) -> np.ndarray:
     true_index : np.ndarray of int [shape=(n,)]
     scores : np.ndarray [shape=(n, K)]
         K >= 2 candidate classes.
+    tiebreak : np.ndarray [shape=(n, K)], optional
+        Second key (higher = ranked first) among classes of equal score.
 
     Returns
     -------
     pr : np.ndarray [shape=(n,)]
         ``100 · (1 − r / (K − 1))`` with ``r`` the 0-based rank of the true class;
-        tied classes share the mean of their ranks.
+        classes tied on every key share the mean of their ranks.
     """
     scores = np.asarray(scores, dtype=np.float64)
     true_index = np.asarray(true_index, dtype=np.int64)
     n, k = scores.shape
     if k < 2:
         raise ParameterValueError(f"a percentile rank needs at least 2 classes, got {k}")
-    s_true = scores[np.arange(n), true_index][:, None]
-    better = (scores > s_true).sum(axis=1)
-    ties = (scores == s_true).sum(axis=1) - 1
-    rank = better + ties / 2.0
+    rows = np.arange(n)
+    s_true = scores[rows, true_index][:, None]
+    better = scores > s_true
+    same = scores == s_true
+    if tiebreak is not None:
+        tb = np.asarray(tiebreak, dtype=np.float64)
+        tb_true = tb[rows, true_index][:, None]
+        better = better | (same & (tb > tb_true))
+        same = same & (tb == tb_true)
+    rank = better.sum(axis=1) + (same.sum(axis=1) - 1) / 2.0
     return 100.0 * (1.0 - rank / (k - 1))
 
 
@@ -173,9 +181,9 @@ def grid_levels(params: pd.DataFrame, max_levels: int = 32) -> dict[str, tuple[f
     return out
 
 
-def mpr_from_scores(true_index: Any, scores: Any) -> float:
-    """MPR of classes ranked by ``scores`` (probabilities, or negative distances)."""
-    return float(percentile_ranks(np.asarray(true_index), np.asarray(scores)).mean())
+def mpr_from_scores(true_index: Any, scores: Any, tiebreak: Any = None) -> float:
+    """MPR of classes ranked by ``scores`` (probabilities, or negative distances), ties by ``tiebreak``."""
+    return float(percentile_ranks(np.asarray(true_index), np.asarray(scores), tiebreak).mean())
 
 
 def mean_mpr(y_true: Any, y_pred: Any) -> float:
@@ -278,7 +286,8 @@ def parameter_report(
 
 def _grid_mpr(name: str, t: np.ndarray, p: np.ndarray, grid: Any, scores: np.ndarray | None) -> float:
     """MPR of a continuous parameter drawn from ``grid``: its levels ranked by the model's level
-    probabilities ``scores`` ``(n, K)`` when given, else by the distance to the prediction ``p``."""
+    probabilities ``scores`` ``(n, K)`` when given, levels of equal probability (a neighbour vote's
+    unvoted levels) by their distance to the prediction ``p``; else by that distance alone."""
     if scores is None:
         return mpr_levels(t, p, grid)
     lv, true_index = _level_index(t, grid)
@@ -287,7 +296,7 @@ def _grid_mpr(name: str, t: np.ndarray, p: np.ndarray, grid: Any, scores: np.nda
         raise ParameterValueError(
             f"proba[{name!r}] has shape {scores.shape}, expected {(len(t), len(lv))} (one column per level of "
             "its grid)")
-    return mpr_from_scores(true_index, scores)
+    return mpr_from_scores(true_index, scores, -np.abs(np.asarray(p, dtype=np.float64)[:, None] - lv[None, :]))
 
 
 def _discrete_row(targets: ParamTargets, k: int, name: str, t: np.ndarray, p: np.ndarray, p_raw: np.ndarray,

@@ -90,6 +90,15 @@ def test_level_probabilities_rank_a_gridded_continuous_parameter():
     assert parameter_report(y, middle, levels={"cutoff": lv}).loc["cutoff", "mpr"] < 80
     with pytest.raises(ParameterValueError, match="one column per level"):
         parameter_report(y, middle, levels={"cutoff": lv}, proba={"cutoff": proba[:, :8]})
+    # levels of equal probability (the unvoted levels of a neighbour vote) are ranked by their distance to
+    # the prediction: a vote for the wrong end, with the prediction at the true level, ranks it first of the rest
+    votes = np.zeros((500, 16))
+    votes[:, 0] = 1.0
+    votes[truth == 0, 15] = 1.0
+    at_truth = pd.DataFrame({"cutoff": lv[truth]})
+    mpr = parameter_report(y, at_truth, levels={"cutoff": lv}, proba={"cutoff": votes}).loc["cutoff", "mpr"]
+    expected = np.where(truth == 0, 100.0, 100.0 * (1 - 1 / 15)).mean()
+    assert mpr == pytest.approx(expected)
 
 
 def test_parameter_report_continuous_and_discrete():
