@@ -284,6 +284,14 @@ def test_cli_train_learns_the_inversynth_grids_as_classes(tmp_path, capsys):
     assert main(["evaluate", str(out), "--data", str(data), "--json", str(tmp_path / "e.json")]) == 0
     result = json.loads((tmp_path / "e.json").read_text())
     assert {p["parameter"] for p in result["parameters"]} == {"cutoff", "osc2finetune", "lfo1destination"}
+    # a torch model learns them as class heads the same way, and its saved folder keeps the levels
+    cnn_out = tmp_path / "models" / "cnn"
+    assert main(["train", "cnn", "--data", str(data), "--params", "cutoff,osc2finetune,lfo1destination",
+                 "--out", str(cnn_out), "--set", "max_epochs=1", "--set", "channels=[4,8]", "--jobs", "1",
+                 "--test-fraction", "0.25"]) == 0
+    cnn = load_model(cnn_out)
+    assert {k: len(v) for k, v in cnn.steps[-1][1].level_values_.items()} == {"cutoff": 16, "osc2finetune": 9}
+    assert discrete_proba(cnn, X, levels)["osc2finetune"].shape == (8, 9)
 
 
 def test_models_on_other_descriptors_are_refused(dataset_dir, tmp_path, monkeypatch):
