@@ -380,3 +380,24 @@ def test_torch_models_learn_a_gridded_parameter_as_classes(data, name, tmp_path)
     plain = tiny(name, input_shape=(H, W), discrete={"wave": 3}, max_epochs=1, random_state=0).fit(X, Y)
     assert plain.level_values_ == {} and plain.predict_level_proba(Xt) == {}
     assert plain.module_.heads.continuous.out_features == 2
+
+
+def test_level_smoothing_spreads_the_target_over_neighbouring_levels(data):
+    from synth_probe.models._torch import _level_targets
+
+    q = _level_targets(torch.tensor([0, 3]), 8, 1.0, torch.float64)
+    assert torch.allclose(q.sum(dim=1), torch.ones(2, dtype=torch.float64))
+    assert q.argmax(dim=1).tolist() == [0, 3]
+    assert q[1, 2] == q[1, 4] and q[1, 2] > q[1, 1] > q[1, 0] > 0  # symmetric, falling off with distance
+    X, Y, Xt, Yt, lv = _gridded(data)
+    kw = dict(input_shape=(H, W), discrete={"wave": 3}, levels={"cut": list(lv)}, max_epochs=8, lr=3e-3,
+              random_state=0)
+
+    def entropy(est):
+        p = est.predict_level_proba(Xt)["cut"]
+        return float(-(p * np.log(np.maximum(p, 1e-12))).sum(axis=1).mean())
+
+    # one-hot targets (0) give sharper level probabilities than targets spread over two levels each side
+    assert entropy(tiny("cnn", level_smoothing=0, **kw).fit(X, Y)) < entropy(tiny("cnn", level_smoothing=2, **kw).fit(X, Y))
+    with pytest.raises(ValueError, match="level_smoothing must be a number >= 0"):
+        tiny("cnn", level_smoothing=-1, **kw).fit(X, Y)

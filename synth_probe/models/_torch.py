@@ -547,8 +547,9 @@ class TorchEstimator(TorchBase):
     to [0, 1] (by :class:`~synth_probe.models.base.ParamTargets`).
 
     A continuous column named in ``levels`` (drawn from a grid) gets a class head over its
-    levels instead, trained with cross-entropy like a discrete column; its prediction is the
-    mean of the levels under the head's softmax.
+    levels instead, trained with cross-entropy like a discrete column (against targets spread
+    over the neighbouring levels, ``level_smoothing``); its prediction is the mean of the levels
+    under the head's softmax.
 
     Attributes
     ----------
@@ -608,13 +609,21 @@ class TorchEstimator(TorchBase):
         if values is not None:
             total = total + F.mse_loss(values, yc, reduction="none").mean(dim=0).sum()
             n_targets += values.shape[1]
+        n_disc = len(self.targets_.n_classes)
         for k, lg in enumerate(logits):
-            total = total + F.cross_entropy(lg, yd[:, k])
+            if k >= n_disc and self.level_smoothing > 0:  # a gridded parameter's levels: a soft, ordinal target
+                total = total - (_level_targets(yd[:, k], lg.shape[1], float(self.level_smoothing), lg.dtype)
+                                 * F.log_softmax(lg, dim=1)).sum(dim=1).mean()
+            else:
+                total = total + F.cross_entropy(lg, yd[:, k])
         return total / max(n_targets, 1)
 
     # -- SynthEstimator hooks
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray, callbacks: Sequence[Any] = ()) -> None:
         # a gridded continuous column (``levels``) is learned as one more class head, after the discrete ones
+        width = self.level_smoothing
+        if isinstance(width, bool) or not isinstance(width, (int, float, np.integer, np.floating)) or not width >= 0:
+            raise ValueError(f"level_smoothing must be a number >= 0 (levels; 0: one-hot targets), got {width!r}")
         self.level_values_ = self._grids()
         levels = self._level_columns()
         free = self._free_columns(Yc.shape[1])
@@ -761,12 +770,28 @@ class TorchEstimator(TorchBase):
         return tags
 
 
+def _level_targets(index: torch.Tensor, n_levels: int, width: float, dtype: torch.dtype) -> torch.Tensor:
+    """``(n, n_levels)`` class targets spread over the levels next to each true ``index``: a Gaussian of
+    standard deviation ``width`` levels, normalized (neighbouring levels of a grid sound alike, unlike
+    the choices of a discrete parameter)."""
+    j = torch.arange(n_levels, device=index.device, dtype=dtype)
+    q = torch.exp(-0.5 * ((j[None, :] - index[:, None].to(dtype)) / width) ** 2)
+    return q / q.sum(dim=1, keepdim=True)
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax of ``(n, k)`` logits, in float64."""
     lg = np.asarray(logits, dtype=np.float64)
     e = np.exp(lg - lg.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
+
+#: numpydoc text of ``level_smoothing``, the torch point estimators' parameter after ``levels``
+LEVEL_SMOOTHING_DOC = """\
+    level_smoothing : float, default=0.0
+        0 trains a gridded parameter's class head (``levels``) on one-hot targets, as InverSynth
+        does; a width w > 0 spreads the target as a Gaussian over the levels, w levels wide
+        (standard deviation) around the true one, since neighbouring levels of a grid sound alike."""
 
 #: numpydoc text of the constructor parameters every torch estimator shares
 LOOP_PARAMS_DOC = SYNTH_PARAMS_DOC + """

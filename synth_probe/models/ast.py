@@ -18,7 +18,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth_probe.models._torch import LOOP_PARAMS_DOC, GenDropout, ParamHeads, TorchEstimator, image_dims
+from synth_probe.models._torch import (
+    LEVEL_SMOOTHING_DOC,
+    LOOP_PARAMS_DOC,
+    GenDropout,
+    ParamHeads,
+    TorchEstimator,
+    image_dims,
+)
 from synth_probe.models.base import LEVELS_DOC
 
 __all__ = ["SpectrogramTransformer"]
@@ -168,6 +175,7 @@ class SpectrogramTransformer(TorchEstimator):
         dropout: float = 0.1,
         pooling: str = "cls",
         levels: Mapping[str, Sequence[float]] | None = None,
+        level_smoothing: float = 0.0,
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
         batch_size: int = 64,
@@ -217,6 +225,6 @@ class SpectrogramTransformer(TorchEstimator):
 
 
 SpectrogramTransformer.__doc__ = SpectrogramTransformer.__doc__.format(
-    levels=LEVELS_DOC,
+    levels=LEVELS_DOC + "\n" + LEVEL_SMOOTHING_DOC,
     loop=LOOP_PARAMS_DOC.format(max_epochs=60, lr=5e-4, weight_decay=0.05, patience=8)
 )

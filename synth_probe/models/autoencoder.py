@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from synth_probe.models._torch import (
+    LEVEL_SMOOTHING_DOC,
     LOOP_PARAMS_DOC,
     GenDropout,
     ParamHeads,
@@ -204,6 +205,7 @@ class AutoencoderMLP(TorchEstimator):
         pretrain_epochs: int = 20,
         freeze_encoder: bool = False,
         levels: Mapping[str, Sequence[float]] | None = None,
+        level_smoothing: float = 0.0,
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
         batch_size: int = 64,
@@ -296,6 +298,6 @@ class AutoencoderMLP(TorchEstimator):
 
 
 AutoencoderMLP.__doc__ = AutoencoderMLP.__doc__.format(
-    levels=LEVELS_DOC,
+    levels=LEVELS_DOC + "\n" + LEVEL_SMOOTHING_DOC,
     loop=LOOP_PARAMS_DOC.format(max_epochs=40, lr=1e-3, weight_decay=1e-4, patience=6)
 )

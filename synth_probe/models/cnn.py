@@ -20,7 +20,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from synth_probe.models._torch import LOOP_PARAMS_DOC, GenDropout, ParamHeads, TorchEstimator, image_dims
+from synth_probe.models._torch import (
+    LEVEL_SMOOTHING_DOC,
+    LOOP_PARAMS_DOC,
+    GenDropout,
+    ParamHeads,
+    TorchEstimator,
+    image_dims,
+)
 from synth_probe.models.base import LEVELS_DOC
 
 __all__ = ["SpectrogramCNN"]
@@ -160,6 +167,7 @@ class SpectrogramCNN(TorchEstimator):
         hidden: int = 256,
         dropout: float = 0.1,
         levels: Mapping[str, Sequence[float]] | None = None,
+        level_smoothing: float = 0.0,
         synth: str | None = None,
         discrete: Mapping[Any, Any] | None = None,
         batch_size: int = 64,
@@ -203,6 +211,6 @@ class SpectrogramCNN(TorchEstimator):
 
 
 SpectrogramCNN.__doc__ = SpectrogramCNN.__doc__.format(
-    levels=LEVELS_DOC,
+    levels=LEVELS_DOC + "\n" + LEVEL_SMOOTHING_DOC,
     loop=LOOP_PARAMS_DOC.format(max_epochs=40, lr=1e-3, weight_decay=1e-4, patience=6)
 )
