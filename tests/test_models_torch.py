@@ -383,9 +383,9 @@ def test_torch_models_learn_a_gridded_parameter_as_classes(data, name, tmp_path)
 
 
 def test_level_smoothing_spreads_the_target_over_neighbouring_levels(data):
-    from synth_probe.models._torch import _level_targets
+    from synth_probe.models._heads import level_targets
 
-    q = _level_targets(torch.tensor([0, 3]), 8, 1.0, torch.float64)
+    q = level_targets(torch.tensor([0, 3]), 8, 1.0, torch.float64)
     assert torch.allclose(q.sum(dim=1), torch.ones(2, dtype=torch.float64))
     assert q.argmax(dim=1).tolist() == [0, 3]
     assert q[1, 2] == q[1, 4] and q[1, 2] > q[1, 1] > q[1, 0] > 0  # symmetric, falling off with distance

@@ -57,11 +57,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from synth_probe.models._heads import LEVEL_SMOOTHING_DOC, ParamHeads, level_targets, softmax
 from synth_probe.models._loop import GenDropout, TrainResult, fit_loop, split_indices
 from synth_probe.models.base import SYNTH_PARAMS_DOC, FitProgress, SynthEstimator, nearest_level
 
 __all__ = [
     "GenDropout",
+    "LEVEL_SMOOTHING_DOC",
+    "ParamHeads",
     "TorchBase",
     "TorchEstimator",
     "TrainResult",
@@ -273,30 +276,6 @@ def standardize_images(X: np.ndarray, input_shape: Sequence[int], mean: np.ndarr
     img = X.reshape(len(X), c, h, w)
     img = (img - np.reshape(mean, (1, c, h, 1))) / np.reshape(std, (1, c, h, 1))
     return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
-
-
-class ParamHeads(nn.Module):
-    """Output layer: linear values for continuous targets, logits per discrete target.
-
-    Parameters
-    ----------
-    n_in : int
-        Width of the feature vector.
-    n_continuous : int
-    n_classes : sequence of int
-        Number of choices of each discrete target.
-
-    ``forward(h)`` returns ``(values (n, n_continuous), [logits (n, k_j), ...])``.
-    """
-
-    def __init__(self, n_in: int, n_continuous: int, n_classes: Sequence[int]) -> None:
-        super().__init__()
-        self.continuous = nn.Linear(n_in, n_continuous) if n_continuous else None
-        self.discrete = nn.ModuleList(nn.Linear(n_in, int(k)) for k in n_classes)
-
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
-        values = self.continuous(h) if self.continuous is not None else None
-        return values, [head(h) for head in self.discrete]
 
 
 # --------------------------------------------------------------------------- estimator base
@@ -612,7 +591,7 @@ class TorchEstimator(TorchBase):
         n_disc = len(self.targets_.n_classes)
         for k, lg in enumerate(logits):
             if k >= n_disc and self.level_smoothing > 0:  # a gridded parameter's levels: a soft, ordinal target
-                total = total - (_level_targets(yd[:, k], lg.shape[1], float(self.level_smoothing), lg.dtype)
+                total = total - (level_targets(yd[:, k], lg.shape[1], float(self.level_smoothing), lg.dtype)
                                  * F.log_softmax(lg, dim=1)).sum(dim=1).mean()
             else:
                 total = total + F.cross_entropy(lg, yd[:, k])
@@ -707,7 +686,7 @@ class TorchEstimator(TorchBase):
         Yc = np.empty((len(X), len(self.targets_.continuous_index)))
         Yc[:, self._free_columns(Yc.shape[1])] = z.astype(np.float64) * scale * self.y_std_ + self.y_mean_
         for i, (k, _, grid) in enumerate(levels):  # the mean of the levels under their probabilities
-            Yc[:, k] = _softmax(logits[n_disc + i]) @ np.asarray(grid)
+            Yc[:, k] = softmax(logits[n_disc + i]) @ np.asarray(grid)
         Yd = (
             np.stack([lg.argmax(axis=1) for lg in logits[:n_disc]], axis=1)
             if n_disc
@@ -717,12 +696,12 @@ class TorchEstimator(TorchBase):
 
     def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
         _, logits = self._forward_all(X)
-        return [_softmax(lg) for lg in logits[: len(self.targets_.n_classes)]]
+        return [softmax(lg) for lg in logits[: len(self.targets_.n_classes)]]
 
     def _predict_level_proba(self, X: np.ndarray) -> dict[str, np.ndarray]:
         _, logits = self._forward_all(X)
         n_disc = len(self.targets_.n_classes)
-        return {name: _softmax(logits[n_disc + i]) for i, (_, name, _) in enumerate(self._level_columns())}
+        return {name: softmax(logits[n_disc + i]) for i, (_, name, _) in enumerate(self._level_columns())}
 
     # -- saving: TorchBase's file plus the output shrinkage
     _JSON_STATE = (
@@ -769,29 +748,6 @@ class TorchEstimator(TorchBase):
         tags.regressor_tags.poor_score = True  # few epochs on the checks' tiny tabular data
         return tags
 
-
-def _level_targets(index: torch.Tensor, n_levels: int, width: float, dtype: torch.dtype) -> torch.Tensor:
-    """``(n, n_levels)`` class targets spread over the levels next to each true ``index``: a Gaussian of
-    standard deviation ``width`` levels, normalized (neighbouring levels of a grid sound alike, unlike
-    the choices of a discrete parameter)."""
-    j = torch.arange(n_levels, device=index.device, dtype=dtype)
-    q = torch.exp(-0.5 * ((j[None, :] - index[:, None].to(dtype)) / width) ** 2)
-    return q / q.sum(dim=1, keepdim=True)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``(n, k)`` logits, in float64."""
-    lg = np.asarray(logits, dtype=np.float64)
-    e = np.exp(lg - lg.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-#: numpydoc text of ``level_smoothing``, the torch point estimators' parameter after ``levels``
-LEVEL_SMOOTHING_DOC = """\
-    level_smoothing : float, default=0.0
-        0 trains a gridded parameter's class head (``levels``) on one-hot targets, as InverSynth
-        does; a width w > 0 spreads the target as a Gaussian over the levels, w levels wide
-        (standard deviation) around the true one, since neighbouring levels of a grid sound alike."""
 
 #: numpydoc text of the constructor parameters every torch estimator shares
 LOOP_PARAMS_DOC = SYNTH_PARAMS_DOC + """
