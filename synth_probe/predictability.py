@@ -59,7 +59,7 @@ from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
 from synth_probe.dataset import generate, load_dataset
 from synth_probe.metrics import _patch_matrix, grid_levels, parameter_report, summarize_audio
-from synth_probe.families import GRID_CLASS_MODELS
+from synth_probe.families import GRID_CLASS_MODELS, GRID_LEVEL_SMOOTHING
 from synth_probe.pipeline import FAMILIES, SUITE as PIPELINE_SUITE, TORCH_FAMILIES, build_estimator, feature_step
 from synth_probe.pipeline import input_shape as step_input_shape
 from synth_probe.predictability_probe import pair_render, probe_audio_report, probe_fields, probe_slug
@@ -356,6 +356,8 @@ def _model_fingerprint(config: PredictabilityConfig, model: str) -> str:
         d["_descriptors_version"] = DESCRIPTORS_VERSION
     if model in GRID_CLASS_MODELS:
         d["_grid_levels_as_classes"] = True
+        if model in TORCH_MODELS:
+            d["_level_smoothing"] = GRID_LEVEL_SMOOTHING
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
@@ -380,6 +382,8 @@ def _fit_one(
     overrides = config.suite_overrides(model)
     if model in GRID_CLASS_MODELS and levels and "levels" not in overrides:
         overrides["levels"] = {str(k): [float(v) for v in vs] for k, vs in levels.items()}
+        if model in TORCH_MODELS:
+            overrides.setdefault("level_smoothing", GRID_LEVEL_SMOOTHING)
     est = build_estimator(model, input_shape=input_shape if model in TORCH_MODELS else None,
                           discrete=discrete, synth=synth, overrides=overrides, seed=config.seed, jobs=config.jobs)
     log(f"{model}: fitting {type(est).__name__} on {len(F_train)} rows x {F_train.shape[1]} features, "

@@ -261,6 +261,7 @@ def test_cli_train_and_evaluate(dataset_dir, tmp_path, capsys):
 def test_cli_train_learns_the_inversynth_grids_as_classes(tmp_path, capsys):
     from synth_probe import load_dataset
     from synth_probe.cli import main
+    from synth_probe.families import GRID_LEVEL_SMOOTHING
     from synth_probe.metrics import grid_levels
     from synth_probe.training import audio_rows, discrete_proba
 
@@ -291,6 +292,7 @@ def test_cli_train_learns_the_inversynth_grids_as_classes(tmp_path, capsys):
                  "--test-fraction", "0.25"]) == 0
     cnn = load_model(cnn_out)
     assert {k: len(v) for k, v in cnn.steps[-1][1].level_values_.items()} == {"cutoff": 16, "osc2finetune": 9}
+    assert cnn.steps[-1][1].level_smoothing == GRID_LEVEL_SMOOTHING  # as the predictability suite trains it
     assert discrete_proba(cnn, X, levels)["osc2finetune"].shape == (8, 9)
 
 

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.metrics import grid_levels, parameter_report
     from synth_probe.models import save_model
     from synth_probe.pipeline import build_pipeline
-    from synth_probe.families import GRID_CLASS_MODELS
+    from synth_probe.families import GRID_CLASS_MODELS, GRID_LEVEL_SMOOTHING, TORCH_FAMILIES
     from synth_probe.training import (
         audio_rows,
         dataset_context,
@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model in GRID_CLASS_MODELS and "levels" not in overrides:
         # parameters drawn from a grid (the inversynth sampler) are learned as classes over their levels
         overrides["levels"] = {k: list(v) for k, v in levels.items()}
+        if args.model in TORCH_FAMILIES and levels:
+            overrides.setdefault("level_smoothing", GRID_LEVEL_SMOOTHING)
     layout = target_layout(columns, synth=synth) if synth else target_layout(columns, specs=ds.specs)
     pipe = build_pipeline(
         args.model, features=args.features, synth=synth, discrete=layout, sample_rate=int(sample_rate),
