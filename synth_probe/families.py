@@ -86,8 +86,8 @@ GRID_CLASS_MODELS: tuple[str, ...] = ("knn", "gbm", "cnn", "autoencoder", "trans
 #: ``level_smoothing`` that ``train`` and the predictability suite give the torch families' class heads over a
 #: grid's levels (the class default, 0, trains one-hot targets): on the ``inversynth`` sampler's 20,000 one-note
 #: and 6,667 three-note renders, targets one level wide raised the CNN, autoencoder and transformer by 0.2-1.4
-#: mean MPR points and their ensemble with LightGBM by 1.2 (three notes); on a few hundred rows they slowed a
-#: small transformer's learning
+#: mean MPR points and their ensemble with LightGBM by 0.4 (one note) and 1.2 (three notes); on a few hundred rows
+#: they slowed a small transformer's learning
 GRID_LEVEL_SMOOTHING = 1.0
 
 #: ``--features`` choices
