@@ -90,7 +90,9 @@ def test_run_tasks_reruns_a_crashed_task(noisemaker, patches):
     """retry_crashed=1: a task whose worker was killed runs again on a fresh worker and its result comes back."""
     from synth_probe.render import get_pool
 
-    vec, seeds = patches
+    # the 8 patches 100 times over (about a second of renders): a loaded machine can leave the parent asleep
+    # for a few short renders, and a task that ends before the kill lands does not crash
+    vec, seeds = np.tile(patches[0], (100, 1)), np.tile(patches[1], 100)
     pool = get_pool(noisemaker, 1)  # the pool run_tasks uses (it may hold idle workers of earlier tests)
     seen = []
 
@@ -100,7 +102,7 @@ def test_run_tasks_reruns_a_crashed_task(noisemaker, patches):
             busy = [w for w in pool._workers if w.task is not None]
             os.kill(busy[0].proc.pid, signal.SIGKILL)
 
-    # all 8 patches in one task: the kill after the first render lands long before the task's last one
+    # all 800 renders in one task: the kill after the first render lands long before the task's last one
     tasks = [Task(0, render_chunk, (vec, SETTINGS, seeds, 0))]
     got = dict(run_tasks(noisemaker, tasks, jobs=1, retry_crashed=1, on_done=kill_once))
     assert seen.count(0) == 2 and not isinstance(got[0], TaskFailure)  # patch 0 rendered again by the rerun
