@@ -22,11 +22,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from synth_probe.models._heads import LEVEL_SMOOTHING_DOC, ParamHeads
 from synth_probe.models._torch import (
-    LEVEL_SMOOTHING_DOC,
     LOOP_PARAMS_DOC,
     GenDropout,
-    ParamHeads,
     TorchEstimator,
     build_module,
     fit_loop,

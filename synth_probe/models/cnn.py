@@ -20,14 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from synth_probe.models._torch import (
-    LEVEL_SMOOTHING_DOC,
-    LOOP_PARAMS_DOC,
-    GenDropout,
-    ParamHeads,
-    TorchEstimator,
-    image_dims,
-)
+from synth_probe.models._heads import LEVEL_SMOOTHING_DOC, ParamHeads
+from synth_probe.models._torch import LOOP_PARAMS_DOC, GenDropout, TorchEstimator, image_dims
 from synth_probe.models.base import LEVELS_DOC
 
 __all__ = ["SpectrogramCNN"]
