@@ -27,8 +27,9 @@ every parameter
       would score far from 50 (67 for the mean patch on ``inversynth``).
       Continuous levels are ranked by the model's level probabilities where it
       gives them (a model that learns the levels as classes, as InverSynth's
-      do: ``GBMEstimator(levels=...)``), else by distance to the prediction;
-      discrete ones by the class probabilities restricted to the sampled choices.
+      do: ``levels=`` of kNN, LightGBM and the torch models), else by distance
+      to the prediction; discrete ones by the class probabilities restricted to
+      the sampled choices.
     * discrete parameters: the classes are the parameter's own choices, ranked
       by the estimator's class probabilities when given (``proba=``), else by
       the distance of the predicted unit value to each choice's unit value.
@@ -50,7 +51,7 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, make_scorer, r2_score
 
 from synth_probe.errors import ParameterValueError
-from synth_probe.models.base import ParamTargets
+from synth_probe.models.base import ParamTargets, nearest_level
 
 __all__ = [
     "N_MPR_BINS",
@@ -136,8 +137,7 @@ def mpr_continuous(y_true: Any, y_pred: Any, n_bins: int = N_MPR_BINS) -> float:
 def _level_index(y_true: Any, levels: Any) -> tuple[np.ndarray, np.ndarray]:
     """The grid's distinct levels, sorted, and the index of the level nearest each true value."""
     lv = np.asarray(sorted(set(np.asarray(levels, dtype=np.float64).ravel().tolist())))
-    y_true = np.asarray(y_true, dtype=np.float64).ravel()
-    return lv, np.argmin(np.abs(y_true[:, None] - lv[None, :]), axis=1)
+    return lv, nearest_level(y_true, lv)
 
 
 def mpr_levels(y_true: Any, y_pred: Any, levels: Any) -> float:

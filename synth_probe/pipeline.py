@@ -29,6 +29,8 @@ from synth_probe.errors import ParameterValueError, UnknownModelError, closest_n
 from synth_probe.families import (
     FAMILIES,
     FEATURE_SETS,
+    GRID_CLASS_MODELS,
+    GRID_LEVEL_SMOOTHING,
     MEL_HOP,
     N_FFT,
     N_MELS,
@@ -177,6 +179,7 @@ def build_estimator(
     threads: int | None = None,
     device: str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    levels: Mapping[str, Sequence[float]] | None = None,
 ) -> Any:
     """The estimator of family ``name`` with the constructor arguments the data decides.
 
@@ -202,6 +205,11 @@ def build_estimator(
         Torch device.
     overrides : mapping
         Hyperparameters set last.
+    levels : mapping of str -> sequence of float, optional
+        The grids the dataset drew continuous parameters from (:func:`synth_probe.metrics.grid_levels`):
+        the families of :data:`~synth_probe.families.GRID_CLASS_MODELS` learn them as classes over
+        their levels (``levels=``), the torch ones on targets :data:`~synth_probe.families.GRID_LEVEL_SMOOTHING`
+        levels wide; the other families regress them.
 
     Raises
     ------
@@ -221,6 +229,9 @@ def build_estimator(
         kw["device"] = device
     if input_shape is not None:
         kw["input_shape"] = tuple(int(v) for v in input_shape)
+    if levels and resolve_family(name) in GRID_CLASS_MODELS:
+        kw["levels"] = {str(k): [float(v) for v in vs] for k, vs in levels.items()}
+        kw["level_smoothing"] = GRID_LEVEL_SMOOTHING  # dropped just below for kNN and LightGBM, which lack it
     kw = {k: v for k, v in kw.items() if k in names}
     for key, value in (overrides or {}).items():
         if key not in names:
@@ -247,6 +258,7 @@ def build_pipeline(
     threads: int | None = None,
     device: str | None = None,
     renders: Sequence[Any] | None = None,
+    levels: Mapping[str, Sequence[float]] | None = None,
 ) -> Pipeline:
     """A Pipeline of the feature step (``"features"``, left out for raw audio) and the estimator.
 
@@ -258,7 +270,7 @@ def build_pipeline(
         None: the family's default (:func:`default_features`).
     sample_rate, note_length, n_samples :
         Of the audio the pipeline will read (``n_samples``: of one render).
-    discrete, synth, overrides, seed, jobs, threads, device :
+    discrete, synth, overrides, seed, jobs, threads, device, levels :
         As :func:`build_estimator`.
     renders : sequence of RenderSettings, optional
         A probe's renders (see :func:`feature_step`): the pipeline reads rows of
@@ -268,6 +280,6 @@ def build_pipeline(
     step = feature_step(spec, sample_rate=sample_rate, note_length=note_length, jobs=jobs, renders=renders)
     shape = input_shape(step, n_samples) if family(name).torch else None
     est = build_estimator(name, input_shape=shape, discrete=discrete, synth=synth, seed=seed, jobs=jobs,
-                          threads=threads, device=device, overrides=overrides)
+                          threads=threads, device=device, overrides=overrides, levels=levels)
     return Pipeline(([("features", step)] if step is not None else []) + [("estimator", est)])
 

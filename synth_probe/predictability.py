@@ -379,13 +379,9 @@ def _fit_one(
     levels: Mapping[str, Sequence[float]] | None = None,
     discrete: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, np.ndarray] | None]:
-    overrides = config.suite_overrides(model)
-    if model in GRID_CLASS_MODELS and levels and "levels" not in overrides:
-        overrides["levels"] = {str(k): [float(v) for v in vs] for k, vs in levels.items()}
-        if model in TORCH_MODELS:
-            overrides.setdefault("level_smoothing", GRID_LEVEL_SMOOTHING)
-    est = build_estimator(model, input_shape=input_shape if model in TORCH_MODELS else None,
-                          discrete=discrete, synth=synth, overrides=overrides, seed=config.seed, jobs=config.jobs)
+    est = build_estimator(model, input_shape=input_shape if model in TORCH_MODELS else None, discrete=discrete,
+                          synth=synth, overrides=config.suite_overrides(model), seed=config.seed, jobs=config.jobs,
+                          levels=levels)
     log(f"{model}: fitting {type(est).__name__} on {len(F_train)} rows x {F_train.shape[1]} features, "
         f"{Y_train.shape[1]} parameters")
     t0 = time.perf_counter()

@@ -23,7 +23,6 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.metrics import grid_levels, parameter_report
     from synth_probe.models import save_model
     from synth_probe.pipeline import build_pipeline
-    from synth_probe.families import GRID_CLASS_MODELS, GRID_LEVEL_SMOOTHING, TORCH_FAMILIES
     from synth_probe.training import (
         audio_rows,
         dataset_context,
@@ -49,17 +48,15 @@ def run(args: argparse.Namespace) -> int:
     n = len(params) if args.limit is None else min(len(params), args.limit)
     train_idx, test_idx = split_indices(n, args.test_fraction, args.seed)
     overrides = dict(key_value(s) for s in (args.set or []))
-    levels = grid_levels(params[columns])  # the whole table's grids: the model's classes and the report's ranks
-    if args.model in GRID_CLASS_MODELS and "levels" not in overrides:
-        # parameters drawn from a grid (the inversynth sampler) are learned as classes over their levels
-        overrides["levels"] = {k: list(v) for k, v in levels.items()}
-        if args.model in TORCH_FAMILIES and levels:
-            overrides.setdefault("level_smoothing", GRID_LEVEL_SMOOTHING)
+    # the whole table's grids: the model's classes (parameters drawn from a grid, as the inversynth sampler
+    # draws them, are learned as classes over their levels) and the report's ranks
+    levels = grid_levels(params[columns])
     layout = target_layout(columns, synth=synth) if synth else target_layout(columns, specs=ds.specs)
     pipe = build_pipeline(
         args.model, features=args.features, synth=synth, discrete=layout, sample_rate=int(sample_rate),
         note_length=note_length, n_samples=ds.audio.shape[-1], overrides=overrides, seed=args.seed, jobs=args.jobs,
         renders=ctx["renders"],  # a probe dataset: features per render
+        levels=levels,
     )
     Y = params[columns]
     print(f"training {args.model} on {len(train_idx)} samples, {len(columns)} parameters "
