@@ -388,18 +388,10 @@ def _fit_one(
     est.fit(F_train, Y_train)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pred = est.predict(F_test)
+    pred, proba = est.predict_with_proba(F_test)  # one forward pass of a torch model for the three
     predict_s = time.perf_counter() - t0
     if not isinstance(pred, pd.DataFrame):
         pred = pd.DataFrame(np.asarray(pred).reshape(len(F_test), -1), columns=list(Y_test.columns))
-    proba = None
-    if hasattr(est, "predict_discrete_proba"):
-        try:
-            proba = est.predict_discrete_proba(F_test)
-        except NotImplementedError:
-            proba = None
-    if hasattr(est, "predict_level_proba"):  # gridded continuous parameters learned as classes
-        proba = {**(proba or {}), **est.predict_level_proba(F_test)}
     entry: dict[str, Any] = {
         "model": model, "estimator": type(est).__name__,
         "hyperparameters": {k: (f"the levels of {len(v)} gridded parameters, learned as classes" if k == "levels"

@@ -33,7 +33,7 @@ __all__ = [
     "select_params",
     "split_indices",
     "target_layout",
-    "discrete_proba",
+    "predict_with_proba",
     "format_report",
 ]
 
@@ -178,30 +178,39 @@ def target_layout(columns: Sequence[str], *, synth: Any = None, specs: Sequence[
     return discrete_layout(list(specs or ()), columns)
 
 
-def discrete_proba(pipe: Any, X: np.ndarray, levels: Mapping[str, Sequence[float]] | None = None
-                   ) -> dict[str, np.ndarray] | None:
-    """Class probabilities of each discrete target from a fitted Pipeline (None when it gives none), with
-    the level probabilities of the gridded continuous targets a model learned as classes
-    (``SynthEstimator.predict_level_proba``) over the same levels as ``levels`` (the report's grids).
+def predict_with_proba(pipe: Any, X: np.ndarray, levels: Mapping[str, Sequence[float]] | None = None
+                       ) -> tuple[Any, dict[str, np.ndarray] | None]:
+    """A fitted model's prediction with its probabilities, the features computed once.
+
+    Parameters
+    ----------
+    pipe : Pipeline or estimator
+        A fitted model (a saved folder's Pipeline, or a bare estimator on ready features).
+    X : np.ndarray
+        The model's input rows.
+    levels : mapping of str -> sequence of float, optional
+        The report's grids: a gridded continuous parameter's level probabilities
+        (``SynthEstimator.predict_level_proba``) are kept only where the model learned the same levels
+        (a model fit on another grid is ranked by its prediction's distance, ``parameter_report``'s default).
 
     Returns
     -------
-    dict of str -> np.ndarray [shape=(n_samples, n_choices or n_levels)], or None
+    pred : DataFrame, Series or np.ndarray
+        ``pipe.predict(X)``.
+    proba : dict of str -> np.ndarray [shape=(n_samples, n_choices or n_levels)], or None
+        The discrete targets' class probabilities and the kept level probabilities; None when the
+        model gives no probabilities.
     """
-    est = pipe.steps[-1][1]
-    if not hasattr(est, "predict_discrete_proba"):
-        return None
-    Z = pipe[:-1].transform(X) if len(pipe.steps) > 1 else X
-    try:
-        proba = est.predict_discrete_proba(Z)
-    except NotImplementedError:
-        return None
-    if hasattr(est, "predict_level_proba") and levels:
-        # a model fit on another grid ranks by its prediction's distance instead (parameter_report's default)
-        grids = getattr(est, "level_values_", {})
-        same = {k for k, g in grids.items() if k in levels and _same_levels(g, levels[k])}
-        proba = {**proba, **{k: v for k, v in est.predict_level_proba(Z).items() if k in same}}
-    return proba
+    est = pipe.steps[-1][1] if hasattr(pipe, "steps") else pipe
+    Z = pipe[:-1].transform(X) if hasattr(pipe, "steps") and len(pipe.steps) > 1 else X
+    if not hasattr(est, "predict_with_proba"):
+        return est.predict(Z), None
+    pred, proba = est.predict_with_proba(Z)  # a torch model: one forward pass for the three
+    if proba is None:
+        return pred, None
+    grids = getattr(est, "level_values_", {})
+    same = {k for k, g in grids.items() if levels and k in levels and _same_levels(g, levels[k])}
+    return pred, {k: v for k, v in proba.items() if k not in grids or k in same}
 
 
 def _same_levels(a: Sequence[float], b: Sequence[float]) -> bool:

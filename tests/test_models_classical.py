@@ -198,6 +198,11 @@ def test_gbm_learns_a_gridded_parameter_as_classes_over_its_levels(tmp_path):
     np.testing.assert_allclose(proba["cutoff"].sum(axis=1), 1.0)
     pred = est.predict(X[450:])
     np.testing.assert_allclose(pred["cutoff"], proba["cutoff"] @ lv)  # the mean of the levels
+    both, together = est.predict_with_proba(X[450:])  # the three calls in one
+    pd.testing.assert_frame_equal(both, pred)
+    expected = {**est.predict_discrete_proba(X[450:]), **proba}
+    assert list(together) == list(expected) and "cutoff" in together
+    assert all(np.array_equal(together[k], v) for k, v in expected.items())
     # the MPR ranks the levels by their probabilities: right for nearly every row
     rep = parameter_report(Y[450:], pred, "noisemaker", levels={"cutoff": lv}, proba=proba)
     assert rep.loc["cutoff", "mpr"] > 95 and rep.loc["cutoff", "r2"] > 0.9
@@ -263,7 +268,7 @@ def test_cli_train_learns_the_inversynth_grids_as_classes(tmp_path, capsys):
     from synth_probe.cli import main
     from synth_probe.families import GRID_LEVEL_SMOOTHING
     from synth_probe.metrics import grid_levels
-    from synth_probe.training import audio_rows, discrete_proba
+    from synth_probe.training import audio_rows, predict_with_proba
 
     data = tmp_path / "inv"
     assert main(["generate", "noisemaker", "--sampler", "inversynth", "--n", "80", "--out", str(data),
@@ -278,9 +283,11 @@ def test_cli_train_learns_the_inversynth_grids_as_classes(tmp_path, capsys):
     # the two gridded continuous parameters are classes over their levels (16 and 9); the discrete one stays a class
     assert {k: len(v) for k, v in est.level_values_.items()} == {"cutoff": 16, "osc2finetune": 9}
     X = audio_rows(ds, np.arange(8))
-    assert discrete_proba(model, X, levels)["cutoff"].shape == (8, 16)
+    pred, proba = predict_with_proba(model, X, levels)
+    assert proba["cutoff"].shape == (8, 16) and proba["lfo1destination"].shape[0] == 8
+    pd.testing.assert_frame_equal(pred, model.predict(X))
     # a report on another grid ranks by the prediction's distance instead of failing
-    assert "cutoff" not in discrete_proba(model, X, {"cutoff": (0.0, 0.5, 1.0)})
+    assert "cutoff" not in predict_with_proba(model, X, {"cutoff": (0.0, 0.5, 1.0)})[1]
     capsys.readouterr()
     assert main(["evaluate", str(out), "--data", str(data), "--json", str(tmp_path / "e.json")]) == 0
     result = json.loads((tmp_path / "e.json").read_text())
@@ -293,7 +300,7 @@ def test_cli_train_learns_the_inversynth_grids_as_classes(tmp_path, capsys):
     cnn = load_model(cnn_out)
     assert {k: len(v) for k, v in cnn.steps[-1][1].level_values_.items()} == {"cutoff": 16, "osc2finetune": 9}
     assert cnn.steps[-1][1].level_smoothing == GRID_LEVEL_SMOOTHING  # as the predictability suite trains it
-    assert discrete_proba(cnn, X, levels)["osc2finetune"].shape == (8, 9)
+    assert predict_with_proba(cnn, X, levels)[1]["osc2finetune"].shape == (8, 9)
 
 
 def test_models_on_other_descriptors_are_refused(dataset_dir, tmp_path, monkeypatch):

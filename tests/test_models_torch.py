@@ -369,6 +369,17 @@ def test_torch_models_learn_a_gridded_parameter_as_classes(data, name, tmp_path)
     pred = est.predict(Xt)
     np.testing.assert_allclose(pred["cut"], proba["cut"] @ lv)  # the mean of the levels
     assert list(est.predict_discrete_proba(Xt)) == ["wave"]
+    # predict_with_proba gives the three in one forward pass
+    calls = []
+    hook = est.module_.register_forward_hook(lambda *_: calls.append(1))
+    both, together = est.predict_with_proba(Xt)
+    hook.remove()
+    n_batches = -(-len(Xt) // est.batch_size)
+    assert len(calls) == n_batches
+    pd.testing.assert_frame_equal(both, pred, check_exact=True)
+    assert list(together) == ["wave", "cut"]
+    np.testing.assert_array_equal(together["cut"], proba["cut"])
+    np.testing.assert_array_equal(together["wave"], est.predict_discrete_proba(Xt)["wave"])
     rep = parameter_report(Yt, pred, discrete={"wave": 3}, levels={"cut": lv}, proba={**proba})
     assert rep.loc["cut", "mpr"] > 85, rep  # chance 50; measured 91-99 over seeds 0 and 1
     assert (pred["wave"] == Yt["wave"]).mean() > 2 / 3

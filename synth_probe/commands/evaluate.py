@@ -27,9 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.training import (
         audio_rows,
         dataset_context,
-        discrete_proba,
         format_report,
         load_training_dataset,
+        predict_with_proba,
         split_indices,
     )
 
@@ -75,12 +75,11 @@ def run(args: argparse.Namespace) -> int:
                                   f"{len(ctx['renders'])} renders per patch (leave them out)")
     X = audio_rows(ds, idx)  # a probe dataset's renders side by side
     Y = ds.params[columns].iloc[idx].reset_index(drop=True)
-    pred = model.predict(X)
+    levels = grid_levels(ds.params[columns])
+    pred, proba = predict_with_proba(model, X, levels) if hasattr(model, "steps") else (model.predict(X), None)
     if not hasattr(pred, "columns"):
         pred = pd.DataFrame(np.asarray(pred).reshape(len(X), -1), columns=columns)
-    levels = grid_levels(ds.params[columns])
-    report = parameter_report(Y, pred, synth, proba=discrete_proba(model, X, levels) if hasattr(model, "steps") else None,
-                              levels=levels)
+    report = parameter_report(Y, pred, synth, proba=proba, levels=levels)
     print(format_report(report))
     result: dict[str, Any] = {
         "model": str(args.model_path), "data": str(args.data), "n": int(len(idx)), "split": args.split,

@@ -26,9 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from synth_probe.training import (
         audio_rows,
         dataset_context,
-        discrete_proba,
         format_report,
         load_training_dataset,
+        predict_with_proba,
         select_params,
         split_indices,
         target_layout,
@@ -75,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if len(test_idx):
         est = pipe.steps[-1][1]
         Xt = audio_rows(ds, test_idx)
-        pred = pipe.predict(Xt)
-        proba = discrete_proba(pipe, Xt, levels)
+        pred, proba = predict_with_proba(pipe, Xt, levels)
         report = parameter_report(Y.iloc[test_idx].reset_index(drop=True), pred, est.synth if hasattr(est, "synth") else None,
                                   proba=proba, levels=levels)
         print(format_report(report))

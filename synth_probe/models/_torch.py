@@ -679,29 +679,34 @@ class TorchEstimator(TorchBase):
         return vals, lgs
 
     def _predict_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        z, logits = self._forward_all(X)
+        return self._decode(*self._forward_all(X))[:2]
+
+    def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
+        return self._decode(*self._forward_all(X))[2]
+
+    def _predict_level_proba(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        return self._decode(*self._forward_all(X))[3]
+
+    def _predict_all(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
+        return self._decode(*self._forward_all(X))  # one forward pass for the values and both probabilities
+
+    def _decode(self, z: np.ndarray, logits: list[np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
+        """The module's outputs as ``(Yc, Yd, discrete probabilities, level probabilities)``."""
         scale = np.asarray(getattr(self, "output_scale_", np.ones(len(self.y_mean_))), dtype=np.float64)
         n_disc = len(self.targets_.n_classes)
         levels = self._level_columns()
-        Yc = np.empty((len(X), len(self.targets_.continuous_index)))
+        Yc = np.empty((len(z), len(self.targets_.continuous_index)))
         Yc[:, self._free_columns(Yc.shape[1])] = z.astype(np.float64) * scale * self.y_std_ + self.y_mean_
-        for i, (k, _, grid) in enumerate(levels):  # the mean of the levels under their probabilities
-            Yc[:, k] = softmax(logits[n_disc + i]) @ np.asarray(grid)
+        level_proba = {name: softmax(logits[n_disc + i]) for i, (_, name, _) in enumerate(levels)}
+        for k, name, grid in levels:  # the mean of the levels under their probabilities
+            Yc[:, k] = level_proba[name] @ np.asarray(grid)
         Yd = (
             np.stack([lg.argmax(axis=1) for lg in logits[:n_disc]], axis=1)
             if n_disc
-            else np.zeros((len(X), 0), dtype=np.int64)
+            else np.zeros((len(z), 0), dtype=np.int64)
         )
-        return Yc, Yd
-
-    def _predict_discrete_proba(self, X: np.ndarray) -> list[np.ndarray]:
-        _, logits = self._forward_all(X)
-        return [softmax(lg) for lg in logits[: len(self.targets_.n_classes)]]
-
-    def _predict_level_proba(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        _, logits = self._forward_all(X)
-        n_disc = len(self.targets_.n_classes)
-        return {name: softmax(logits[n_disc + i]) for i, (_, name, _) in enumerate(self._level_columns())}
+        return Yc, Yd, [softmax(lg) for lg in logits[:n_disc]], level_proba
 
     # -- saving: TorchBase's file plus the output shrinkage
     _JSON_STATE = (

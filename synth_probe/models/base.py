@@ -597,7 +597,42 @@ class SynthEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
             return {}
         return self._predict_level_proba(X)
 
+    def predict_with_proba(self, X: Any) -> tuple[Any, dict[str, np.ndarray] | None]:
+        """:meth:`predict`, :meth:`predict_discrete_proba` and :meth:`predict_level_proba` in one pass.
+
+        A torch model runs its forward pass once for the three (calling them one by one runs it
+        three times); the others give the same as the three calls.
+
+        Returns
+        -------
+        Y : DataFrame, Series or np.ndarray
+            As :meth:`predict`.
+        proba : dict of str -> np.ndarray, or None
+            The discrete parameters' class probabilities and the gridded continuous parameters'
+            level probabilities in one dict (the discrete ones left out where the estimator gives
+            only hard classes); None when that leaves nothing.
+        """
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        X = self._prepare_predict(X)
+        Yc, Yd, disc, lv = self._predict_all(X)
+        Y = self.targets_.format(self.targets_.inverse_transform(Yc, Yd), index=index)
+        if disc is None and not lv:
+            return Y, None
+        names = [self.targets_.names[j] for j in self.targets_.discrete_index]
+        return Y, {**dict(zip(names, disc or [])), **lv}
+
     # -------------------------------------------------------- subclass hooks
+    def _predict_all(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None,
+                                                   dict[str, np.ndarray]]:
+        """``(Yc_hat, Yd_hat, discrete probabilities or None, level probabilities)`` of validated ``X``;
+        override where one pass gives all four (the torch models)."""
+        Yc, Yd = self._predict_encoded(X)
+        try:
+            disc = self._predict_discrete_proba(X) if self.targets_.discrete_index else []
+        except NotImplementedError:
+            disc = None
+        return Yc, Yd, disc, self._predict_level_proba(X) if getattr(self, "level_values_", {}) else {}
+
     def _fit_encoded(self, X: np.ndarray, Yc: np.ndarray, Yd: np.ndarray,
                      callbacks: Sequence[FitCallback] = ()) -> None:
         """Fit on ``X`` (n, f), continuous targets ``Yc`` (n, n_cont) and classes ``Yd`` (n, n_disc)."""
