@@ -59,7 +59,7 @@ from synth_probe.features.cache import load_array, save_array
 from synth_probe.fileio import read_json
 from synth_probe.dataset import generate, load_dataset
 from synth_probe.metrics import _patch_matrix, grid_levels, parameter_report, summarize_audio
-from synth_probe.families import GRID_CLASS_MODELS, GRID_LEVEL_SMOOTHING
+from synth_probe.families import GRID_CLASS_MODELS, GRID_LEVEL_SMOOTHING, MEL_HOP, N_MELS, FeatureSpec
 from synth_probe.pipeline import FAMILIES, SUITE as PIPELINE_SUITE, TORCH_FAMILIES, build_estimator, feature_step
 from synth_probe.pipeline import input_shape as step_input_shape
 from synth_probe.predictability_probe import pair_render, probe_audio_report, probe_fields, probe_slug
@@ -145,6 +145,9 @@ class PredictabilityConfig:
         ``{model: {hyperparameter: value}}`` on top of the suite's defaults.
     chunk : int
         Audio rows per feature chunk (memory holds one chunk).
+    mel_bands, mel_hop : int
+        Mel bands and hop (samples) of the log-mel image the spectrogram models read (the families'
+        defaults: 64 bands, hop 512). Part of those models' fingerprint, so a change refits them.
     """
 
     models: tuple[str, ...] = SUITE
@@ -158,6 +161,8 @@ class PredictabilityConfig:
     pairs: int = 4
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     chunk: int = 1000
+    mel_bands: int = N_MELS
+    mel_hop: int = MEL_HOP
 
     def __post_init__(self) -> None:
         self.models = tuple(self.models)
@@ -170,7 +175,7 @@ class PredictabilityConfig:
             raise ParameterValueError(f"a model is listed twice: {','.join(self.models)}")
         if not 0.0 < float(self.test_fraction) < 1.0:
             raise ParameterValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
-        for name in ("epochs", "patience", "jobs", "chunk"):
+        for name in ("epochs", "patience", "jobs", "chunk", "mel_bands", "mel_hop"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or int(v) < 1:
                 raise ParameterValueError(f"{name} must be an int >= 1, got {v!r}")
@@ -268,12 +273,15 @@ def skill(row: Mapping[str, Any]) -> float:
 
 # ----------------------------------------------------------------------------- features
 def suite_feature_steps(sample_rate: int, note_length: float | None, jobs: int,
-                        renders: Sequence[RenderSettings] | None = None) -> dict[str, Any]:
+                        renders: Sequence[RenderSettings] | None = None, *,
+                        mel_bands: int = N_MELS, mel_hop: int = MEL_HOP) -> dict[str, Any]:
     """The suite's two feature steps: the tabular families' default features and the torch families'
-    (over a probe's ``renders``, see :func:`synth_probe.pipeline.feature_step`)."""
+    log-mel image of ``mel_bands`` bands at hop ``mel_hop`` (over a probe's ``renders``, see
+    :func:`synth_probe.pipeline.feature_step`)."""
     kw = dict(sample_rate=sample_rate, note_length=note_length, renders=renders)
+    image = FeatureSpec(FAMILIES["cnn"].features, n_mels=int(mel_bands), hop=int(mel_hop))
     return {"tabular": feature_step(FAMILIES["gbm"].features, jobs=jobs, **kw),
-            "logmel": feature_step(FAMILIES["cnn"].features, jobs=1, **kw)}
+            "logmel": feature_step(image, jobs=1, **kw)}
 
 
 def _feature_key(ds: Any, name: str, step: Any, rows: np.ndarray) -> str:
@@ -358,6 +366,8 @@ def _model_fingerprint(config: PredictabilityConfig, model: str) -> str:
         d["_grid_levels_as_classes"] = True
         if model in TORCH_MODELS:
             d["_level_smoothing"] = GRID_LEVEL_SMOOTHING
+    if model in TORCH_MODELS and (int(config.mel_bands), int(config.mel_hop)) != (N_MELS, MEL_HOP):
+        d["_logmel"] = [int(config.mel_bands), int(config.mel_hop)]  # the default adds nothing: old runs stay valid
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
@@ -561,7 +571,8 @@ def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
     """
     config, results = run.config, run.results
     sr, settings = int(run.settings.sample_rate), run.settings
-    steps = suite_feature_steps(sr, settings.note_length, int(config.jobs), probe_renders(run.ds))
+    steps = suite_feature_steps(sr, settings.note_length, int(config.jobs), probe_renders(run.ds),
+                                mel_bands=config.mel_bands, mel_hop=config.mel_hop)
     need = {("logmel" if m in TORCH_MODELS else "tabular") for m in config.models if not run.kept(m)}
     feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t_feat = time.perf_counter()

@@ -141,6 +141,32 @@ def test_rerun_refits_the_models_on_changed_descriptors(study, dataset, tmp_path
     assert again["models"]["cnn"]["fingerprint"] == results["models"]["cnn"]["fingerprint"]
 
 
+def test_another_log_mel_image_refits_only_the_spectrogram_models(study, dataset, tmp_path):
+    # --mel-bands / --mel-hop change the image the CNN reads: a rerun refits it on the new image, keeps the
+    # tabular models, and the report names the image
+    import shutil
+
+    out, results, _ = study
+    copy = tmp_path / "reports"
+    shutil.copytree(out, copy)
+    lines: list[str] = []
+    again = run_predictability(dataset, PredictabilityConfig(**CONFIG, mel_bands=32, mel_hop=256), out=copy,
+                               cache_dir=copy / "cache", log=lines.append)
+    kept = sorted(s.split(":")[0] for s in lines if "kept from the earlier run" in s)
+    assert kept == ["gbm", "mean"] and any(s.startswith("cnn: fitting") for s in lines)
+    frames = 1 + int(dataset.settings.n_samples) // 256
+    assert again["features"]["logmel"].startswith(f"log-mel 32 bands x {frames} frames (n_fft 1024, hop 256)")
+    assert again["config"]["mel_bands"] == 32 and again["config"]["mel_hop"] == 256
+    assert again["models"]["cnn"]["fingerprint"] != results["models"]["cnn"]["fingerprint"]
+    assert again["models"]["gbm"]["fingerprint"] == results["models"]["gbm"]["fingerprint"]
+    # the default image adds nothing to the fingerprint: runs from before the option stay valid
+    assert results["config"]["mel_bands"] == 64 and results["config"]["mel_hop"] == 512
+    with pytest.raises(ParameterValueError, match="mel_bands must be an int >= 1"):
+        PredictabilityConfig(mel_bands=0)
+    with pytest.raises(SystemExit):
+        main(["predictability", "noisemaker", "--mel-hop", "0"])
+
+
 def test_rerun_without_saved_predictions_says_why_there_is_no_ensemble(study, dataset, tmp_path):
     import shutil
 

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     config = PredictabilityConfig(
         models=models, params=args.params, test_fraction=args.test_fraction, seed=args.seed, epochs=args.epochs,
         patience=args.patience, jobs=args.jobs, audio=args.audio, pairs=args.pairs, overrides=_parse_sets(args.set),
+        mel_bands=args.mel_bands, mel_hop=args.mel_hop,
     )
     if args.n is not None and args.n < 20:
         raise ParameterValueError(f"--n must be at least 20, got {args.n}")
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    from synth_probe.families import MEL_HOP, N_MELS
     from synth_probe.predictability import SUITE
 
     p = subparsers.add_parser(
@@ -112,6 +114,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=seed_arg(), default=0, help="split and model seed")
     p.add_argument("--epochs", type=int_arg(1), default=20, help="max epochs of the torch models")
     p.add_argument("--patience", type=int_arg(0), default=4, help="early-stopping patience of the torch models")
+    p.add_argument("--mel-bands", type=int_arg(8), default=N_MELS, metavar="N",
+                   help=f"mel bands of the log-mel image the spectrogram models read (default {N_MELS}); a change "
+                        "refits them (README: Figures)")
+    p.add_argument("--mel-hop", type=int_arg(16), default=MEL_HOP, metavar="SAMPLES",
+                   help=f"hop of that image in samples (default {MEL_HOP}); a change refits them")
     p.add_argument("--jobs", type=jobs_arg(), default=2, help="worker processes (rendering, features) and model threads")
     p.add_argument("--audio", type=int_arg(0), default=24, help="test patches re-rendered for the audio metrics (0: none)")
     p.add_argument("--pairs", type=int_arg(0), default=4, help="listenable target/prediction pairs in the report")
