@@ -25,7 +25,9 @@ how a prediction is shaped like the ``Y`` that was fit.
 
 and optionally ``_predict_discrete_proba(X)`` (returns a list of
 ``(n_samples, n_choices)`` arrays, one per discrete column), which enables
-:meth:`SynthEstimator.predict_discrete_proba` and ranking-based metrics.
+:meth:`SynthEstimator.predict_discrete_proba` and ranking-based metrics; a model whose one
+pass gives the values and every probability (the torch models) overrides ``_predict_all`` so
+that :meth:`SynthEstimator.predict_with_proba` runs it once.
 """
 from __future__ import annotations
 
