@@ -184,10 +184,10 @@ def predict_with_proba(pipe: Any, X: np.ndarray, levels: Mapping[str, Sequence[f
 
     Parameters
     ----------
-    pipe : Pipeline or estimator
-        A fitted model (a saved folder's Pipeline, or a bare estimator on ready features).
+    pipe : Pipeline
+        A fitted model (a saved folder's Pipeline).
     X : np.ndarray
-        The model's input rows.
+        The Pipeline's input rows.
     levels : mapping of str -> sequence of float, optional
         The report's grids: a gridded continuous parameter's level probabilities
         (``SynthEstimator.predict_level_proba``) are kept only where the model learned the same levels
@@ -201,8 +201,8 @@ def predict_with_proba(pipe: Any, X: np.ndarray, levels: Mapping[str, Sequence[f
         The discrete targets' class probabilities and the kept level probabilities; None when the
         model gives no probabilities.
     """
-    est = pipe.steps[-1][1] if hasattr(pipe, "steps") else pipe
-    Z = pipe[:-1].transform(X) if hasattr(pipe, "steps") and len(pipe.steps) > 1 else X
+    est = pipe.steps[-1][1]
+    Z = pipe[:-1].transform(X) if len(pipe.steps) > 1 else X
     if not hasattr(est, "predict_with_proba"):
         return est.predict(Z), None
     pred, proba = est.predict_with_proba(Z)  # a torch model: one forward pass for the three
