@@ -73,8 +73,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("transformer", "synth_probe.models.ast:SpectrogramTransformer", "logmel", torch=True,
            aliases=("ast",), bench={"transformer": {}}),
     Family("posterior", "synth_probe.models.posterior:FlowMatchingPosterior", "combined", aliases=("flow",)),
+    Family("neighbours", "synth_probe.models.knn:NeighbourPosterior", "combined",
+           aliases=("neighbors", "knn-posterior")),
 )}
-#: the predictability suite (the posterior is trained on demand: ``--models ...,posterior``)
+#: the predictability suite (the posteriors are trained on demand: ``--models ...,posterior,neighbours``)
 SUITE: tuple[str, ...] = ("mean", "knn", "gbm", "cnn", "autoencoder", "transformer")
 #: the families ``tune`` searches, in the order of its family choice (the first is the untuned default)
 TUNED: tuple[str, ...] = ("gbm", "knn", "cnn", "autoencoder", "transformer")

@@ -411,7 +411,7 @@ def _fit_one(
         "fit_seconds": fit_s, "predict_seconds": predict_s, "predict_rows_per_s": len(F_test) / max(predict_s, 1e-9),
         "n_train": len(F_train), "n_test": len(F_test), **_scores(Y_test, pred, synth, proba, levels),
     }
-    if model == POSTERIOR:  # the measured spread of its draws, per parameter
+    if callable(getattr(est, "sample", None)):  # a posterior: the measured spread of its draws, per parameter
         t = est.targets_
         draws = est.sample(F_test, SPREAD_DRAWS, random_state=config.seed)
         entry["spread"] = draw_spread(draws, [str(c) for c in t.columns],

@@ -12,12 +12,17 @@
    * the model + a hill climber with ``--budget`` renders,
    * a hill climber from amsynth's default patch with the same ``--budget``,
    * the mean patch of the training set (one patch for all targets),
-   * with ``--posterior``: a posterior (:class:`~synth_probe.models.posterior.FlowMatchingPosterior`
-     on the same features and training set) draws ``--posterior-samples`` K patches, the
+   * with ``--posterior``: a posterior (``--posterior-model``: ``posterior``, the
+     :class:`~synth_probe.models.posterior.FlowMatchingPosterior`, or ``neighbours``, the
+     :class:`~synth_probe.models.knn.NeighbourPosterior`, on the same features and training
+     set) draws ``--posterior-samples`` K patches, the
      closest is kept (posterior best-of-K) and a hill climber spends the rest of the same
      budget from it (``budget - (K - 1)`` renders: the draws count, so both it and
      model + hill climber make ``budget + 1`` renders per preset), paired per preset
-     against model + hill climber,
+     against model + hill climber; with ``--posterior-rerank`` (neighbours only) the K
+     "draws" are instead the K of the posterior's neighbours whose stored training renders
+     are closest to the target by the multi-resolution log-mel distance (retrieval: no
+     synth renders, the training renders are already there),
    * the target preset rendered a second time (the plugin's own render-to-render
      noise: free-running oscillators and effect tails differ between renders),
 
@@ -49,12 +54,14 @@ import pandas as pd
 from scipy.stats import wilcoxon
 
 from synth_probe.dataset import generate, load_dataset
-from synth_probe.errors import AudioError, RenderError, SynthProbeError
+from synth_probe.errors import AudioError, ParameterValueError, RenderError, SynthProbeError
 from synth_probe.matching import (
     DISTANCE_LABELS,
     MatchObjective,
     audio_distances,
+    base_vectors,
     closest_draw,
+    closest_stored,
     prepare_audio,
     refine,
     sample_patches,
@@ -357,15 +364,22 @@ def run_eval(
     posterior: bool = False,
     posterior_samples: int = 8,
     posterior_params: dict[str, Any] | None = None,
+    posterior_model: str = "posterior",
+    posterior_rerank: bool = False,
     log=print,
 ) -> dict[str, Any]:
     """Run the whole evaluation; returns the summary that ``matching.json`` holds.
 
-    With ``posterior``, a FlowMatchingPosterior (hyperparameters ``posterior_params``) is
-    fitted on the same features and training set, and the conditions ``posterior`` and
-    ``posterior_hill`` (best of ``posterior_samples`` draws, then the hill climber with
-    the rest of the budget) join the others.
+    With ``posterior``, a posterior of family ``posterior_model`` (``"posterior"``, the
+    FlowMatchingPosterior, or ``"neighbours"``, the NeighbourPosterior; hyperparameters
+    ``posterior_params``) is fitted on the same features and training set, and the
+    conditions ``posterior`` and ``posterior_hill`` (best of ``posterior_samples`` draws,
+    then the hill climber with the rest of the budget) join the others. With
+    ``posterior_rerank`` the draws are the neighbours whose training renders are closest
+    to the target (:func:`synth_probe.matching.closest_stored`).
     """
+    if posterior_rerank and posterior_model != "neighbours":
+        raise ParameterValueError("--posterior-rerank needs --posterior-model neighbours (its draws are training rows)")
 
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
@@ -381,11 +395,12 @@ def run_eval(
     post = None
     if posterior:
         t = time.perf_counter()
-        post = _fit_posterior(audio, Y[columns].reset_index(drop=True), work / f"model-posterior-{features}-{n_train}",
+        post = _fit_posterior(audio, Y[columns].reset_index(drop=True),
+                              work / f"model-{posterior_model}-{features}-{n_train}", family=posterior_model,
                               features=features, plugin=plugin, synth=synth, settings=settings, data_dir=data_dir,
                               seed=seed, jobs=jobs, params=posterior_params)
         timings["fit_posterior_s"] = time.perf_counter() - t
-        log(f"posterior on {features}: fit {timings['fit_posterior_s']:.0f} s")
+        log(f"posterior ({posterior_model}) on {features}: fit {timings['fit_posterior_s']:.0f} s")
     # 2. targets, 3. predictions and the mean patch ------------------------------------------
     t = time.perf_counter()
     chosen, true_vecs, targets, skipped = _preset_targets(synth, settings, n_presets, seed)
@@ -397,7 +412,14 @@ def run_eval(
     pred = pred if isinstance(pred, pd.DataFrame) else pd.DataFrame(pred, columns=columns)
     model_vecs, mean_vec = _patch_vectors(synth, pred, columns, Y)
     default = synth.patch_vector()
-    post_vecs = None if post is None else sample_patches(post, synth, targets, posterior_samples, random_state=seed)
+    if post is not None and posterior_rerank:
+        _, rows = post[-1].neighbours(post[:-1].transform(targets))
+        best = closest_stored(targets, audio, rows, settings.sample_rate, posterior_samples)
+        post_vecs = base_vectors(synth, len(targets), None)[:, None, :].repeat(best.shape[1], axis=1)
+        post_vecs[:, :, [names.index(c) for c in columns]] = Y[columns].to_numpy(dtype=np.float64)[best]
+    else:
+        post_vecs = None if post is None else sample_patches(post, synth, targets, posterior_samples,
+                                                             random_state=seed)
     timings["predict_s"] = time.perf_counter() - t
     synth.close()
     # 4. the searches, in worker processes ------------------------------------------------
@@ -426,7 +448,8 @@ def run_eval(
                    "features": features, "model_params": model_params or {}, "seed": seed, "jobs": jobs,
                    "settings": settings.to_dict(),
                    "plugin": plugin, "n_params": len(names), "predicted_params": len(columns),
-                   "posterior": {"samples": posterior_samples, "params": posterior_params or {}} if posterior else None,
+                   "posterior": {"model": posterior_model, "samples": posterior_samples, "rerank": posterior_rerank,
+                                 "params": posterior_params or {}} if posterior else None,
                    "command": "python -m synth_probe.bench.match_eval " + " ".join(sys.argv[1:])},
         "skipped": skipped, "summary": summary, "paired": paired, "figures": _targets(summary, paired),
         "curves": curves,
@@ -436,16 +459,16 @@ def run_eval(
     return out
 
 
-def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, model_dir: Path, *, features: str, plugin: str, synth: Any,
-                   settings: RenderSettings, data_dir: Path, seed: int, jobs: int,
+def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, model_dir: Path, *, family: str, features: str, plugin: str,
+                   synth: Any, settings: RenderSettings, data_dir: Path, seed: int, jobs: int,
                    params: dict[str, Any] | None) -> Any:
     """Fit and save the posterior pipeline on the training renders ``(n, n_samples)`` and their patches."""
     columns = list(Y.columns)
-    pipe = build_pipeline("posterior", features=features, synth=plugin, sample_rate=settings.sample_rate,
+    pipe = build_pipeline(family, features=features, synth=plugin, sample_rate=settings.sample_rate,
                           note_length=settings.note_length, n_samples=audio.shape[1], seed=seed, jobs=jobs,
                           overrides=params, discrete=target_layout(columns, synth=synth))
     pipe.fit(audio, Y)
-    save_model(pipe, model_dir, metadata={"data": str(data_dir), "render": settings.to_dict(), "model": "posterior",
+    save_model(pipe, model_dir, metadata={"data": str(data_dir), "render": settings.to_dict(), "model": family,
                                          "features": features, "n_train": len(audio), "params": columns})
     return pipe
 
@@ -494,18 +517,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--posterior", action="store_true",
                     help="add the conditions posterior best-of-K and posterior best-of-K + hill climber")
     ap.add_argument("--posterior-samples", type=int, default=8, help="K, draws per preset (default 8)")
+    ap.add_argument("--posterior-model", choices=("posterior", "neighbours"), default="posterior",
+                    help="the posterior: flow matching (posterior, default) or the training patches of the "
+                         "nearest training sounds (neighbours)")
+    ap.add_argument("--posterior-rerank", action="store_true",
+                    help="neighbours only: the K draws are the neighbours whose stored training renders are "
+                         "closest to the target (log-mel distance; no synth renders)")
     ap.add_argument("--posterior-set", action="append", metavar="KEY=VALUE", default=None,
-                    help="posterior hyperparameter (JSON value), repeatable, e.g. max_epochs=200")
+                    help="posterior hyperparameter (JSON value), repeatable, e.g. max_epochs=200, n_neighbors=256")
     a = ap.parse_args(argv)
     params: dict[str, Any] = {"n_neighbors": 1} if a.model == "knn" else {}
     params.update(_key_values(a.set))
-    post_params = {"num_threads": 1, **_key_values(a.posterior_set)}
+    post_params = {"num_threads": 1} if a.posterior_model == "posterior" else {}
+    post_params.update(_key_values(a.posterior_set))
 
     try:
         out = run_eval(work=Path(a.work), reports=Path(a.reports), n_train=a.n_train, n_presets=a.n_presets,
                        budget=a.budget, cmaes_presets=a.cmaes_presets, model=a.model, features=a.features,
                        model_params=params, jobs=a.jobs, seed=a.seed, plugin=a.plugin, posterior=a.posterior,
-                       posterior_samples=a.posterior_samples, posterior_params=post_params)
+                       posterior_samples=a.posterior_samples, posterior_params=post_params,
+                       posterior_model=a.posterior_model, posterior_rerank=a.posterior_rerank)
     except SynthProbeError as e:
         print(f"match-eval: error: {e}", file=sys.stderr)
         return 2

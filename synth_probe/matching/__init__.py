@@ -35,7 +35,7 @@ from synth_probe.matching.matcher import (
     predict_patch,
     write_match,
 )
-from synth_probe.matching.samples import closest_draw, draws_patches, sample_patches
+from synth_probe.matching.samples import base_vectors, closest_draw, closest_stored, draws_patches, sample_patches
 from synth_probe.matching.search import (
     SEARCH_METHODS,
     MatchObjective,
@@ -80,6 +80,8 @@ __all__ = [
     "sample_patches",
     "draws_patches",
     "closest_draw",
+    "closest_stored",
+    "base_vectors",
     "match",
     "write_match",
 ]

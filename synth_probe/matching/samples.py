@@ -16,9 +16,11 @@ import numpy as np
 
 from synth_probe.errors import ParameterValueError
 from synth_probe.matching.search import MatchObjective
+from synth_probe.spectral import DEFAULT_RESOLUTIONS, log_mel_l1, multi_resolution_log_mel
 from synth_probe.synths.base import Synth
 
-__all__ = ["draws_patches", "estimator_parts", "model_columns", "sample_patches", "closest_draw", "base_vectors"]
+__all__ = ["draws_patches", "estimator_parts", "model_columns", "sample_patches", "closest_draw", "base_vectors",
+           "closest_stored"]
 
 
 def estimator_parts(model: Any) -> tuple[Any, Any]:
@@ -140,3 +142,43 @@ def closest_draw(objective: MatchObjective, vectors: np.ndarray) -> tuple[np.nda
     d = np.array([objective(v) for v in np.asarray(vectors)], dtype=np.float64)
     chosen = int(np.argmin(d))
     return objective.snap(vectors[chosen]), d, chosen
+
+
+def closest_stored(targets: np.ndarray, library: np.ndarray, rows: np.ndarray, sample_rate: int, k: int) -> np.ndarray:
+    """The ``k`` candidate rows of ``library`` whose audio is closest to each target, closest first.
+
+    Retrieval without renders: a posterior that draws training rows
+    (:meth:`~synth_probe.models.knn.NeighbourPosterior.neighbours`) names candidates whose
+    renders are already stored; they are ranked by the distance a match minimizes
+    (:meth:`MatchObjective.distance_of`: the multi-resolution log-mel L1 distance, dB).
+
+    Parameters
+    ----------
+    targets : np.ndarray [shape=(n, n_samples)]
+    library : array-like [shape=(n_library, n_samples)]
+        The stored renders (a memory map is read only at the candidate rows).
+    rows : np.ndarray [shape=(n, n_candidates), dtype=int]
+        Candidate rows of ``library`` per target.
+    sample_rate : int
+    k : int
+        Rows to keep per target (at most ``n_candidates``).
+
+    Returns
+    -------
+    best : np.ndarray [shape=(n, min(k, n_candidates)), dtype=int64]
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    targets = np.asarray(targets, dtype=np.float32)
+    if rows.ndim != 2 or len(rows) != len(targets):
+        raise ParameterValueError(f"rows has shape {rows.shape}; expected ({len(targets)}, n_candidates)")
+    if k < 1:
+        raise ParameterValueError(f"k must be >= 1, got {k}")
+    keep = min(int(k), rows.shape[1])
+    out = np.empty((len(rows), keep), dtype=np.int64)
+    for i, (t, cand) in enumerate(zip(targets, rows)):
+        tm = multi_resolution_log_mel(t, sample_rate, resolutions=DEFAULT_RESOLUTIONS)
+        d = np.array([np.mean([log_mel_l1(a, b) for a, b in zip(
+            tm, multi_resolution_log_mel(np.asarray(library[j], dtype=np.float32), sample_rate,
+                                         resolutions=DEFAULT_RESOLUTIONS))]) for j in cand])
+        out[i] = cand[np.argsort(d, kind="stable")[:keep]]
+    return out

@@ -19,6 +19,7 @@ __all__ = [
     "SynthEstimator",
     "MeanBaseline",
     "NearestNeighbours",
+    "NeighbourPosterior",
     "GBMEstimator",
     "SpectrogramCNN",
     "AutoencoderMLP",
@@ -34,6 +35,7 @@ __all__ = [
 # class name -> "module:Class": what this package holds (the model families are in synth_probe.pipeline)
 _LAZY = {
     "NearestNeighbours": "synth_probe.models.knn:NearestNeighbours",
+    "NeighbourPosterior": "synth_probe.models.knn:NeighbourPosterior",
     "GBMEstimator": "synth_probe.models.gbm:GBMEstimator",
     "SpectrogramCNN": "synth_probe.models.cnn:SpectrogramCNN",
     "AutoencoderMLP": "synth_probe.models.autoencoder:AutoencoderMLP",

@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from synth_probe.errors import ParameterValueError
 from synth_probe.models.base import LEVELS_DOC, SYNTH_PARAMS_DOC, SynthEstimator, nearest_level
 
-__all__ = ["NearestNeighbours"]
+__all__ = ["NearestNeighbours", "NeighbourPosterior"]
 
 
 class NearestNeighbours(SynthEstimator):
@@ -112,5 +112,141 @@ def _votes(cls: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
     return votes
 
 
-NearestNeighbours.__doc__ = NearestNeighbours.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC).replace(
-    "{levels}", LEVELS_DOC)
+class NeighbourPosterior(NearestNeighbours):
+    """A nonparametric posterior: the patches of the nearest training sounds are its draws.
+
+    The ``n_neighbors`` training sounds closest to a sound (standardized features),
+    with their weights, stand for p(parameters | sound): :meth:`sample` draws among
+    their patches. Every draw is a patch that was rendered, so where the knob values
+    of a sound form separate modes (an LFO amount and its negative, cutoff against
+    key-follow) the draws stay on the modes, where :class:`NearestNeighbours`' mean
+    of the same neighbours falls between them. It needs no training beyond the index,
+    and its draws improve with every training render added.
+
+    ``predict`` returns the patch of the nearest training sound (one of the draws,
+    never a blend); the class and level probabilities are the neighbours' weighted
+    votes, as for :class:`NearestNeighbours`. :meth:`neighbours` gives the training
+    rows themselves, for a caller that holds the training renders and reranks them by
+    an audio distance (``python -m synth_probe.bench.match_eval --posterior-model
+    neighbours --posterior-rerank N``).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=32
+        Neighbours the draws come from (at most the number of training samples).
+    weights : {"uniform", "distance"}, default="distance"
+        How likely each neighbour is drawn: equally, or in proportion to the inverse
+        of its feature distance.
+    standardize : bool, default=True
+    metric : str, default="euclidean"
+    n_jobs : int or None, default=None
+{levels}
+{synth_params}
+
+    Attributes
+    ----------
+    scaler_, index_, Yc_, Yd_, level_values_
+        As :class:`NearestNeighbours`.
+
+    Examples
+    --------
+    A target whose sign does not reach the input: the draws keep both signs, the
+    kNN mean sits in the middle.
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.uniform(0.25, 1.0, (400, 1))
+    >>> y = pd.DataFrame({"amount": 0.5 + 0.4 * rng.choice([-1, 1], 400) * x[:, 0]})
+    >>> post = NeighbourPosterior(n_neighbors=32).fit(x, y)
+    >>> draws = post.sample([[0.9]], 16, random_state=0)[0, :, 0]
+    >>> bool((draws < 0.3).any() and (draws > 0.7).any())
+    True
+    >>> round(float(NearestNeighbours(n_neighbors=32).fit(x, y).predict([[0.9]])["amount"][0]), 1) in (0.4, 0.5, 0.6)
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        n_neighbors: int = 32,
+        weights: str = "distance",
+        standardize: bool = True,
+        metric: str = "euclidean",
+        n_jobs: int | None = None,
+        levels: Mapping[str, Sequence[float]] | None = None,
+        synth: str | None = None,
+        discrete: Mapping[Any, Any] | None = None,
+    ) -> None:
+        self._store_init_args(locals())
+
+    def _predict_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _, idx = self._nearest(X)
+        return self.Yc_[idx[:, 0]], self.Yd_[idx[:, 0]]
+
+    def _nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Feature distances and training rows ``(n, k)`` of the ``k`` nearest, nearest first."""
+        Z = self.scaler_.transform(X) if self.scaler_ is not None else X
+        k = min(int(self.n_neighbors), self.index_.n_samples_fit_)
+        return self.index_.kneighbors(Z, n_neighbors=k)
+
+    def neighbours(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows the draws come from, nearest first.
+
+        Returns
+        -------
+        distances : np.ndarray [shape=(n, k)]
+            Feature distances (standardized features).
+        rows : np.ndarray [shape=(n, k), dtype=int64]
+            Indices into the training rows ``fit`` was given.
+        """
+        X = self._prepare_predict(X)
+        dist, idx = self._nearest(X)
+        return dist, idx.astype(np.int64)
+
+    def sample(self, X: Any, n_samples: int = 16, *, random_state: Any = None) -> np.ndarray:
+        """Draw patches for each row of ``X``: the patches of its nearest training sounds.
+
+        Up to ``n_neighbors`` draws are distinct neighbours, drawn without replacement
+        in proportion to their weights (the Gumbel top-k trick); more draws than that
+        are drawn with replacement.
+
+        Parameters
+        ----------
+        X : array-like [shape=(n, n_features)]
+        n_samples : int, default=16
+        random_state : int, numpy Generator or None, default=None
+            The same seed gives the same draws; every row uses the same random
+            numbers, so a row's draws do not depend on the other rows passed with it.
+
+        Returns
+        -------
+        samples : np.ndarray [shape=(n, n_samples, n_params), dtype=float64]
+            Unit values in the column order of the fitted ``Y`` (discrete ones their
+            choice's canonical value).
+        """
+        if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
+            raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}")
+        m = int(n_samples)
+        X = self._prepare_predict(X)
+        dist, idx = self._nearest(X)
+        n, k = idx.shape
+        rng = np.random.default_rng(random_state)
+        if self.weights == "distance":
+            logw = -np.log(np.maximum(dist, 1e-12))
+        else:
+            logw = np.zeros_like(dist)
+        if m <= k:
+            keys = logw + rng.gumbel(size=k)[None, :]
+            pick = np.take_along_axis(idx, np.argsort(-keys, axis=1, kind="stable")[:, :m], axis=1)
+        else:
+            p = np.exp(logw - logw.max(axis=1, keepdims=True))
+            cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+            u = rng.random(m)
+            col = np.minimum((cdf[:, None, :] < u[None, :, None]).sum(axis=2), k - 1)
+            pick = np.take_along_axis(idx, col, axis=1)
+        flat = self.targets_.inverse_transform(self.Yc_[pick.reshape(-1)], self.Yd_[pick.reshape(-1)])
+        return np.asarray(flat, dtype=np.float64).reshape(n, m, -1)
+
+
+for _cls in (NearestNeighbours, NeighbourPosterior):
+    _cls.__doc__ = _cls.__doc__.replace("{synth_params}", SYNTH_PARAMS_DOC).replace("{levels}", LEVELS_DOC)

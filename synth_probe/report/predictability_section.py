@@ -55,7 +55,7 @@ RESULTS_NAME = "predictability.json"
 MEDIA_NAME = "predictability_media.npz"
 MODEL_LABELS = {"mean": "MeanBaseline", "knn": "kNN", "gbm": "LightGBM", "cnn": "CNN",
                 "autoencoder": "Autoencoder+MLP", "transformer": "Transformer", "ensemble": "Ensemble",
-                "posterior": "Flow-matching posterior"}
+                "posterior": "Flow-matching posterior", "neighbours": "Neighbour posterior"}
 CLASS_COLOURS = {"strong": "#1f77b4", "weak": "#f0a030", "inaudible": "#b8bcc6", None: "#7a3ec8"}
 
 
