@@ -83,8 +83,8 @@ TUNED: tuple[str, ...] = ("gbm", "knn", "cnn", "autoencoder", "transformer")
 TORCH_FAMILIES: frozenset[str] = frozenset(n for n, f in FAMILIES.items() if f.torch)
 #: families that learn a continuous parameter drawn from a grid (the ``inversynth`` sampler's levels) as a
 #: class over its levels, as InverSynth does, ranking the levels by their probabilities for the MPR
-#: (``levels=``: LightGBM classifiers, kNN's votes, the torch models' class heads); the others regress it
-GRID_CLASS_MODELS: tuple[str, ...] = ("knn", "gbm", "cnn", "autoencoder", "transformer")
+#: (``levels=``: LightGBM classifiers, the neighbours' votes, the torch models' class heads); the others regress it
+GRID_CLASS_MODELS: tuple[str, ...] = ("knn", "neighbours", "gbm", "cnn", "autoencoder", "transformer")
 #: ``level_smoothing`` that ``train`` and the predictability suite give the torch families' class heads over a
 #: grid's levels (the class default, 0, trains one-hot targets): on the ``inversynth`` sampler's 20,000 one-note
 #: and 6,667 three-note renders, targets one level wide raised the CNN, autoencoder and transformer by 0.2-1.4

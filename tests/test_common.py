@@ -6,7 +6,7 @@ import importlib
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram
-from synth_probe.models import GBMEstimator, MeanBaseline, NearestNeighbours
+from synth_probe.models import GBMEstimator, MeanBaseline, NearestNeighbours, NeighbourPosterior
 from synth_probe.models.posterior import FlowMatchingPosterior
 
 
@@ -31,6 +31,7 @@ def _torch_estimators() -> list:
 ESTIMATORS = [
     MeanBaseline(),
     NearestNeighbours(n_neighbors=3),
+    NeighbourPosterior(n_neighbors=3),
     # min_child_samples=1 so that trees can split the checks' tiny data (as LightGBM's own tests do)
     GBMEstimator(n_estimators=50, min_child_samples=1, validation_fraction=0.0, random_state=0, n_jobs=1),
     LogMelSpectrogram(n_fft=64, hop_length=16, n_mels=8),

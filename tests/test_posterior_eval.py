@@ -159,3 +159,36 @@ def test_predictability_with_the_posterior_end_to_end(trained, tmp_path):
     assert post["spread"]["osc1waveform"]["kind"] == "discrete"
     page = (out / "predictability.html").read_text()
     assert "Spread of the Flow-matching posterior" in page and 'id="spread-posterior"' in page
+
+
+def test_a_saved_neighbour_posterior_draws_in_evaluate_match_and_the_suite(trained, tmp_path, capsys):
+    """`train neighbours` saves a model that loads (a trusted type), and every place that takes a posterior takes it."""
+    import soundfile as sf
+
+    from synth_probe import load_dataset
+    from synth_probe.cli import main
+    from synth_probe.models import load_model
+
+    data, _, knn = trained
+    nb = tmp_path / "nb"
+    assert main(["train", "neighbours", "--data", str(data), "--params", PARAMS, "--features", "handcrafted",
+                 "--set", "n_neighbors=8", "--out", str(nb), "--jobs", "1"]) == 0
+    assert type(load_model(nb)[-1]).__name__ == "NeighbourPosterior"
+    out = tmp_path / "e.json"
+    assert main(["evaluate", str(nb), "--data", str(data), "--split", "test", "--samples", "4", "--audio", "4",
+                 "--against", str(knn), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())["best_of_k"]["models"]["nb"]
+    assert doc["method"] == "best of 4 posterior draws" and 1.0 <= doc["renders_per_sound"] <= 4.0
+    assert doc["log_mel"]["median"] <= doc["start_log_mel_median"] + 1e-9
+    wav = tmp_path / "t.wav"
+    sf.write(str(wav), np.asarray(load_dataset(data).audio[70]), SETTINGS.sample_rate)
+    assert main(["match", str(wav), "--model", str(nb), "--samples", "3", "--refine", "4", "--note", "60",
+                 "--out", str(tmp_path / "m")]) == 0
+    m = json.loads((tmp_path / "m" / "patch.json").read_text())
+    assert m["samples"]["draws"] == 3 and m["refine"]["renders"] == 2
+    rep = tmp_path / "rep"
+    assert main(["predictability", "noisemaker", "--data", str(data), "--models", "mean,neighbours", "--params",
+                 PARAMS, "--audio", "0", "--pairs", "1", "--jobs", "1", "--out", str(rep), "--no-cache"]) == 0
+    entry = json.loads((rep / "predictability.json").read_text())["models"]["neighbours"]
+    assert entry["estimator"] == "NeighbourPosterior" and set(entry["spread"]) == set(PARAMS.split(","))
+    assert "Spread of the Neighbour posterior" in (rep / "predictability.html").read_text()

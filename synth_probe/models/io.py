@@ -76,6 +76,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "synth_probe.models.base.ParamTargets",
     "synth_probe.models.baseline.MeanBaseline",
     "synth_probe.models.knn.NearestNeighbours",
+    "synth_probe.models.knn.NeighbourPosterior",
     "synth_probe.models.gbm.GBMEstimator",
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMRegressor",
