@@ -47,8 +47,10 @@ def test_draws_cover_both_modes_where_the_neighbours_mean_sits_in_the_middle(toy
     assert all(tuple(r) in train for r in S.reshape(-1, 2).round(12))
     mean = NearestNeighbours(n_neighbors=64, weights="uniform").fit(X, Y).predict(XT)["amount"].to_numpy()
     assert np.all(np.abs(mean - 0.5) < 0.2 * XT[:, 0]), mean  # between the modes, nearer the middle
+    # predict: the posterior mean (continuous) and mode (discrete) of the same neighbours, as the kNN regression
     point = est.predict(XT)
-    assert np.all(np.abs(np.abs(point["amount"].to_numpy() - 0.5) - 0.4 * XT[:, 0]) < 0.03)  # a mode, not a blend
+    pd.testing.assert_frame_equal(point, NearestNeighbours(n_neighbors=64, discrete={"wave": CHOICES}).fit(X, Y)
+                                  .predict(XT))
     assert list(point["wave"]) == list(CHOICES)
     proba = est.predict_discrete_proba(XT)["wave"]
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -59,8 +61,9 @@ def test_draws_follow_the_weights_and_the_neighbours_are_the_training_rows(toy):
     X, Y, est = toy
     dist, rows = est.neighbours(XT)
     assert rows.shape == (3, 64) and np.all(np.diff(dist, axis=1) >= 0)
-    # the nearest training row is the prediction
-    np.testing.assert_allclose(est.predict(XT)["amount"].to_numpy(), Y["amount"].to_numpy()[rows[:, 0]])
+    # the same rows as the regression's neighbours, nearest first
+    _, knn_rows = NearestNeighbours(n_neighbors=64).fit(X, Y).index_.kneighbors(est.scaler_.transform(XT), n_neighbors=64)
+    np.testing.assert_array_equal(rows, knn_rows)
     # without replacement up to n_neighbors: 64 draws are the 64 neighbours, each once
     S = est.sample(XT, 64, random_state=0)
     for i in range(3):
