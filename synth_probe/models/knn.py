@@ -73,10 +73,14 @@ class NearestNeighbours(SynthEstimator):
         self.Yd_ = np.asarray(Yd, dtype=np.int64)
         self.level_values_ = self._grids()
 
-    def _neighbours(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Feature distances and training rows ``(n, k)`` of the ``k`` nearest, nearest first."""
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
         k = min(int(self.n_neighbors), self.index_.n_samples_fit_)
-        dist, idx = self.index_.kneighbors(Z, n_neighbors=k)
+        return self.index_.kneighbors(Z, n_neighbors=k)
+
+    def _neighbours(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        dist, idx = self._nearest(X)
         if self.weights == "distance":
             w = 1.0 / np.maximum(dist, 1e-12)
             exact = dist <= 1e-12
@@ -130,7 +134,7 @@ class NeighbourPosterior(NearestNeighbours):
     level probabilities are the neighbours' weighted votes. :meth:`neighbours` gives the training
     rows themselves, for a caller that holds the training renders and reranks them by
     an audio distance (``python -m synth_probe.bench.match_eval --posterior-model
-    neighbours --posterior-rerank N``).
+    neighbours --posterior-rerank``).
 
     Parameters
     ----------
@@ -180,12 +184,6 @@ class NeighbourPosterior(NearestNeighbours):
         discrete: Mapping[Any, Any] | None = None,
     ) -> None:
         self._store_init_args(locals())
-
-    def _nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Feature distances and training rows ``(n, k)`` of the ``k`` nearest, nearest first."""
-        Z = self.scaler_.transform(X) if self.scaler_ is not None else X
-        k = min(int(self.n_neighbors), self.index_.n_samples_fit_)
-        return self.index_.kneighbors(Z, n_neighbors=k)
 
     def neighbours(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """The training rows the draws come from, nearest first.
