@@ -1,5 +1,5 @@
 """NeighbourPosterior: draws are training patches (both modes of a symmetric target), seeds, shapes;
-closest_stored: retrieval of stored renders by the matching distance; the emulation's LFO amount."""
+closest_stored: retrieval of stored renders by the matching distance; the builder and sample_patches on the emulation."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,22 +14,14 @@ from synth_probe.pipeline import build_pipeline
 from synth_probe.spectral import multi_resolution_log_mel_distance
 from synth_probe.training import target_layout
 
-CHOICES = (0.0, 0.3, 1.0)
+from toys import CHOICES, symmetric_toy
+
 XT = np.array([[0.3], [0.62], [0.9]])
-
-
-def _toy(n: int, seed: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """x in [0.25, 1]; amount = 0.5 ± 0.4 x with a random sign; wave = one of 3 choices set by x."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.25, 1.0, size=(n, 1))
-    sign = rng.choice([-1.0, 1.0], size=n)
-    wave = np.asarray(CHOICES)[np.digitize(x[:, 0], [0.5, 0.75])]
-    return x, pd.DataFrame({"amount": 0.5 + 0.4 * sign * x[:, 0], "wave": wave})
 
 
 @pytest.fixture(scope="module")
 def toy():
-    X, Y = _toy(1500, 0)
+    X, Y = symmetric_toy(1500, 0)
     return X, Y, NeighbourPosterior(n_neighbors=64, discrete={"wave": CHOICES}).fit(X, Y)
 
 

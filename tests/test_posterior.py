@@ -24,22 +24,14 @@ from synth_probe.spectral import multi_resolution_log_mel_distance
 from synth_probe.synths.base import RenderSettings
 from synth_probe.synths.registry import get_synth
 
-CHOICES = (0.0, 0.3, 1.0)
+from toys import CHOICES, symmetric_toy
+
 SMALL = dict(hidden=64, context_dim=32, num_threads=1, random_state=0)
-
-
-def _toy(n: int, seed: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """x in [0.25, 1]; amount = 0.5 ± 0.4 x with a random sign; wave = one of 3 choices set by x."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.25, 1.0, size=(n, 1)).astype(np.float32)
-    sign = rng.choice([-1.0, 1.0], size=n)
-    wave = np.asarray(CHOICES)[np.digitize(x[:, 0], [0.5, 0.75])]
-    return x, pd.DataFrame({"amount": 0.5 + 0.4 * sign * x[:, 0], "wave": wave})
 
 
 @pytest.fixture(scope="module")
 def toy():
-    X, Y = _toy(1500, 0)
+    X, Y = symmetric_toy(1500, 0)
     est = FlowMatchingPosterior(max_epochs=100, batch_size=64, lr=2e-3, discrete={"wave": CHOICES}, **SMALL).fit(X, Y)
     return X, Y, est
 
