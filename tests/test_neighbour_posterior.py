@@ -112,8 +112,9 @@ def test_closest_stored_ranks_candidates_by_the_matching_distance():
         closest_stored(targets, library, rows, 8000, 0)
 
 
-def test_the_builder_makes_a_neighbours_pipeline_whose_draws_fill_whole_patches():
-    """Through the one builder and sample_patches, on the emulation: draws are full synth vectors."""
+@pytest.fixture(scope="module")
+def emulation():
+    """40 NoiseMaker renders (cutoff and oscillator 1's waveform vary), a neighbours pipeline on the first 32."""
     from synth_probe.render import render_many
     from synth_probe.synths.base import RenderSettings
     from synth_probe.synths.registry import get_synth
@@ -129,6 +130,12 @@ def test_the_builder_makes_a_neighbours_pipeline_whose_draws_fill_whole_patches(
                           note_length=0.3, n_samples=audio.shape[1], overrides={"n_neighbors": 4},
                           discrete=target_layout(list(Y.columns), synth=synth))
     pipe.fit(audio[:32], Y[:32])
+    return synth, base, Y, audio, pipe
+
+
+def test_the_builder_makes_a_neighbours_pipeline_whose_draws_fill_whole_patches(emulation):
+    """Through the one builder and sample_patches, on the emulation: draws are full synth vectors."""
+    synth, base, Y, audio, pipe = emulation
     assert type(pipe[-1]).__name__ == "NeighbourPosterior"
     drawn = sample_patches(pipe, synth, audio[32:], 3, random_state=0)
     assert drawn.shape == (8, 3, len(synth.param_names))
@@ -136,3 +143,23 @@ def test_the_builder_makes_a_neighbours_pipeline_whose_draws_fill_whole_patches(
     assert set(np.round(drawn[:, :, j].ravel(), 9)) <= set(np.round(Y["cutoff"][:32], 9))
     assert np.allclose(np.delete(drawn[0, 0], [j, synth.param_names.index("osc1waveform")]),
                        np.delete(synth.patch_vector(base), [j, synth.param_names.index("osc1waveform")]))
+
+
+def test_match_eval_starts_from_the_retrieved_neighbours(emulation):
+    """The amsynth benchmark's --posterior-rerank: the start patches are the neighbours ranked by stored audio."""
+    from synth_probe.bench.match_eval import _posterior_vectors
+
+    synth, base, Y, audio, pipe = emulation
+    targets = audio[32:]
+    vecs = _posterior_vectors(pipe, synth, targets, 2, seed=0, rerank=True, audio=audio[:32], Y=Y[:32],
+                              sample_rate=16000)
+    _, rows = pipe[-1].neighbours(pipe[:-1].transform(targets))
+    best = closest_stored(targets, audio[:32], rows, 16000, 2)
+    j = synth.param_names.index("cutoff")
+    assert vecs.shape == (8, 2, len(synth.param_names))
+    np.testing.assert_allclose(vecs[:, :, j], Y["cutoff"].to_numpy()[best])
+    # without rerank: the posterior's own draws
+    np.testing.assert_array_equal(
+        _posterior_vectors(pipe, synth, targets, 3, seed=1, rerank=False, audio=audio[:32], Y=Y[:32],
+                           sample_rate=16000),
+        sample_patches(pipe, synth, targets, 3, random_state=1))

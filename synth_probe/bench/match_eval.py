@@ -370,37 +370,27 @@ def run_eval(
 ) -> dict[str, Any]:
     """Run the whole evaluation; returns the summary that ``matching.json`` holds.
 
-    With ``posterior``, a posterior of family ``posterior_model`` (``"posterior"``, the
-    FlowMatchingPosterior, or ``"neighbours"``, the NeighbourPosterior; hyperparameters
-    ``posterior_params``) is fitted on the same features and training set, and the
-    conditions ``posterior`` and ``posterior_hill`` (best of ``posterior_samples`` draws,
-    then the hill climber with the rest of the budget) join the others. With
-    ``posterior_rerank`` the draws are the neighbours whose training renders are closest
-    to the target (:func:`synth_probe.matching.closest_stored`).
+    With ``posterior``, a posterior of family ``posterior_model`` (``"posterior"`` or ``"neighbours"``;
+    hyperparameters ``posterior_params``) fitted on the same features and training set adds the conditions
+    ``posterior`` and ``posterior_hill`` (:func:`_posterior_vectors`: its draws, or the retrieved neighbours
+    with ``posterior_rerank``; then the hill climber with the rest of the budget).
     """
     if posterior_rerank and posterior_model != "neighbours":
         raise ParameterValueError("--posterior-rerank needs --posterior-model neighbours (its draws are training rows)")
-
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
     work.mkdir(parents=True, exist_ok=True)
     settings = RenderSettings(note, 100, note_length, render_length, sample_rate)
     synth = PluginSynth(plugin)
-    names = synth.param_names
 
     # 1. training set and model ------------------------------------------------------------
     pipe, audio, Y, columns, data_dir = _train_model(synth, work, settings, n_train=n_train, model=model,
                                                      features=features, model_params=model_params, plugin=plugin,
                                                      seed=seed, jobs=jobs, timings=timings, log=log)
-    post = None
-    if posterior:
-        t = time.perf_counter()
-        post = _fit_posterior(audio, Y[columns].reset_index(drop=True),
-                              work / f"model-{posterior_model}-{features}-{n_train}", family=posterior_model,
-                              features=features, plugin=plugin, synth=synth, settings=settings, data_dir=data_dir,
-                              seed=seed, jobs=jobs, params=posterior_params)
-        timings["fit_posterior_s"] = time.perf_counter() - t
-        log(f"posterior ({posterior_model}) on {features}: fit {timings['fit_posterior_s']:.0f} s")
+    post = _fit_posterior(audio, Y[columns], work / f"model-{posterior_model}-{features}-{n_train}",
+                          family=posterior_model, features=features, plugin=plugin, synth=synth, settings=settings,
+                          data_dir=data_dir, seed=seed, jobs=jobs, params=posterior_params, timings=timings,
+                          log=log) if posterior else None
     # 2. targets, 3. predictions and the mean patch ------------------------------------------
     t = time.perf_counter()
     chosen, true_vecs, targets, skipped = _preset_targets(synth, settings, n_presets, seed)
@@ -412,14 +402,9 @@ def run_eval(
     pred = pred if isinstance(pred, pd.DataFrame) else pd.DataFrame(pred, columns=columns)
     model_vecs, mean_vec = _patch_vectors(synth, pred, columns, Y)
     default = synth.patch_vector()
-    if post is not None and posterior_rerank:
-        _, rows = post[-1].neighbours(post[:-1].transform(targets))
-        best = closest_stored(targets, audio, rows, settings.sample_rate, posterior_samples)
-        post_vecs = base_vectors(synth, len(targets), None)[:, None, :].repeat(best.shape[1], axis=1)
-        post_vecs[:, :, [names.index(c) for c in columns]] = Y[columns].to_numpy(dtype=np.float64)[best]
-    else:
-        post_vecs = None if post is None else sample_patches(post, synth, targets, posterior_samples,
-                                                             random_state=seed)
+    post_vecs = None if post is None else _posterior_vectors(post, synth, targets, posterior_samples, seed=seed,
+                                                             rerank=posterior_rerank, audio=audio, Y=Y[columns],
+                                                             sample_rate=settings.sample_rate)
     timings["predict_s"] = time.perf_counter() - t
     synth.close()
     # 4. the searches, in worker processes ------------------------------------------------
@@ -447,7 +432,7 @@ def run_eval(
                    "budget": budget, "cmaes_presets": min(cmaes_presets, len(chosen)), "model": model,
                    "features": features, "model_params": model_params or {}, "seed": seed, "jobs": jobs,
                    "settings": settings.to_dict(),
-                   "plugin": plugin, "n_params": len(names), "predicted_params": len(columns),
+                   "plugin": plugin, "n_params": len(synth.param_names), "predicted_params": len(columns),
                    "posterior": {"model": posterior_model, "samples": posterior_samples, "rerank": posterior_rerank,
                                  "params": posterior_params or {}} if posterior else None,
                    "command": "python -m synth_probe.bench.match_eval " + " ".join(sys.argv[1:])},
@@ -459,10 +444,25 @@ def run_eval(
     return out
 
 
+def _posterior_vectors(post: Any, synth: Any, targets: np.ndarray, k: int, *, seed: int, rerank: bool,
+                       audio: np.ndarray, Y: pd.DataFrame, sample_rate: int) -> np.ndarray:
+    """The posterior's K start patches per target ``(n, K, n_params)``: its draws, or with ``rerank`` the K of
+    its neighbours whose stored training renders (``audio``, patches ``Y``) are closest to the target."""
+    if not rerank:
+        return sample_patches(post, synth, targets, k, random_state=seed)
+    _, rows = post[-1].neighbours(post[:-1].transform(targets))
+    best = closest_stored(targets, audio, rows, sample_rate, k)
+    vecs = base_vectors(synth, len(targets), None)[:, None, :].repeat(best.shape[1], axis=1)
+    vecs[:, :, [synth.param_names.index(c) for c in Y.columns]] = Y.to_numpy(dtype=np.float64)[best]
+    return vecs
+
+
 def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, model_dir: Path, *, family: str, features: str, plugin: str,
                    synth: Any, settings: RenderSettings, data_dir: Path, seed: int, jobs: int,
-                   params: dict[str, Any] | None) -> Any:
+                   params: dict[str, Any] | None, timings: dict[str, float], log) -> Any:
     """Fit and save the posterior pipeline on the training renders ``(n, n_samples)`` and their patches."""
+    t = time.perf_counter()
+    Y = Y.reset_index(drop=True)
     columns = list(Y.columns)
     pipe = build_pipeline(family, features=features, synth=plugin, sample_rate=settings.sample_rate,
                           note_length=settings.note_length, n_samples=audio.shape[1], seed=seed, jobs=jobs,
@@ -470,6 +470,8 @@ def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, model_dir: Path, *, famil
     pipe.fit(audio, Y)
     save_model(pipe, model_dir, metadata={"data": str(data_dir), "render": settings.to_dict(), "model": family,
                                          "features": features, "n_train": len(audio), "params": columns})
+    timings["fit_posterior_s"] = time.perf_counter() - t
+    log(f"posterior ({family}) on {features}: fit {timings['fit_posterior_s']:.0f} s")
     return pipe
 
 
