@@ -58,6 +58,7 @@ __all__ = [
     "log_mel_l1",
     "log_mel_distance",
     "multi_resolution_log_mel_distance",
+    "multi_resolution_l1",
     "time_averaged_log_mel",
     "time_averaged_log_mel_distance",
     "spectral_convergence",
@@ -226,6 +227,20 @@ def multi_resolution_log_mel_distance(
     a, b = _pair(a, b)
     sa = multi_resolution_log_mel(a, sample_rate, resolutions=resolutions, floor_db=floor_db)
     sb = multi_resolution_log_mel(b, sample_rate, resolutions=resolutions, floor_db=floor_db)
+    return multi_resolution_l1(sa, sb)
+
+
+def multi_resolution_l1(sa: Sequence[np.ndarray], sb: Sequence[np.ndarray]) -> np.ndarray | float:
+    """:func:`log_mel_l1` averaged over resolutions, of precomputed :func:`multi_resolution_log_mel` lists.
+
+    A caller that compares one target with many sounds computes the target's spectrograms once;
+    batches broadcast (one target against ``(k, ...)`` candidates gives ``k`` distances).
+
+    Returns
+    -------
+    distance : float or np.ndarray [shape=(...)]
+        In dB.
+    """
     d = np.mean([log_mel_l1(x, y) for x, y in zip(sa, sb)], axis=0)
     return float(d) if np.ndim(d) == 0 else d
 

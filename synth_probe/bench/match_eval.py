@@ -59,12 +59,12 @@ from synth_probe.matching import (
     DISTANCE_LABELS,
     MatchObjective,
     audio_distances,
-    base_vectors,
     closest_draw,
     closest_stored,
     prepare_audio,
     refine,
     sample_patches,
+    whole_patches,
 )
 from synth_probe.models.io import save_model
 from synth_probe.presets.amsynth import load_factory_presets, preset_to_unit
@@ -452,9 +452,7 @@ def _posterior_vectors(post: Any, synth: Any, targets: np.ndarray, k: int, *, se
         return sample_patches(post, synth, targets, k, random_state=seed)
     _, rows = post[-1].neighbours(post[:-1].transform(targets))
     best = closest_stored(targets, audio, rows, sample_rate, k)
-    vecs = base_vectors(synth, len(targets), None)[:, None, :].repeat(best.shape[1], axis=1)
-    vecs[:, :, [synth.param_names.index(c) for c in Y.columns]] = Y.to_numpy(dtype=np.float64)[best]
-    return vecs
+    return whole_patches(synth, list(Y.columns), Y.to_numpy(dtype=np.float64)[best])
 
 
 def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, model_dir: Path, *, family: str, features: str, plugin: str,

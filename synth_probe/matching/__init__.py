@@ -35,7 +35,14 @@ from synth_probe.matching.matcher import (
     predict_patch,
     write_match,
 )
-from synth_probe.matching.samples import base_vectors, closest_draw, closest_stored, draws_patches, sample_patches
+from synth_probe.matching.samples import (
+    base_vectors,
+    closest_draw,
+    closest_stored,
+    draws_patches,
+    sample_patches,
+    whole_patches,
+)
 from synth_probe.matching.search import (
     SEARCH_METHODS,
     MatchObjective,
@@ -82,6 +89,7 @@ __all__ = [
     "closest_draw",
     "closest_stored",
     "base_vectors",
+    "whole_patches",
     "match",
     "write_match",
 ]

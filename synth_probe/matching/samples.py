@@ -16,11 +16,11 @@ import numpy as np
 
 from synth_probe.errors import ParameterValueError
 from synth_probe.matching.search import MatchObjective
-from synth_probe.spectral import DEFAULT_RESOLUTIONS, log_mel_l1, multi_resolution_log_mel
+from synth_probe.spectral import DEFAULT_RESOLUTIONS, multi_resolution_l1, multi_resolution_log_mel
 from synth_probe.synths.base import Synth
 
 __all__ = ["draws_patches", "estimator_parts", "model_columns", "sample_patches", "closest_draw", "base_vectors",
-           "closest_stored"]
+           "whole_patches", "closest_stored"]
 
 
 def estimator_parts(model: Any) -> tuple[Any, Any]:
@@ -115,10 +115,16 @@ def sample_patches(
     if X is None:
         X = pre.transform(targets) if pre is not None else targets
     draws = np.asarray(est.sample(X, int(k), random_state=random_state), dtype=np.float64)
-    base_vec = base_vectors(synth, draws.shape[0], base)
-    idx = [synth.param_names.index(c) for c in names]
-    vectors = np.repeat(base_vec[:, None, :], draws.shape[1], axis=1)
-    vectors[:, :, idx] = draws
+    return whole_patches(synth, names, draws, base)
+
+
+def whole_patches(synth: Synth, names: Sequence[str], values: np.ndarray,
+                  base: Mapping[str, float] | Sequence[Mapping[str, float]] | None = None) -> np.ndarray:
+    """Unit vectors ``(n, k, n_params)``: ``values`` ``(n, k, len(names))`` at the parameters ``names``,
+    :func:`base_vectors` elsewhere."""
+    values = np.asarray(values, dtype=np.float64)
+    vectors = np.repeat(base_vectors(synth, values.shape[0], base)[:, None, :], values.shape[1], axis=1)
+    vectors[:, :, [synth.param_names.index(c) for c in names]] = values
     return vectors
 
 
@@ -177,8 +183,8 @@ def closest_stored(targets: np.ndarray, library: np.ndarray, rows: np.ndarray, s
     out = np.empty((len(rows), keep), dtype=np.int64)
     for i, (t, cand) in enumerate(zip(targets, rows)):
         tm = multi_resolution_log_mel(t, sample_rate, resolutions=DEFAULT_RESOLUTIONS)
-        d = np.array([np.mean([log_mel_l1(a, b) for a, b in zip(
-            tm, multi_resolution_log_mel(np.asarray(library[j], dtype=np.float32), sample_rate,
-                                         resolutions=DEFAULT_RESOLUTIONS))]) for j in cand])
+        cm = multi_resolution_log_mel(np.asarray(library[cand], dtype=np.float32), sample_rate,
+                                      resolutions=DEFAULT_RESOLUTIONS)
+        d = np.atleast_1d(multi_resolution_l1(tm, cm))
         out[i] = cand[np.argsort(d, kind="stable")[:keep]]
     return out

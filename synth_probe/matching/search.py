@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from synth_probe.errors import AudioError, ParameterValueError, RenderError, UnknownParameterError
-from synth_probe.spectral import DEFAULT_RESOLUTIONS, log_mel_l1, multi_resolution_log_mel
+from synth_probe.spectral import DEFAULT_RESOLUTIONS, multi_resolution_l1, multi_resolution_log_mel
 from synth_probe.synths.base import RenderSettings, Synth
 
 __all__ = ["SEARCH_METHODS", "MatchObjective", "SearchResult", "hill_climb", "cmaes_search", "refine"]
@@ -78,7 +78,7 @@ class MatchObjective:
     def distance_of(self, audio: np.ndarray) -> float:
         """Multi-resolution log-mel distance of ``audio`` from the target (dB)."""
         mel = multi_resolution_log_mel(audio, self.settings.sample_rate, resolutions=DEFAULT_RESOLUTIONS)
-        return float(np.mean([log_mel_l1(a, b) for a, b in zip(self._target_mel, mel)]))
+        return float(multi_resolution_l1(self._target_mel, mel))
 
     def __call__(self, vec: np.ndarray) -> float:
         v = self.snap(vec)
