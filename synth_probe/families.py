@@ -98,6 +98,8 @@ FEATURE_SETS: dict[str, str] = {
     "logmel-stats": f"log-mel ({N_MELS} bands) averaged into {TIME_POOL} time segments",
     "combined": "handcrafted + logmel-stats side by side",
     "logmel": f"full log-mel spectrogram ({N_MELS} bands, hop {MEL_HOP}), flattened; for the torch models",
+    "matching": "the multi-resolution log-mel spectrograms the match distance compares, scaled so that the L1 "
+                "distance of two rows is that distance; for knn and neighbours (Manhattan, unstandardized)",
     "none": "the raw audio rows",
 }
 

@@ -45,7 +45,7 @@ from synth_probe.families import (
     family,
     resolve_family,
 )
-from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram, ProbeFeatures
+from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram, MatchingSpectrogram, ProbeFeatures
 from synth_probe.features.probe import render_triples
 
 __all__ = [
@@ -96,6 +96,12 @@ def _as_spec(features: FeatureSpec | str | None, name: str) -> FeatureSpec:
     return FeatureSpec(str(features))
 
 
+#: the families that compare feature rows by a metric, and the metric they get on the ``matching`` features:
+#: Manhattan on unstandardized rows, whose L1 distance is the match distance (overrides still win)
+MATCHING_METRIC_FAMILIES: tuple[str, ...] = ("knn", "neighbours")
+MATCHING_METRIC: dict[str, Any] = {"metric": "manhattan", "standardize": False}
+
+
 #: whether the tabular features of a probe of several renders also hold the differences between
 #: neighbouring renders' features (:class:`ProbeFeatures` ``contrast``; see the README's probe figures)
 PROBE_CONTRAST = True
@@ -125,7 +131,7 @@ def feature_step(spec: FeatureSpec | str, *, sample_rate: int, note_length: floa
     step = _render_step(spec, sample_rate=sample_rate, note_length=note_length, jobs=jobs)
     if renders is None or step is None:
         return step
-    tabular = spec.kind != "logmel"
+    tabular = spec.kind not in ("logmel", "matching")  # matching: the renders' rows side by side, L1 summed
     return ProbeFeatures(step, renders=render_triples(renders), context=tabular,
                          contrast=tabular and PROBE_CONTRAST)
 
@@ -134,6 +140,8 @@ def _render_step(spec: FeatureSpec, *, sample_rate: int, note_length: float | No
     """The feature step of one render's audio rows (see :func:`feature_step`)."""
     if spec.kind == "none":
         return None
+    if spec.kind == "matching":
+        return MatchingSpectrogram(sample_rate=int(sample_rate), n_jobs=jobs)
     if spec.kind == "logmel":
         return LogMelSpectrogram(sample_rate=int(sample_rate), n_fft=N_FFT, hop_length=int(spec.hop),
                                  n_mels=int(spec.n_mels), n_jobs=jobs)
@@ -278,6 +286,8 @@ def build_pipeline(
     """
     spec = _as_spec(features, name)
     step = feature_step(spec, sample_rate=sample_rate, note_length=note_length, jobs=jobs, renders=renders)
+    if spec.kind == "matching" and resolve_family(name) in MATCHING_METRIC_FAMILIES:
+        overrides = {**MATCHING_METRIC, **dict(overrides or {})}  # the L1 of the rows is the match distance
     shape = input_shape(step, n_samples) if family(name).torch else None
     est = build_estimator(name, input_shape=shape, discrete=discrete, synth=synth, seed=seed, jobs=jobs,
                           threads=threads, device=device, overrides=overrides, levels=levels)

@@ -5,7 +5,7 @@ import importlib
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram
+from synth_probe.features import HandcraftedFeatures, LogMelSpectrogram, MatchingSpectrogram
 from synth_probe.models import GBMEstimator, MeanBaseline, NearestNeighbours, NeighbourPosterior
 from synth_probe.models.posterior import FlowMatchingPosterior
 
@@ -32,6 +32,7 @@ ESTIMATORS = [
     MeanBaseline(),
     NearestNeighbours(n_neighbors=3),
     NeighbourPosterior(n_neighbors=3),
+    MatchingSpectrogram(sample_rate=8000, resolutions=((64, 16), (128, 32))),
     # min_child_samples=1 so that trees can split the checks' tiny data (as LightGBM's own tests do)
     GBMEstimator(n_estimators=50, min_child_samples=1, validation_fraction=0.0, random_state=0, n_jobs=1),
     LogMelSpectrogram(n_fft=64, hop_length=16, n_mels=8),

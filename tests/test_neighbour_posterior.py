@@ -163,3 +163,21 @@ def test_match_eval_starts_from_the_retrieved_neighbours(emulation):
         _posterior_vectors(pipe, synth, targets, 3, seed=1, rerank=False, audio=audio[:32], Y=Y[:32],
                            sample_rate=16000),
         sample_patches(pipe, synth, targets, 3, random_state=1))
+
+
+def test_the_last_neighbour_query_is_reused_but_never_saved(toy):
+    """predict, then the class and level probabilities of the same rows search the training set once."""
+    from sklearn.base import clone
+
+    X, Y, est = toy
+    dist, rows = est.neighbours(XT)
+    assert "_last_query" in est.__dict__ and "_last_query" not in est.__getstate__()
+    rows[:] = -1  # a caller's changes do not reach the kept answer
+    again = est.neighbours(XT)[1]
+    assert again.min() >= 0
+    moved = est.neighbours(XT + 0.05)[1]  # other rows: searched again
+    assert not np.array_equal(moved, again)
+    np.testing.assert_array_equal(est.neighbours(XT)[1], again)
+    fewer = clone(est).set_params(n_neighbors=8).fit(X, Y)
+    assert fewer.neighbours(XT)[1].shape == (3, 8)
+    np.testing.assert_array_equal(fewer.neighbours(XT)[1], again[:, :8])

@@ -366,12 +366,14 @@ def run_eval(
     posterior_params: dict[str, Any] | None = None,
     posterior_model: str = "posterior",
     posterior_rerank: bool = False,
+    posterior_features: str | None = None,
     log=print,
 ) -> dict[str, Any]:
     """Run the whole evaluation; returns the summary that ``matching.json`` holds.
 
     With ``posterior``, a posterior of family ``posterior_model`` (``"posterior"`` or ``"neighbours"``;
-    hyperparameters ``posterior_params``) fitted on the same features and training set adds the conditions
+    hyperparameters ``posterior_params``) fitted on the same training set, on ``posterior_features`` (default: the
+    model's ``features``; ``"matching"``: the neighbours the match distance ranks closest) adds the conditions
     ``posterior`` and ``posterior_hill`` (:func:`_posterior_vectors`: its draws, or the retrieved neighbours
     with ``posterior_rerank``; then the hill climber with the rest of the budget).
     """
@@ -387,10 +389,10 @@ def run_eval(
     pipe, audio, Y, columns, data_dir = _train_model(synth, work, settings, n_train=n_train, model=model,
                                                      features=features, model_params=model_params, plugin=plugin,
                                                      seed=seed, jobs=jobs, timings=timings, log=log)
-    post = _fit_posterior(audio, Y[columns], work / f"model-{posterior_model}-{features}-{n_train}",
-                          family=posterior_model, features=features, plugin=plugin, synth=synth, settings=settings,
-                          data_dir=data_dir, seed=seed, jobs=jobs, params=posterior_params, timings=timings,
-                          log=log) if posterior else None
+    post_features = posterior_features or features
+    post = _fit_posterior(audio, Y[columns], work, family=posterior_model, features=post_features, plugin=plugin,
+                          synth=synth, settings=settings, data_dir=data_dir, seed=seed, jobs=jobs,
+                          params=posterior_params, timings=timings, log=log) if posterior else None
     # 2. targets, 3. predictions and the mean patch ------------------------------------------
     t = time.perf_counter()
     chosen, true_vecs, targets, skipped = _preset_targets(synth, settings, n_presets, seed)
@@ -416,9 +418,8 @@ def run_eval(
          "posterior_vecs": None if post_vecs is None else post_vecs[i]} for i, p in enumerate(chosen)]
     results = _run_searches(tasks, plugin, jobs, log)
     timings["search_s"] = time.perf_counter() - t
-    for r in results:
-        if "error" in r:
-            skipped.setdefault("search failed", []).append(f"{r['key']} ({r['error'][:200]})")
+    for r in (r for r in results if "error" in r):
+        skipped.setdefault("search failed", []).append(f"{r['key']} ({r['error'][:200]})")
     ok = [k for k, r in enumerate(results) if "error" not in r]
     chosen, results, targets = [chosen[k] for k in ok], [results[k] for k in ok], targets[ok]
     # 5. numbers --------------------------------------------------------------------------
@@ -431,10 +432,9 @@ def run_eval(
         "config": {"n_train": int(len(audio)), "n_presets_requested": n_presets, "n_presets": len(chosen),
                    "budget": budget, "cmaes_presets": min(cmaes_presets, len(chosen)), "model": model,
                    "features": features, "model_params": model_params or {}, "seed": seed, "jobs": jobs,
-                   "settings": settings.to_dict(),
-                   "plugin": plugin, "n_params": len(synth.param_names), "predicted_params": len(columns),
+                   "settings": settings.to_dict(), "plugin": plugin, "n_params": len(synth.param_names), "predicted_params": len(columns),
                    "posterior": {"model": posterior_model, "samples": posterior_samples, "rerank": posterior_rerank,
-                                 "params": posterior_params or {}} if posterior else None,
+                                 "features": post_features, "params": posterior_params or {}} if posterior else None,
                    "command": "python -m synth_probe.bench.match_eval " + " ".join(sys.argv[1:])},
         "skipped": skipped, "summary": summary, "paired": paired, "figures": _targets(summary, paired),
         "curves": curves,
@@ -455,10 +455,11 @@ def _posterior_vectors(post: Any, synth: Any, targets: np.ndarray, k: int, *, se
     return whole_patches(synth, list(Y.columns), Y.to_numpy(dtype=np.float64)[best])
 
 
-def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, model_dir: Path, *, family: str, features: str, plugin: str,
+def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, work: Path, *, family: str, features: str, plugin: str,
                    synth: Any, settings: RenderSettings, data_dir: Path, seed: int, jobs: int,
                    params: dict[str, Any] | None, timings: dict[str, float], log) -> Any:
-    """Fit and save the posterior pipeline on the training renders ``(n, n_samples)`` and their patches."""
+    """Fit the posterior pipeline on the training renders ``(n, n_samples)`` and their patches; save it in ``work``
+    (not on the ``matching`` features, where it would hold every training render's spectrograms)."""
     t = time.perf_counter()
     Y = Y.reset_index(drop=True)
     columns = list(Y.columns)
@@ -466,10 +467,13 @@ def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, model_dir: Path, *, famil
                           note_length=settings.note_length, n_samples=audio.shape[1], seed=seed, jobs=jobs,
                           overrides=params, discrete=target_layout(columns, synth=synth))
     pipe.fit(audio, Y)
-    save_model(pipe, model_dir, metadata={"data": str(data_dir), "render": settings.to_dict(), "model": family,
-                                         "features": features, "n_train": len(audio), "params": columns})
+    if features != "matching":  # on the matching features a neighbours model holds GBs (its training spectrograms)
+        save_model(pipe, work / f"model-{family}-{features}-{len(audio)}",
+                   metadata={"data": str(data_dir), "render": settings.to_dict(), "model": family,
+                             "features": features, "n_train": len(audio), "params": columns})
     timings["fit_posterior_s"] = time.perf_counter() - t
-    log(f"posterior ({family}) on {features}: fit {timings['fit_posterior_s']:.0f} s")
+    log(f"posterior ({family}) on {features}: fit {timings['fit_posterior_s']:.0f} s"
+        + ("" if features != "matching" else " (not saved: it holds every training render's spectrograms)"))
     return pipe
 
 
@@ -523,6 +527,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--posterior-rerank", action="store_true",
                     help="neighbours only: the K draws are the neighbours whose stored training renders are "
                          "closest to the target (log-mel distance; no synth renders)")
+    ap.add_argument("--posterior-features", default=None,
+                    help="the posterior's feature set (default: --features'); matching: neighbours by the match "
+                         "distance itself")
     ap.add_argument("--posterior-set", action="append", metavar="KEY=VALUE", default=None,
                     help="posterior hyperparameter (JSON value), repeatable, e.g. max_epochs=200, n_neighbors=256")
     a = ap.parse_args(argv)
@@ -536,7 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        budget=a.budget, cmaes_presets=a.cmaes_presets, model=a.model, features=a.features,
                        model_params=params, jobs=a.jobs, seed=a.seed, plugin=a.plugin, posterior=a.posterior,
                        posterior_samples=a.posterior_samples, posterior_params=post_params,
-                       posterior_model=a.posterior_model, posterior_rerank=a.posterior_rerank)
+                       posterior_model=a.posterior_model, posterior_rerank=a.posterior_rerank,
+                       posterior_features=a.posterior_features)
     except SynthProbeError as e:
         print(f"match-eval: error: {e}", file=sys.stderr)
         return 2

@@ -25,13 +25,22 @@ __all__ = ["AudioRowsTransformer", "LogMelSpectrogram", "batched", "cache_params
 def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.ndarray:
     """Apply ``fn`` (rows -> feature rows) to ``X`` in batches, in parallel with joblib.
 
-    Each batch is independent, so the result does not depend on ``n_jobs``.
+    Each batch is independent, so the result does not depend on ``n_jobs``. The batches are written
+    into one array as they arrive (no list of parts to concatenate), so a large feature matrix is held
+    once, not twice.
     """
+    starts = range(0, len(X), batch_size)
     if len(X) <= batch_size or n_jobs in (None, 1):
-        parts = [fn(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
+        parts = (fn(X[i : i + batch_size]) for i in starts)
     else:
-        parts = Parallel(n_jobs=n_jobs)(delayed(fn)(X[i : i + batch_size]) for i in range(0, len(X), batch_size))
-    return np.concatenate(parts, axis=0)
+        parts = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(fn)(X[i : i + batch_size]) for i in starts)
+    out = None
+    for i, part in zip(starts, parts):
+        part = np.asarray(part)
+        if out is None:
+            out = np.empty((len(X), *part.shape[1:]), dtype=part.dtype)
+        out[i : i + len(part)] = part
+    return out if out is not None else np.concatenate([fn(X[:0])], axis=0)
 
 
 def cache_params(step: Any) -> dict[str, Any]:

@@ -72,6 +72,7 @@ FEATURES_FILE = "features.skops"
 TRUSTED_TYPES: tuple[str, ...] = (
     "synth_probe.features.handcrafted.HandcraftedFeatures",
     "synth_probe.features.spectrogram.LogMelSpectrogram",
+    "synth_probe.features.matching.MatchingSpectrogram",
     "synth_probe.features.probe.ProbeFeatures",
     "synth_probe.models.base.ParamTargets",
     "synth_probe.models.baseline.MeanBaseline",

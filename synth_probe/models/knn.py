@@ -1,6 +1,7 @@
 """``NearestNeighbours``: the closest training sounds vote on the parameters."""
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,10 +75,27 @@ class NearestNeighbours(SynthEstimator):
         self.level_values_ = self._grids()
 
     def _nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Feature distances and training rows ``(n, k)`` of the ``k`` nearest, nearest first."""
+        """Feature distances and training rows ``(n, k)`` of the ``k`` nearest, nearest first.
+
+        The last query's answer is kept (not saved with the model): a caller that asks for the
+        prediction, then the class probabilities, then the level probabilities of the same rows
+        (``evaluate``, the suite) searches the training set once, not three times.
+        """
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
         k = min(int(self.n_neighbors), self.index_.n_samples_fit_)
-        return self.index_.kneighbors(Z, n_neighbors=k)
+        Z = np.ascontiguousarray(Z)
+        key = (id(self.index_), k, Z.shape, str(Z.dtype), hashlib.blake2b(Z.data, digest_size=16).digest())
+        last = self.__dict__.get("_last_query")
+        if last is not None and last[0] == key:
+            return last[1][0].copy(), last[1][1].copy()
+        found = self.index_.kneighbors(Z, n_neighbors=k)
+        self.__dict__["_last_query"] = (key, found)
+        return found[0].copy(), found[1].copy()
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_last_query", None)  # a cache of the last query, not part of the model
+        return state
 
     def _neighbours(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dist, idx = self._nearest(X)
