@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,10 @@ from synth_probe.errors import ParameterValueError
 from synth_probe.models.base import LEVELS_DOC, SYNTH_PARAMS_DOC, SynthEstimator, nearest_level
 
 __all__ = ["NearestNeighbours", "NeighbourPosterior"]
+
+#: estimator -> its last neighbour query and answer; outside the estimator, so predicting leaves it as it was
+#: (scikit-learn's contract) and a saved model holds no cache
+_LAST_QUERY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class NearestNeighbours(SynthEstimator):
@@ -85,17 +90,12 @@ class NearestNeighbours(SynthEstimator):
         k = min(int(self.n_neighbors), self.index_.n_samples_fit_)
         Z = np.ascontiguousarray(Z)
         key = (id(self.index_), k, Z.shape, str(Z.dtype), hashlib.blake2b(Z.data, digest_size=16).digest())
-        last = self.__dict__.get("_last_query")
+        last = _LAST_QUERY.get(self)
         if last is not None and last[0] == key:
             return last[1][0].copy(), last[1][1].copy()
         found = self.index_.kneighbors(Z, n_neighbors=k)
-        self.__dict__["_last_query"] = (key, found)
+        _LAST_QUERY[self] = (key, found)
         return found[0].copy(), found[1].copy()
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state.pop("_last_query", None)  # a cache of the last query, not part of the model
-        return state
 
     def _neighbours(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dist, idx = self._nearest(X)
