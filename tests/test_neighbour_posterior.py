@@ -180,6 +180,10 @@ def test_the_last_neighbour_query_is_reused_but_never_saved(toy):
     moved = est.neighbours(XT + 0.05)[1]  # other rows: searched again
     assert not np.array_equal(moved, again)
     np.testing.assert_array_equal(est.neighbours(XT)[1], again)
+    refit = clone(est).fit(X, Y)
+    refit.neighbours(XT)
+    refit.fit(X[::-1], Y[::-1])  # the same sounds in reverse order: the answer must name the new rows
+    np.testing.assert_array_equal(refit.neighbours(XT)[1], len(X) - 1 - again)
     fewer = clone(est).set_params(n_neighbors=8).fit(X, Y)
     assert fewer.neighbours(XT)[1].shape == (3, 8)
     np.testing.assert_array_equal(fewer.neighbours(XT)[1], again[:, :8])

@@ -75,6 +75,7 @@ class NearestNeighbours(SynthEstimator):
         self.scaler_ = StandardScaler().fit(X) if self.standardize else None
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
         self.index_ = NearestNeighbors(metric=self.metric, n_jobs=self.n_jobs).fit(Z)
+        _LAST_QUERY.pop(self, None)  # an answer about the previous training set is no answer about this one
         self.Yc_ = np.asarray(Yc, dtype=np.float64)
         self.Yd_ = np.asarray(Yd, dtype=np.int64)
         self.level_values_ = self._grids()
