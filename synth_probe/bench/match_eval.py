@@ -14,15 +14,18 @@
    * the mean patch of the training set (one patch for all targets),
    * with ``--posterior``: a posterior (``--posterior-model``: ``posterior``, the
      :class:`~synth_probe.models.posterior.FlowMatchingPosterior`, or ``neighbours``, the
-     :class:`~synth_probe.models.knn.NeighbourPosterior`, on the same features and training
-     set) draws ``--posterior-samples`` K patches, the
+     :class:`~synth_probe.models.knn.NeighbourPosterior`, on the same training set and, unless
+     ``--posterior-features`` says otherwise, the same features) draws ``--posterior-samples`` K patches, the
      closest is kept (posterior best-of-K) and a hill climber spends the rest of the same
      budget from it (``budget - (K - 1)`` renders: the draws count, so both it and
      model + hill climber make ``budget + 1`` renders per preset), paired per preset
      against model + hill climber; with ``--posterior-rerank`` (neighbours only) the K
      "draws" are instead the K of the posterior's neighbours whose stored training renders
      are closest to the target by the multi-resolution log-mel distance (retrieval: no
-     synth renders, the training renders are already there),
+     synth renders, the training renders are already there); with ``--posterior-features matching``
+     the neighbours posterior searches all training renders by the match distance itself
+     (:class:`~synth_probe.features.MatchingSpectrogram`; the model is not saved: it holds every
+     training render's spectrograms),
    * the target preset rendered a second time (the plugin's own render-to-render
      noise: free-running oscillators and effect tails differ between renders),
 
