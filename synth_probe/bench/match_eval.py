@@ -531,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="neighbours only: the K draws are the neighbours whose stored training renders are "
                          "closest to the target (log-mel distance; no synth renders)")
     ap.add_argument("--posterior-features", default=None,
-                    help="the posterior's feature set (default: --features'); matching: neighbours by the match "
+                    help="the posterior's feature set (default: the model's, --features); matching: neighbours by the match "
                          "distance itself")
     ap.add_argument("--posterior-set", action="append", metavar="KEY=VALUE", default=None,
                     help="posterior hyperparameter (JSON value), repeatable, e.g. max_epochs=200, n_neighbors=256")
