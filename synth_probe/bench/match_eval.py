@@ -435,13 +435,13 @@ def run_eval(
         "config": {"n_train": int(len(audio)), "n_presets_requested": n_presets, "n_presets": len(chosen),
                    "budget": budget, "cmaes_presets": min(cmaes_presets, len(chosen)), "model": model,
                    "features": features, "model_params": model_params or {}, "seed": seed, "jobs": jobs,
-                   "settings": settings.to_dict(), "plugin": plugin, "n_params": len(synth.param_names), "predicted_params": len(columns),
+                   "settings": settings.to_dict(), "plugin": plugin, "n_params": len(synth.param_names),
+                   "predicted_params": len(columns),
                    "posterior": {"model": posterior_model, "samples": posterior_samples, "rerank": posterior_rerank,
                                  "features": post_features, "params": posterior_params or {}} if posterior else None,
                    "command": "python -m synth_probe.bench.match_eval " + " ".join(sys.argv[1:])},
         "skipped": skipped, "summary": summary, "paired": paired, "figures": _targets(summary, paired),
-        "curves": curves,
-        "timings": {k: round(v, 1) for k, v in timings.items()},
+        "curves": curves, "timings": {k: round(v, 1) for k, v in timings.items()},
     }
     _write_outputs(out, table, chosen, targets, results, reports, n_examples, log)
     return out
@@ -470,13 +470,14 @@ def _fit_posterior(audio: np.ndarray, Y: pd.DataFrame, work: Path, *, family: st
                           note_length=settings.note_length, n_samples=audio.shape[1], seed=seed, jobs=jobs,
                           overrides=params, discrete=target_layout(columns, synth=synth))
     pipe.fit(audio, Y)
-    if features != "matching":  # on the matching features a neighbours model holds GBs (its training spectrograms)
+    saved = features != "matching"  # on the matching features a neighbours model holds GBs (its training spectrograms)
+    if saved:
         save_model(pipe, work / f"model-{family}-{features}-{len(audio)}",
                    metadata={"data": str(data_dir), "render": settings.to_dict(), "model": family,
                              "features": features, "n_train": len(audio), "params": columns})
     timings["fit_posterior_s"] = time.perf_counter() - t
     log(f"posterior ({family}) on {features}: fit {timings['fit_posterior_s']:.0f} s"
-        + ("" if features != "matching" else " (not saved: it holds every training render's spectrograms)"))
+        + ("" if saved else " (not saved: it holds every training render's spectrograms)"))
     return pipe
 
 
@@ -531,8 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="neighbours only: the K draws are the neighbours whose stored training renders are "
                          "closest to the target (log-mel distance; no synth renders)")
     ap.add_argument("--posterior-features", default=None,
-                    help="the posterior's feature set (default: the model's, --features); matching: neighbours by the match "
-                         "distance itself")
+                    help="the posterior's feature set (default: the model's, --features); matching: "
+                         "neighbours by the match distance itself")
     ap.add_argument("--posterior-set", action="append", metavar="KEY=VALUE", default=None,
                     help="posterior hyperparameter (JSON value), repeatable, e.g. max_epochs=200, n_neighbors=256")
     a = ap.parse_args(argv)

@@ -11,5 +11,5 @@ from synth_probe.features.matching import MatchingSpectrogram
 from synth_probe.features.probe import ProbeFeatures
 from synth_probe.features.spectrogram import LogMelSpectrogram
 
-__all__ = ["DESCRIPTORS_VERSION", "HandcraftedFeatures", "LogMelSpectrogram", "MOD_BANDS", "MatchingSpectrogram", "ProbeFeatures",
-           "uses_handcrafted"]
+__all__ = ["DESCRIPTORS_VERSION", "HandcraftedFeatures", "LogMelSpectrogram", "MOD_BANDS", "MatchingSpectrogram",
+           "ProbeFeatures", "uses_handcrafted"]

@@ -40,7 +40,7 @@ def batched(fn, X: np.ndarray, n_jobs: int | None, batch_size: int = 64) -> np.n
         if out is None:
             out = np.empty((len(X), *part.shape[1:]), dtype=part.dtype)
         out[i : i + len(part)] = part
-    return out if out is not None else np.concatenate([fn(X[:0])], axis=0)
+    return out if out is not None else np.asarray(fn(X[:0]))
 
 
 def cache_params(step: Any) -> dict[str, Any]:
