@@ -4,26 +4,29 @@
 (and class probabilities) in ``predictability_predictions.npz`` beside ``predictability.json``,
 so that a rerun which keeps finished models can rebuild the :func:`ensemble`, and so that the
 analysis scripts can compare with a finished run (:func:`load_saved_run`, :func:`load_run_dataset`,
-:func:`saved_ensemble`).
+:func:`saved_ensemble`); :func:`saved_answers` lets such a run's test predictions stand where a comparison
+takes a fitted model (``synth-probe evaluate --samples K --against-run DIR``).
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synth_probe.dataset import load_dataset
-from synth_probe.errors import DatasetError
+from synth_probe.errors import DatasetError, ParameterValueError
 from synth_probe.fileio import read_json
 from synth_probe.models.base import ParamTargets, nearest_level
 from synth_probe.util import atomic_write
 
 __all__ = ["RESULTS_NAME", "PREDICTIONS_NAME", "ENSEMBLE_MEMBERS", "ensemble", "save_predictions",
-           "load_predictions", "load_saved_run", "load_run_dataset", "saved_ensemble"]
+           "load_predictions", "load_saved_run", "load_run_dataset", "saved_ensemble", "SavedAnswers",
+           "saved_answers"]
 
 RESULTS_NAME = "predictability.json"
 #: every model's full test predictions, kept beside the results so that a rerun can rebuild the ensemble
@@ -195,3 +198,81 @@ def saved_ensemble(results: Mapping[str, Any], saved: Mapping[str, np.ndarray],
     preds = {m: pd.DataFrame(p, columns=list(results["columns"])) for m, (p, _) in members.items()}
     pred, _, used = ensemble(preds, {m: proba for m, (_, proba) in members.items()}, results.get("synth"), Y_test)
     return pred, used
+
+
+class SavedAnswers:
+    """A finished run's test predictions of given dataset rows, where a comparison takes a fitted model.
+
+    ``predict`` returns them for exactly those rows (in that order); it computes nothing, so it
+    refuses any other number of rows. ``targets_`` names the columns as a fitted estimator's does
+    (:func:`synth_probe.matching.model_columns`).
+    """
+
+    def __init__(self, pred: pd.DataFrame, label: str) -> None:
+        self.pred = pred.reset_index(drop=True)
+        self.label = label
+        self.targets_ = SimpleNamespace(named=True, columns=list(pred.columns))
+
+    def predict(self, X: Any) -> pd.DataFrame:
+        if len(X) != len(self.pred):
+            raise ParameterValueError(f"{self.label} holds the predictions of {len(self.pred)} rows, "
+                                      f"asked for {len(X)}")
+        return self.pred.copy()
+
+
+def saved_answers(reports_dir: str | os.PathLike, data: str | os.PathLike, n_rows: int, rows: np.ndarray,
+                  model: str = "ensemble") -> SavedAnswers:
+    """The test predictions of ``model`` (a run's model, or ``"ensemble"``: :func:`saved_ensemble`) in the
+    finished run in ``reports_dir``, for the dataset rows ``rows``.
+
+    Parameters
+    ----------
+    reports_dir : str or Path
+    data : str or Path
+        The dataset the rows are of; it must be the run's.
+    n_rows : int
+        Rows in that dataset (the run's split is of its rows, so it must be the run's number).
+    rows : np.ndarray [shape=(m,), dtype=int]
+        Dataset rows, each one of the run's test rows.
+    model : str, default="ensemble"
+
+    Raises
+    ------
+    DatasetError
+        When the run cannot be read.
+    ParameterValueError
+        When the run was on another dataset or number of rows, a row is not among its test rows,
+        or it has no saved predictions of ``model``.
+    """
+    from synth_probe.training import split_indices
+
+    results, saved, _ = load_saved_run(reports_dir)
+    if Path(str(results.get("data", ""))).resolve() != Path(data).resolve():
+        raise ParameterValueError(f"the run in {reports_dir} was on {results.get('data')!r}, not {str(data)!r}")
+    if int(results["n"]) != int(n_rows):
+        raise ParameterValueError(f"the run in {reports_dir} split {results['n']} rows of {data}; it has {n_rows} "
+                                  "now, so its test rows are other rows")
+    config = results.get("config") or {}
+    _, test = split_indices(int(results["n"]), float(config.get("test_fraction", 0.2)), int(config.get("seed", 0)))
+    rows = np.asarray(rows, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(test, rows), len(test) - 1)
+    outside = rows[test[pos] != rows]
+    if len(outside):
+        raise ParameterValueError(f"{len(outside)} of the rows (e.g. {int(outside[0])}) are not test rows of the run "
+                                  f"in {reports_dir} (test fraction {config.get('test_fraction')}, seed "
+                                  f"{config.get('seed')}); compare on the same split")
+    columns = list(results["columns"])
+    if model == "ensemble":
+        ds = load_run_dataset(results)
+        pred, members = saved_ensemble(results, saved, ds.params[columns].iloc[test].reset_index(drop=True))
+        if not members:
+            raise ParameterValueError(f"the run in {reports_dir} saved fewer than two of {', '.join(ENSEMBLE_MEMBERS)}"
+                                      "; no ensemble")
+        label = "ensemble of " + ", ".join(members)
+    elif f"pred:{model}" in saved:
+        pred, label = pd.DataFrame(saved[f"pred:{model}"], columns=columns), model
+    else:
+        have = sorted(k[5:] for k in saved if k.startswith("pred:"))
+        raise ParameterValueError(f"the run in {reports_dir} saved no predictions of {model!r}; it has "
+                                  f"{', '.join(have + ['ensemble'])}")
+    return SavedAnswers(pred.iloc[pos].reset_index(drop=True), label)

@@ -105,6 +105,7 @@ def test_closest_stored_ranks_candidates_by_the_matching_distance():
         d = [multi_resolution_log_mel_distance(t, library[j], 8000) for j in rows[i]]
         np.testing.assert_array_equal(best[i], rows[i][np.argsort(d, kind="stable")[:3]])
     assert best[0, 0] == 2 and best[1, 0] == 4
+    np.testing.assert_array_equal(closest_stored(targets, library, rows, 8000, 3, n_jobs=2), best)
     assert closest_stored(targets, library, rows[:, :2], 8000, 5).shape == (2, 2)
     with pytest.raises(ParameterValueError, match="rows"):
         closest_stored(targets, library, rows[:1], 8000, 2)

@@ -299,3 +299,49 @@ def test_refine_discrete_study_never_moves_away_from_the_target(study, capsys):
     assert "unknown parameter 'osc1wavefrom' for the run. Did you mean 'osc1waveform'?" in err
     assert mod.main(args[:4] + ["--params", "cutoff", "--continuous", "cutoff"]) == 2
     assert "not discrete: cutoff" in capsys.readouterr().err
+
+
+def test_a_finished_runs_test_predictions_answer_for_its_test_rows(study, dataset, tmp_path, capsys):
+    from synth_probe.predictability import load_saved_run, saved_ensemble
+    from synth_probe.saved_run import saved_answers
+    from synth_probe.training import split_indices
+
+    out, results, _ = study
+    _, saved, _ = load_saved_run(out)
+    _, test = split_indices(N, CONFIG["test_fraction"], 0)
+    columns = list(results["columns"])
+    rows = test[[3, 0, 7]]  # any test rows, in any order
+    gbm = saved_answers(out, dataset.path, N, rows, "gbm")
+    np.testing.assert_array_equal(gbm.predict(np.zeros((3, 5))).to_numpy(), saved["pred:gbm"][[3, 0, 7]])
+    assert gbm.targets_.named and list(gbm.targets_.columns) == columns
+    ens = saved_answers(out, dataset.path, N, rows)
+    whole, _ = saved_ensemble(results, saved, dataset.params[columns].iloc[test].reset_index(drop=True))
+    pd.testing.assert_frame_equal(ens.predict(np.zeros((3, 5))), whole.iloc[[3, 0, 7]].reset_index(drop=True))
+    assert ens.label == "ensemble of gbm, cnn"
+    with pytest.raises(ParameterValueError, match="predictions of 3 rows, asked for 2"):
+        ens.predict(np.zeros((2, 5)))
+    train_row = int(np.setdiff1d(np.arange(N), test)[0])
+    with pytest.raises(ParameterValueError, match=f"e.g. {train_row}.*not test rows"):
+        saved_answers(out, dataset.path, N, np.array([train_row]))
+    with pytest.raises(ParameterValueError, match="saved no predictions of 'knn'; it has cnn, gbm, mean, ensemble"):
+        saved_answers(out, dataset.path, N, rows, "knn")
+    with pytest.raises(ParameterValueError, match="was on"):
+        saved_answers(out, tmp_path / "other", N, rows)
+    with pytest.raises(ParameterValueError, match=f"split {N} rows"):
+        saved_answers(out, dataset.path, N + 1, rows)
+
+    # `synth-probe evaluate --samples K --against-run`: the run's ensemble beside a saved model, K renders each
+    knn = tmp_path / "knn"
+    assert main(["train", "knn", "--data", str(dataset.path), "--params", PARAMS, "--features", "handcrafted",
+                 "--test-fraction", str(CONFIG["test_fraction"]), "--out", str(knn), "--jobs", "1"]) == 0
+    capsys.readouterr()
+    doc = tmp_path / "e.json"
+    assert main(["evaluate", str(knn), "--data", str(dataset.path), "--split", "test", "--samples", "3",
+                 "--audio", "4", "--against-run", str(out), "--json", str(doc)]) == 0
+    models = json.loads(doc.read_text())["best_of_k"]["models"]
+    assert list(models) == ["knn", f"ensemble of gbm, cnn ({out.name})"]
+    for m in models.values():
+        assert m["method"] == "prediction + 2-render hill climb" and m["renders_per_sound"] == 3.0
+        assert len(m["per_sound"]) == 4 and m["log_mel"]["median"] <= m["start_log_mel_median"] + 1e-9
+    assert main(["evaluate", str(knn), "--data", str(dataset.path), "--samples", "2", "--against-run", str(out)]) == 2
+    assert "not test rows" in capsys.readouterr().err  # --split all: the run's training rows are among them

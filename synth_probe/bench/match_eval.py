@@ -409,7 +409,7 @@ def run_eval(
     default = synth.patch_vector()
     post_vecs = None if post is None else _posterior_vectors(post, synth, targets, posterior_samples, seed=seed,
                                                              rerank=posterior_rerank, audio=audio, Y=Y[columns],
-                                                             sample_rate=settings.sample_rate)
+                                                             sample_rate=settings.sample_rate, jobs=jobs)
     timings["predict_s"] = time.perf_counter() - t
     synth.close()
     # 4. the searches, in worker processes ------------------------------------------------
@@ -448,13 +448,13 @@ def run_eval(
 
 
 def _posterior_vectors(post: Any, synth: Any, targets: np.ndarray, k: int, *, seed: int, rerank: bool,
-                       audio: np.ndarray, Y: pd.DataFrame, sample_rate: int) -> np.ndarray:
+                       audio: np.ndarray, Y: pd.DataFrame, sample_rate: int, jobs: int = 1) -> np.ndarray:
     """The posterior's K start patches per target ``(n, K, n_params)``: its draws, or with ``rerank`` the K of
     its neighbours whose stored training renders (``audio``, patches ``Y``) are closest to the target."""
     if not rerank:
         return sample_patches(post, synth, targets, k, random_state=seed)
     _, rows = post[-1].neighbours(post[:-1].transform(targets))
-    best = closest_stored(targets, audio, rows, sample_rate, k)
+    best = closest_stored(targets, audio, rows, sample_rate, k, n_jobs=jobs)
     return whole_patches(synth, list(Y.columns), Y.to_numpy(dtype=np.float64)[best])
 
 

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         check_output_file(args.json, "--json file")  # refused before the model is loaded
-    if args.against and not args.samples:
-        raise ParameterValueError("--against compares models at --samples K renders; give --samples")
+    if (args.against or args.against_run) and not args.samples:
+        raise ParameterValueError("--against and --against-run compare models at --samples K renders; give --samples")
     model = load_model(args.model_path)
     est = model.steps[-1][1] if hasattr(model, "steps") else model
     header = est.model_header_
@@ -124,6 +124,11 @@ def _at_renders(args: argparse.Namespace, model: Any, ds: Any, idx: np.ndarray, 
         label = Path(args.against).name or str(args.against)
         models[label if label not in models else f"{label} (--against)"] = load_model(args.against)
     n = len(idx) if args.audio == 0 else min(len(idx), int(args.audio))
+    if args.against_run:
+        from synth_probe.saved_run import saved_answers
+
+        saved = saved_answers(args.against_run, args.data, len(ds.params), idx[:n], args.run_model)
+        models[f"{saved.label} ({Path(args.against_run).name or args.against_run})"] = saved
     synth = get_synth(synth_name)
     try:
         out = compare_at_renders(models, synth, ctx["settings"], X[:n], ds.params.iloc[idx[:n]].reset_index(drop=True),
@@ -165,6 +170,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--against", default=None, metavar="MODEL2",
                    help="with --samples: a second saved model answered the same way on the same sounds "
                         "(e.g. a regression model beside a posterior)")
+    p.add_argument("--against-run", default=None, metavar="REPORTS_DIR",
+                   help="with --samples and --split test: also a finished predictability run on the same dataset "
+                        "and split, its saved test predictions (see --run-model) answered as a regression model's")
+    p.add_argument("--run-model", default="ensemble", metavar="NAME",
+                   help="with --against-run: the run's model whose predictions to use (default: ensemble, the "
+                        "suite ensemble of its saved models)")
     p.add_argument("--seed", type=seed_arg(), default=0, help="seed of the posterior's draws (default 0)")
     p.add_argument("--synth", default=None,
                    help="synth name or plugin path (default: the model's synth, else the dataset's, if built in; "

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
 
 from synth_probe.errors import ParameterValueError
 from synth_probe.matching.search import MatchObjective
@@ -150,7 +151,8 @@ def closest_draw(objective: MatchObjective, vectors: np.ndarray) -> tuple[np.nda
     return objective.snap(vectors[chosen]), d, chosen
 
 
-def closest_stored(targets: np.ndarray, library: np.ndarray, rows: np.ndarray, sample_rate: int, k: int) -> np.ndarray:
+def closest_stored(targets: np.ndarray, library: np.ndarray, rows: np.ndarray, sample_rate: int, k: int, *,
+                   n_jobs: int = 1) -> np.ndarray:
     """The ``k`` candidate rows of ``library`` whose audio is closest to each target, closest first.
 
     Retrieval without renders: a posterior that draws training rows
@@ -168,6 +170,9 @@ def closest_stored(targets: np.ndarray, library: np.ndarray, rows: np.ndarray, s
     sample_rate : int
     k : int
         Rows to keep per target (at most ``n_candidates``).
+    n_jobs : int, default=1
+        Threads that rank targets side by side (they share ``library``; the spectrograms
+        release the GIL for most of their time).
 
     Returns
     -------
@@ -180,11 +185,16 @@ def closest_stored(targets: np.ndarray, library: np.ndarray, rows: np.ndarray, s
     if k < 1:
         raise ParameterValueError(f"k must be >= 1, got {k}")
     keep = min(int(k), rows.shape[1])
-    out = np.empty((len(rows), keep), dtype=np.int64)
-    for i, (t, cand) in enumerate(zip(targets, rows)):
+
+    def rank(t: np.ndarray, cand: np.ndarray) -> np.ndarray:
         tm = multi_resolution_log_mel(t, sample_rate, resolutions=DEFAULT_RESOLUTIONS)
-        cm = multi_resolution_log_mel(np.asarray(library[cand], dtype=np.float32), sample_rate,
+        order = np.argsort(cand, kind="stable")  # ascending rows: a memory map reads forward
+        cm = multi_resolution_log_mel(np.asarray(library[cand[order]], dtype=np.float32), sample_rate,
                                       resolutions=DEFAULT_RESOLUTIONS)
-        d = np.atleast_1d(multi_resolution_l1(tm, cm))
-        out[i] = cand[np.argsort(d, kind="stable")[:keep]]
-    return out
+        d = np.empty(len(cand))
+        d[order] = np.atleast_1d(multi_resolution_l1(tm, cm))
+        return cand[np.argsort(d, kind="stable")[:keep]]
+
+    ranked = Parallel(n_jobs=max(1, int(n_jobs)), prefer="threads")(
+        delayed(rank)(t, cand) for t, cand in zip(targets, rows))
+    return np.asarray(ranked, dtype=np.int64).reshape(len(rows), keep)
