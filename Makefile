@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 SYNTH  ?= noisemaker
 PARAM  ?= cutoff
 TUNE_ARGS ?=
+# extra options of python -m synth_probe.bench.match_eval, e.g. MATCH_ARGS="--posterior --posterior-model neighbours"
+MATCH_ARGS ?=
 JOBS   ?= 2
 
 .PHONY: install test sensitivity bench bench-render bench-generate bench-train bench-progress predictability identifiability tune match-eval clean
@@ -51,7 +53,7 @@ identifiability: $(STAMP)
 	$(VENV)/bin/synth-probe identifiability $(SYNTH) --jobs $(JOBS) --out reports/
 
 match-eval: $(STAMP)
-	$(PY) -m synth_probe.bench.match_eval
+	$(PY) -m synth_probe.bench.match_eval $(MATCH_ARGS)
 
 tune: $(STAMP)
 	$(VENV)/bin/synth-probe tune $(SYNTH) --param $(PARAM) --out reports/ $(TUNE_ARGS)
