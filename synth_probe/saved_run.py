@@ -255,6 +255,8 @@ def saved_answers(reports_dir: str | os.PathLike, data: str | os.PathLike, n_row
     config = results.get("config") or {}
     _, test = split_indices(int(results["n"]), float(config.get("test_fraction", 0.2)), int(config.get("seed", 0)))
     rows = np.asarray(rows, dtype=np.int64)
+    if len(test) == 0:
+        raise ParameterValueError(f"the run in {reports_dir} held out no test rows")
     pos = np.minimum(np.searchsorted(test, rows), len(test) - 1)
     outside = rows[test[pos] != rows]
     if len(outside):
