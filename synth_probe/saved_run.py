@@ -25,8 +25,8 @@ from synth_probe.models.base import ParamTargets, nearest_level
 from synth_probe.util import atomic_write
 
 __all__ = ["RESULTS_NAME", "PREDICTIONS_NAME", "ENSEMBLE_MEMBERS", "ensemble", "save_predictions",
-           "load_predictions", "load_saved_run", "load_run_dataset", "saved_ensemble", "SavedAnswers",
-           "saved_answers"]
+           "load_predictions", "load_saved_run", "load_run_dataset", "saved_ensemble", "run_split",
+           "SavedAnswers", "saved_answers"]
 
 RESULTS_NAME = "predictability.json"
 #: every model's full test predictions, kept beside the results so that a rerun can rebuild the ensemble
@@ -200,6 +200,15 @@ def saved_ensemble(results: Mapping[str, Any], saved: Mapping[str, np.ndarray],
     return pred, used
 
 
+def run_split(results: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test rows of a finished run (:func:`load_saved_run`'s ``results``): its split of its
+    ``n`` dataset rows, by its test fraction and seed (:func:`synth_probe.training.split_indices`)."""
+    from synth_probe.training import split_indices
+
+    config = results.get("config") or {}
+    return split_indices(int(results["n"]), float(config.get("test_fraction", 0.2)), int(config.get("seed", 0)))
+
+
 class SavedAnswers:
     """A finished run's test predictions of given dataset rows, where a comparison takes a fitted model.
 
@@ -244,8 +253,6 @@ def saved_answers(reports_dir: str | os.PathLike, data: str | os.PathLike, n_row
         When the run was on another dataset or number of rows, a row is not among its test rows,
         or it has no saved predictions of ``model``.
     """
-    from synth_probe.training import split_indices
-
     results, saved, _ = load_saved_run(reports_dir)
     if Path(str(results.get("data", ""))).resolve() != Path(data).resolve():
         raise ParameterValueError(f"the run in {reports_dir} was on {results.get('data')!r}, not {str(data)!r}")
@@ -253,7 +260,7 @@ def saved_answers(reports_dir: str | os.PathLike, data: str | os.PathLike, n_row
         raise ParameterValueError(f"the run in {reports_dir} split {results['n']} rows of {data}; it has {n_rows} "
                                   "now, so its test rows are other rows")
     config = results.get("config") or {}
-    _, test = split_indices(int(results["n"]), float(config.get("test_fraction", 0.2)), int(config.get("seed", 0)))
+    _, test = run_split(results)
     rows = np.asarray(rows, dtype=np.int64)
     if len(test) == 0:
         raise ParameterValueError(f"the run in {reports_dir} held out no test rows")

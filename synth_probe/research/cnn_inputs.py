@@ -31,7 +31,8 @@ from synth_probe.features import LogMelSpectrogram
 from synth_probe.pipeline import build_estimator
 from synth_probe.predictability import compute_features, suite_feature_steps
 from synth_probe.research._run import open_saved_run
-from synth_probe.training import dataset_context, split_indices, target_layout
+from synth_probe.saved_run import run_split
+from synth_probe.training import dataset_context, target_layout
 
 TARGETS = "cutoff,ampattack,osc1waveform,osc2waveform,lfo1destination,lfo1waveform,lfo2destination,filtertype"
 #: name -> (LogMelSpectrogram arguments, seconds of audio from the start or None for all); None: the suite's
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = results["config"]
     settings = dataset_context(ds)["settings"]
     sr = int(settings.sample_rate)
-    train_idx, test_idx = split_indices(len(ds.params), cfg["test_fraction"], cfg["seed"])
+    train_idx, test_idx = run_split(results)
     rows = np.concatenate([train_idx, test_idx])
     Y = ds.params[targets]
     y_test = Y.iloc[test_idx].reset_index(drop=True)

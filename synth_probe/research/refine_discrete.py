@@ -38,8 +38,9 @@ from synth_probe.matching import MatchObjective, hill_climb
 from synth_probe.metrics import _patch_matrix
 from synth_probe.predictability import saved_ensemble
 from synth_probe.research._run import open_saved_run
+from synth_probe.saved_run import run_split
 from synth_probe.synths.registry import get_synth
-from synth_probe.training import dataset_context, split_indices
+from synth_probe.training import dataset_context
 
 STRONG_DISCRETE = ("osc1waveform", "osc2waveform", "filtertype", "lfo1destination", "lfo2destination",
                    "lfo1waveform", "lfo2waveform")
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the study searches the built-in noisemaker; this run is of {results.get('synth')}",
               file=sys.stderr)
         return 2
-    columns, cfg = results["columns"], results["config"]
+    columns = results["columns"]
     params = args.params.split(",")
     unknown = [p for p in params + args.continuous.split(",") if p and p not in columns]
     if unknown:
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     settings = dataset_context(ds)["settings"]
-    _, test_idx = split_indices(len(ds.params), cfg["test_fraction"], cfg["seed"])
+    _, test_idx = run_split(results)
     Y_test = ds.params[columns].iloc[test_idx].reset_index(drop=True)
     pred, used = saved_ensemble(results, saved, Y_test)
     if not used:
