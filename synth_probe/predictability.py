@@ -91,6 +91,7 @@ __all__ = [
     "ensure_dataset",
     "skill",
     "run_predictability",
+    "fit_one",
     "suite_feature_steps",
     "compute_features",
     "ensemble",
@@ -372,7 +373,7 @@ def _model_fingerprint(config: PredictabilityConfig, model: str) -> str:
 
 
 # ----------------------------------------------------------------------------- the run
-def _fit_one(
+def fit_one(
     model: str,
     config: PredictabilityConfig,
     *,
@@ -389,6 +390,7 @@ def _fit_one(
     levels: Mapping[str, Sequence[float]] | None = None,
     discrete: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, np.ndarray] | None]:
+    """Fit one suite model with the run's settings and score it: ``(results entry, predictions, probabilities)``."""
     est = build_estimator(model, input_shape=input_shape if model in TORCH_MODELS else None, discrete=discrete,
                           synth=synth, overrides=config.suite_overrides(model), seed=config.seed, jobs=config.jobs,
                           levels=levels)
@@ -606,7 +608,7 @@ def _train_models(run: _Run, cache_dir: str | os.PathLike | None,
                 continue
             fname = "logmel" if model in TORCH_MODELS else "tabular"
             F_tr, F_te = _features(run, steps, fname, feats, cache_dir)
-            entry, pred, proba = _fit_one(
+            entry, pred, proba = fit_one(
                 model, config, synth=run.synth, sample_rate=sr, note_length=settings.note_length,
                 n_samples=settings.n_samples, input_shape=input_shape, F_train=F_tr, Y_train=run.Y_train,
                 F_test=F_te, Y_test=run.Y_test, log=run.log, levels=run.levels, discrete=layout,

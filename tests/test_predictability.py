@@ -345,3 +345,53 @@ def test_a_finished_runs_test_predictions_answer_for_its_test_rows(study, datase
         assert len(m["per_sound"]) == 4 and m["log_mel"]["median"] <= m["start_log_mel_median"] + 1e-9
     assert main(["evaluate", str(knn), "--data", str(dataset.path), "--samples", "2", "--against-run", str(out)]) == 2
     assert "not test rows" in capsys.readouterr().err  # --split all: the run's training rows are among them
+
+
+def test_data_scaling_fits_nested_training_rows_and_matches_the_suite_at_full_size(dataset, tmp_path, capsys):
+    """synth_probe.research.data_scaling: the suite's fit at every size, the full size equal to the study's own fit,
+    finished fits kept on a rerun, the extrapolation's arithmetic, and bad input refused with what to do."""
+    from synth_probe.research import data_scaling as mod
+
+    params = "cutoff,ampattack"
+    config = PredictabilityConfig(models=("gbm",), params=params, test_fraction=0.25, jobs=1, audio=0)
+    suite = run_predictability(dataset, config, out=tmp_path / "suite", cache_dir=tmp_path / "cache",
+                               log=lambda s: None)
+    out = tmp_path / "scaling"
+    args = ["--data", str(dataset.path), "--models", "gbm", "--params", params, "--test-fraction", "0.25",
+            "--jobs", "1", "--sizes", "12,24,45", "--target", "ampattack=0.999", "--target", "mean_mpr=0", "--target", "cutoff:mpr=101",
+            "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    assert mod.main(args) == 0
+    text = capsys.readouterr().out
+    res = json.loads((out / "data_scaling.json").read_text())
+    fits = res["models"]["gbm"]["fits"]
+    assert sorted(fits, key=int) == ["12", "24", "45"] and [fits[k]["n_train"] for k in ("12", "24", "45")] == [12, 24, 45]
+    assert fits["45"]["mean_mpr"] == pytest.approx(suite["models"]["gbm"]["mean_mpr"])  # the suite's own fit
+    for p in ("cutoff", "ampattack"):
+        assert fits["45"]["parameters"][p]["skill"] == pytest.approx(
+            next(r["skill"] for r in suite["models"]["gbm"]["parameters"] if r["parameter"] == p))
+    trends = res["models"]["gbm"]["trends"]
+    assert trends["mean_mpr"]["rows_to_reach"] == 0.0 and "mean_mpr: " in text and "0 reached" in text
+    assert "ampattack" in trends and "target" not in trends["cutoff"]
+    assert trends["cutoff:mpr"]["values"][-1] == pytest.approx(fits["45"]["parameters"]["cutoff"]["mpr"])
+    assert trends["cutoff:mpr"]["target"] == 101 and "101 " in text  # an MPR above 100: never reached, or extrapolated
+    # a rerun keeps every finished fit: nothing is fitted again
+    assert mod.main(args) == 0
+    assert "fitting" not in capsys.readouterr().err
+    # the arithmetic: +0.1 per doubling reaches 0.8 at 8,000 rows; a falling line never does
+    line = mod.trend([1000, 2000, 4000], [0.5, 0.6, 0.7])
+    assert line["per_doubling"] == pytest.approx(0.1) and line["last_doubling"] == pytest.approx(0.1)
+    assert mod.rows_to_reach(line, 0.8, 0.7) == pytest.approx(8000)
+    assert mod.rows_to_reach(mod.trend([10, 20], [0.5, 0.4]), 0.8, 0.4) is None
+    assert mod.trend([10, 20], [0.5, None]) is None
+    # bad input: a size beyond the split, an unknown target, a target without a value
+    assert mod.main(args[:8] + ["--sizes", "12,46"]) == 2
+    assert "the dataset's split has 45" in capsys.readouterr().err
+    assert mod.main(args[:8] + ["--target", "cutof=0.8"]) == 2
+    assert "Did you mean 'cutoff'?" in capsys.readouterr().err
+    assert mod.main(args[:8] + ["--target", "cutoff"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
+    # another run into the same folder is refused, and the earlier fits stay as they were
+    before = (out / "data_scaling.json").read_bytes()
+    assert mod.main([a if a != params else params + ",osc1waveform" for a in args]) == 2
+    assert "holds the fits of another dataset or other settings" in capsys.readouterr().err
+    assert (out / "data_scaling.json").read_bytes() == before
