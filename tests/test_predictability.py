@@ -358,13 +358,14 @@ def test_data_scaling_fits_nested_training_rows_and_matches_the_suite_at_full_si
                                log=lambda s: None)
     out = tmp_path / "scaling"
     args = ["--data", str(dataset.path), "--models", "gbm", "--params", params, "--test-fraction", "0.25",
-            "--jobs", "1", "--sizes", "12,24,45", "--target", "ampattack=0.999", "--target", "mean_mpr=0", "--target", "cutoff:mpr=101",
-            "--cache", str(tmp_path / "cache"), "--out", str(out)]
+            "--jobs", "1", "--sizes", "12,24,45", "--target", "ampattack=0.999", "--target", "mean_mpr=0",
+            "--target", "cutoff:mpr=101", "--cache", str(tmp_path / "cache"), "--out", str(out)]
     assert mod.main(args) == 0
     text = capsys.readouterr().out
     res = json.loads((out / "data_scaling.json").read_text())
     fits = res["models"]["gbm"]["fits"]
-    assert sorted(fits, key=int) == ["12", "24", "45"] and [fits[k]["n_train"] for k in ("12", "24", "45")] == [12, 24, 45]
+    assert sorted(fits, key=int) == ["12", "24", "45"]
+    assert [fits[k]["n_train"] for k in ("12", "24", "45")] == [12, 24, 45]
     assert fits["45"]["mean_mpr"] == pytest.approx(suite["models"]["gbm"]["mean_mpr"])  # the suite's own fit
     for p in ("cutoff", "ampattack"):
         assert fits["45"]["parameters"][p]["skill"] == pytest.approx(
