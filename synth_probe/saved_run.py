@@ -206,7 +206,11 @@ def run_split(results: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     from synth_probe.training import split_indices
 
     config = results.get("config") or {}
-    return split_indices(int(results["n"]), float(config.get("test_fraction", 0.2)), int(config.get("seed", 0)))
+    missing = [k for k in ("test_fraction", "seed") if k not in config]
+    if missing:  # a made-up default would name other rows as the run's test rows
+        raise DatasetError(f"the predictability run on {results.get('data')} does not record its "
+                           f"{' and '.join(missing)}; rerun it to compare on its split")
+    return split_indices(int(results["n"]), float(config["test_fraction"]), int(config["seed"]))
 
 
 class SavedAnswers:
